@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build kube-apiserver and kube-controller-manager from the k8s.io/kubernetes Go module
+# through the Go module proxy, into a cache outside the repository. Does nothing when the
+# binaries are already there. Recipe: ../shared/reference/control-plane.md, section 2.
+set -euo pipefail
+KV="${KUBE_VERSION:-1.33.13}"
+SV="0.${KV#1.}"
+MINOR="$(echo "$KV" | cut -d. -f2)"
+OUT="${REGISTRYLINK_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/registrylink/kube/v$KV}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ]; then
+  echo "kube binaries v$KV cached in $OUT"
+  exit 0
+fi
+command -v go >/dev/null || { echo "ERROR: Go >= 1.24 is needed to build kube-apiserver v$KV (apt-get install golang-go, or go.dev/dl)" >&2; exit 1; }
+
+export GOTOOLCHAIN=local CGO_ENABLED=0
+# A scratch copy of the wrapper module, so the build never dirties the checkout.
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cp "$HERE/kube-build/go.mod" "$WORK/go.mod"
+[ -f "$HERE/kube-build/go.sum" ] && cp "$HERE/kube-build/go.sum" "$WORK/go.sum"
+cd "$WORK"
+
+start=$(date +%s)
+# Derive the staging replace list from the go.mod that k8s.io/kubernetes itself publishes.
+MODFILE=$(go mod download -json "k8s.io/kubernetes@v$KV" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')
+for m in $(sed -n 's|^[[:space:]]*\(k8s\.io/[^ ]*\) v0\.0\.0$|\1|p' "$MODFILE"); do
+  go mod edit -replace="$m=$m@v$SV"
+done
+go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KV" "k8s.io/kubernetes/cmd/kube-controller-manager@v$KV"
+if go list -m all | grep -E ' v0\.0\.0$'; then echo "ERROR: unreplaced staging module" >&2; exit 1; fi
+
+LDF="-s -w \
+ -X k8s.io/component-base/version.gitVersion=v$KV \
+ -X k8s.io/component-base/version.gitMajor=1 \
+ -X k8s.io/component-base/version.gitMinor=$MINOR \
+ -X k8s.io/component-base/version.gitTreeState=clean \
+ -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+mkdir -p "$OUT.tmp"
+for cmd in kube-apiserver kube-controller-manager; do
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$LDF" -o "$OUT.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+done
+"$OUT.tmp/kube-apiserver" --version
+rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+echo "built kube binaries v$KV into $OUT in $(( $(date +%s) - start ))s"

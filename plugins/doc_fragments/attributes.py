@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Standard attributes of this collection's modules.
+    DOCUMENTATION = r'''
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+  action_group:
+    description: Use C(group/registrylink.k8s.registrylink) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.registrylink
+'''

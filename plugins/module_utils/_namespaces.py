@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Namespace selection and label selectors. Private to this collection.
+
+The selection is resolved from ONE list of namespaces (a single LIST request), so its cost
+does not depend on how many namespaces the cluster has. Label selectors are evaluated here,
+with the grammar of k8s.io/apimachinery/pkg/labels/selector.go (equality- and set-based).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import re
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+
+_GLOB_CHARS = set('*?[')
+_LABEL_KEY_RE = re.compile(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?'
+                           r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')
+_LABEL_VALUE_RE = re.compile(r'^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$')
+_NS_NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+
+
+def is_glob(pattern):
+    """True when ``pattern`` contains a shell glob character (``*``, ``?``, ``[``)."""
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+def _split_top_level(text):
+    """Split a selector on commas that are not inside parentheses."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == '(':
+            depth += 1
+        elif ch == ')':
+            depth -= 1
+        if ch == ',' and depth == 0:
+            parts.append(''.join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append(''.join(cur))
+    return [p.strip() for p in parts]
+
+
+def parse_label_selector(selector, field='namespace_selector'):
+    """Parse a label selector into a list of requirements.
+
+    :param selector: a string (``env=prod,tier in (a,b),!legacy,team``) or a dict of
+        labels that must all be equal (``{'env': 'prod'}``); None or empty means "everything".
+    :returns: list of tuples ``(key, operator, values)`` with operator in
+        ``=``, ``!=``, ``in``, ``notin``, ``exists``, ``!``.
+    :raises ValidationError: naming ``field`` and the bad requirement.
+    """
+    if selector is None or selector == '' or selector == {}:
+        return []
+    if isinstance(selector, dict):
+        reqs = []
+        for key, value in sorted(selector.items()):
+            _check_key(key, field)
+            _check_value('' if value is None else str(value), field)
+            reqs.append((key, '=', ('' if value is None else str(value),)))
+        return reqs
+    if not isinstance(selector, str):
+        raise ValidationError('%s must be a label selector string or a dict of labels, got %s'
+                              % (field, type(selector).__name__), field=field)
+    reqs = []
+    for part in _split_top_level(selector):
+        if not part:
+            raise ValidationError('%s: empty requirement in %r' % (field, selector), field=field)
+        m = re.match(r'^([^\s!=()]+)\s+(in|notin)\s+\((.*)\)$', part)
+        if m:
+            key, op, raw = m.group(1), m.group(2), m.group(3)
+            values = tuple(v.strip() for v in raw.split(',')) if raw.strip() else ()
+            if not values:
+                raise ValidationError('%s: %r needs at least one value in parentheses' % (field, part), field=field)
+            _check_key(key, field)
+            for v in values:
+                _check_value(v, field)
+            reqs.append((key, op, values))
+            continue
+        m = re.match(r'^([^\s!=()]+)\s*(==|=|!=)\s*([^\s,()]*)$', part)
+        if m:
+            key, op, value = m.group(1), m.group(2), m.group(3)
+            _check_key(key, field)
+            _check_value(value, field)
+            reqs.append((key, '!=' if op == '!=' else '=', (value,)))
+            continue
+        m = re.match(r'^(!?)\s*([^\s!=()]+)$', part)
+        if m:
+            _check_key(m.group(2), field)
+            reqs.append((m.group(2), '!' if m.group(1) else 'exists', ()))
+            continue
+        raise ValidationError(
+            '%s: cannot parse requirement %r; use key=value, key!=value, key in (a,b), key notin (a), key or !key'
+            % (field, part), field=field)
+    return reqs
+
+
+def _check_key(key, field):
+    if not _LABEL_KEY_RE.match(key or ''):
+        raise ValidationError('%s: %r is not a valid label key' % (field, key), field=field)
+
+
+def _check_value(value, field):
+    if len(value) > 63 or not _LABEL_VALUE_RE.match(value):
+        raise ValidationError('%s: %r is not a valid label value' % (field, value), field=field)
+
+
+def selector_matches(requirements, labels):
+    """True when ``labels`` (dict) satisfies every requirement from :func:`parse_label_selector`."""
+    labels = labels or {}
+    for key, op, values in requirements:
+        present = key in labels
+        value = labels.get(key)
+        if op == '=' and not (present and value == values[0]):
+            return False
+        if op == '!=' and present and value == values[0]:
+            return False
+        if op == 'in' and not (present and value in values):
+            return False
+        if op == 'notin' and present and value in values:
+            return False
+        if op == 'exists' and not present:
+            return False
+        if op == '!' and present:
+            return False
+    return True
+
+
+def validate_selection(namespaces, namespace_selector, exclude_namespaces, required=True):
+    """Validate the selection options without any API call.
+
+    :returns: the parsed selector requirements.
+    :raises ValidationError: no selection at all (when ``required``), a literal name that is
+        not a valid namespace name, or a bad selector.
+    """
+    if required and not namespaces and namespace_selector in (None, '', {}):
+        raise ValidationError(
+            'no namespaces selected: set namespaces (names or globs, "*" for all) and/or namespace_selector',
+            field='namespaces')
+    for entry in namespaces or []:
+        if not entry or not isinstance(entry, str):
+            raise ValidationError('namespaces: empty entry', field='namespaces')
+        if not is_glob(entry) and not _NS_NAME_RE.match(entry):
+            raise ValidationError(
+                'namespaces: %r is neither a valid namespace name (RFC 1123 label) nor a glob' % entry,
+                field='namespaces')
+    for entry in exclude_namespaces or []:
+        if not entry or not isinstance(entry, str):
+            raise ValidationError('exclude_namespaces: empty entry', field='exclude_namespaces')
+    return parse_label_selector(namespace_selector)
+
+
+def select_namespaces(cluster_namespaces, namespaces=None, namespace_selector=None,
+                      exclude_namespaces=None):
+    """Resolve a selection against the namespaces of a cluster (pure).
+
+    :param cluster_namespaces: list of namespace objects as dicts (``metadata.name``,
+        ``metadata.labels``, ``status.phase``), as returned by one LIST.
+    :param namespaces: names or globs; ``'*'`` for all. None/empty = every namespace
+        (then ``namespace_selector`` must narrow it).
+    :param namespace_selector: label selector string or dict.
+    :param exclude_namespaces: globs applied to glob/selector matches, never to literal names.
+    :returns: dict ``{'selected': [sorted names], 'missing': [literal names not in the cluster],
+        'terminating': [names left out because they are being deleted]}``.
+    :raises ValidationError: on bad input (see :func:`validate_selection`).
+    """
+    reqs = validate_selection(namespaces, namespace_selector, exclude_namespaces, required=True)
+    by_name = {}
+    for ns in cluster_namespaces:
+        meta = ns.get('metadata') or {}
+        by_name[meta.get('name')] = ns
+    literals = [n for n in (namespaces or []) if not is_glob(n)]
+    globs = [n for n in (namespaces or []) if is_glob(n)]
+    excludes = list(exclude_namespaces or [])
+    selected = set()
+    terminating = set()
+    missing = [n for n in literals if n not in by_name]
+    for name, ns in by_name.items():
+        meta = ns.get('metadata') or {}
+        labels = meta.get('labels') or {}
+        if reqs and not selector_matches(reqs, labels):
+            continue
+        phase = (ns.get('status') or {}).get('phase')
+        if name in literals:
+            selected.add(name)
+            continue
+        by_glob = any(fnmatch.fnmatchcase(name, g) for g in globs) if namespaces else True
+        if not by_glob:
+            continue
+        if any(fnmatch.fnmatchcase(name, x) for x in excludes):
+            continue
+        if phase == 'Terminating':
+            terminating.add(name)
+            continue
+        selected.add(name)
+    return {'selected': sorted(selected), 'missing': sorted(missing), 'terminating': sorted(terminating)}
+
+
+def resolve_namespaces(kube, namespaces=None, namespace_selector=None, exclude_namespaces=None):
+    """Resolve a selection on a live cluster with one LIST of namespaces.
+
+    :param kube: a ``_k8s.KubeClient``.
+    :returns: the dict of :func:`select_namespaces`.
+    :raises ValidationError: bad input (raised before any request).
+    :raises KubernetesAPIError: the LIST failed (e.g. 403 names verb list on namespaces).
+    """
+    validate_selection(namespaces, namespace_selector, exclude_namespaces)
+    items = kube.list_all('namespaces', kube.core.list_namespace)
+    return select_namespaces(items, namespaces, namespace_selector, exclude_namespaces)

@@ -113,6 +113,12 @@ CATEGORIES = {
                               ' kubelet pulls anonymously.',
 }
 
+#: Token realms on another host that are operated by the same party as the registry and so
+#: receive credentials without allow_cross_host_realm (Docker Hub: registry-protocol.md §1.8).
+KNOWN_REALM_HOSTS = {
+    'registry-1.docker.io': ('auth.docker.io',),
+}
+
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # DELETE is retried only where the request was almost certainly not processed.
 RETRY_STATUSES_UNSAFE = (429, 502, 503, 504)
@@ -947,7 +953,9 @@ class RegistryClient(object):
                 hint='The registry advertises an http:// realm, often a proxy misconfiguration (Harbor externalURL,'
                      ' Gitea ROOT_URL). Fix the advertised URL, or set allow_insecure_http if you accept sending'
                      ' the password in clear.')
-        if (parts.hostname or '').lower() != urlsplit(self.base_url).hostname:
+        registry_host = urlsplit(self.base_url).hostname
+        realm_host = (parts.hostname or '').lower()
+        if realm_host != registry_host and realm_host not in KNOWN_REALM_HOSTS.get(registry_host, ()):
             if not self.allow_cross_host_realm:
                 raise _category_error(
                     'the token realm %s is on another host than the registry %s; credentials are not sent there'
@@ -1302,6 +1310,20 @@ class RegistryClient(object):
         """All tags of ``repo`` (``GET /v2/<repo>/tags/list``, every page), in the registry's order."""
         repo = self._check_repository(repo)
         return self._paginate('/v2/%s/tags/list' % repo, format_scope('repository', repo, 'pull'), 'tags', 'tags')
+
+    def first_tags(self, repo, n=10):
+        """The first page (at most ``n``) of ``repo``'s tags: a cheap existence check for a repository."""
+        repo = self._check_repository(repo)
+        url = self._url('/v2/%s/tags/list' % repo) + '?' + urlencode([('n', str(n))])
+        resp = self._request('GET', url, format_scope('repository', repo, 'pull'), 'tags')
+        if resp.status_code != 200:
+            raise self._error_for(resp, 'GET', '%s/v2/%s/tags/list' % (self.netloc, repo), 'tags', repository=repo)
+        try:
+            data = json.loads(_safe_text(resp))
+        except ValueError:
+            data = {}
+        tags = (data.get('tags') or []) if isinstance(data, dict) else []
+        return [t for t in tags if isinstance(t, str)][:n]
 
     def catalog(self):
         """All repositories the registry lists (``GET /v2/_catalog``, scope ``registry:catalog:*``).

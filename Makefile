@@ -1,0 +1,45 @@
+# registrylink.k8s developer entry points. See docs/local-environment.md.
+#   make up [CLUSTERS=3]   bootstrap, then start N control planes + registry + moto
+#   . .localenv/env.sh     use them from a shell
+#   make test | unit | integration | sanity | demo | bench [QUICK=1] | status | down
+SHELL := /bin/bash
+CLUSTERS ?= 1
+QUICK ?=
+PYTHON := .venv/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap up down status test sanity unit integration demo bench
+
+help:
+	@echo "make bootstrap            apt packages, .venv, kube binaries (idempotent)"
+	@echo "make up [CLUSTERS=N]      start the local environment (default 1 cluster)"
+	@echo "make status               health of the local environment"
+	@echo "make down                 stop it"
+	@echo "make test                 sanity + unit + integration (hack/test.sh)"
+	@echo "make sanity|unit|integration"
+	@echo "make demo                 hack/demo.sh"
+	@echo "make bench [QUICK=1]      hack/bench.sh"
+
+bootstrap:
+	hack/bootstrap.sh
+
+up: bootstrap
+	$(PYTHON) hack/localenv.py up --clusters $(CLUSTERS)
+
+down:
+	@if [ -x $(PYTHON) ]; then $(PYTHON) hack/localenv.py down; else python3 hack/localenv.py down; fi
+
+status:
+	@if [ -x $(PYTHON) ]; then $(PYTHON) hack/localenv.py status; else python3 hack/localenv.py status; fi
+
+test:
+	hack/test.sh
+
+sanity unit integration:
+	hack/test.sh $@
+
+demo:
+	hack/demo.sh
+
+bench:
+	QUICK=$(QUICK) hack/bench.sh

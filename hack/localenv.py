@@ -1,0 +1,381 @@
+#!/usr/bin/env python
+"""The local environment behind `make up` / `make down` / `make status`.
+
+    hack/localenv.py up [--clusters N] [--timeout S]   # N control planes + registry + moto
+    hack/localenv.py down                               # stop exactly the recorded PIDs
+    hack/localenv.py status [--json]                    # exit 0 up, 1 down, 2 degraded
+
+Real parts on loopback, no Docker: per cluster etcd (Debian), kube-apiserver and
+kube-controller-manager (built by hack/build-kube.sh); one CNCF distribution registry
+(Debian docker-registry, TLS + htpasswd); one moto server. State, logs, PKI, registry storage,
+kubeconfig and env.sh live in .localenv/ (gitignored); etcd data on /dev/shm unless
+LOCALENV_ETCD_DATA=disk. Standard library only; the building blocks are in
+tests/support/localenv.py (shared with the tests). See docs/local-environment.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support import localenv as le  # noqa: E402
+
+ROOT = le.LOCALENV_DIR
+STATE = le.STATE_FILE
+VENV = REPO_ROOT / ".venv"
+LOCK = ROOT / ".lock"
+KEEP_ON_CLEAN = {".lock", "logs"}
+# stop order: clients first, storage last
+STOP_TIERS = (("kube-controller-manager", "moto", "registry"), ("kube-apiserver",), ("etcd",))
+
+
+def say(msg: str) -> None:
+    print(f"[localenv] {msg}", flush=True)
+
+
+@contextlib.contextmanager
+def locked():
+    ROOT.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another hack/localenv.py command runs in this checkout; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def save_state(state: Dict[str, Any]) -> None:
+    le.write_file(STATE, json.dumps(state, indent=2) + "\n", 0o600)  # holds the registry password
+
+
+def etcd_data_root() -> Path:
+    """etcd fsyncs every write: on tmpfs that costs microseconds instead of milliseconds,
+    which keeps etcd out of the way of benchmarks. LOCALENV_ETCD_DATA=disk keeps it in
+    .localenv/etcd instead."""
+    if os.environ.get("LOCALENV_ETCD_DATA", "tmpfs") != "disk" and os.access("/dev/shm", os.W_OK):
+        tag = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:10]
+        return Path("/dev/shm") / f"registrylink-etcd-{tag}"
+    return ROOT / "etcd"
+
+
+def clean_root() -> None:
+    if not ROOT.exists():
+        return
+    for entry in ROOT.iterdir():
+        if entry.name in KEEP_ON_CLEAN:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def prerequisites() -> List[str]:
+    missing = []
+    for path in (le.kube_bin_dir() / "kube-apiserver", le.kube_bin_dir() / "kube-controller-manager",
+                 Path(le.ETCD_BIN), Path(le.REGISTRY_BIN), VENV / "bin" / "moto_server"):
+        if not os.access(path, os.X_OK):
+            missing.append(str(path))
+    for tool in ("openssl", "htpasswd"):
+        if not shutil.which(tool):
+            missing.append(tool)
+    return missing
+
+
+def stop_recorded(state: Dict[str, Any]) -> List[le.Process]:
+    procs = [le.Process.from_dict(p) for p in state.get("processes", [])]
+    left: List[le.Process] = []
+    for tier in STOP_TIERS:
+        batch = [p for p in procs if p.name.startswith(tier)]
+        left += le.stop_processes(batch, timeout=15, kill_timeout=5)
+    others = [p for p in procs if not p.name.startswith(sum(STOP_TIERS, ()))]
+    left += le.stop_processes(others)
+    return [p for p in left if p.alive()]
+
+
+def remove_dirs(state: Dict[str, Any]) -> None:
+    for d in state.get("extra_dirs", []):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def collections_dir() -> Path:
+    coll = ROOT / "collections"
+    link = coll / "ansible_collections" / "registrylink" / "k8s"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(REPO_ROOT, target_is_directory=True)
+    return coll
+
+
+def env_vars(state: Dict[str, Any], kubeconfig: Path, coll: Path) -> Dict[str, str]:
+    reg = state["registry"]
+    return {
+        "KUBECONFIG": str(kubeconfig),
+        "K8S_AUTH_KUBECONFIG": str(kubeconfig),
+        "ANSIBLE_COLLECTIONS_PATH": str(coll),
+        "ANSIBLE_PYTHON_INTERPRETER": str(VENV / "bin" / "python"),
+        "REGISTRYLINK_REGISTRY": reg["host"],
+        "REGISTRYLINK_REGISTRY_URL": reg["url"],
+        "REGISTRYLINK_REGISTRY_USER": reg["username"],
+        "REGISTRYLINK_REGISTRY_PASSWORD": reg["password"],
+        "REGISTRYLINK_REGISTRY_CA": reg["ca"],
+        "AWS_ENDPOINT_URL": state["moto"]["url"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "REGISTRYLINK_LOCALENV": str(STATE),
+        "REGISTRYLINK_KUBE_CONTEXTS": " ".join(c["context"] for c in state["clusters"]),
+    }
+
+
+def write_env_sh(env: Dict[str, str], path_prepend: List[str]) -> Path:
+    lines = [
+        "# Generated by hack/localenv.py up -- source it:  . .localenv/env.sh",
+        f"# {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}; "
+        "gone after `make down`.",
+    ]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    for p in path_prepend:
+        q = shlex.quote(p)
+        lines.append(f'case ":$PATH:" in *:{q}:*) ;; *) export PATH={q}:"$PATH" ;; esac')
+    # loopback must never go through a proxy
+    lines.append('case ",${NO_PROXY:-}," in *,127.0.0.1,*) ;; '
+                 '*) export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" ;; esac')
+    lines.append('export no_proxy="$NO_PROXY"')
+    return le.write_file(ROOT / "env.sh", "\n".join(lines) + "\n", 0o600)
+
+
+def summary(state: Dict[str, Any]) -> str:
+    out = []
+    for c in state["clusters"]:
+        out.append(f"  context {c['context']}: {c['server']}  (etcd {c['etcd_url']})")
+    out.append(f"  registry:  {state['registry']['url']}  user {state['registry']['username']}  "
+               f"CA {state['registry']['ca']}")
+    out.append(f"  moto:      {state['moto']['url']}")
+    out.append(f"  kubeconfig {state['kubeconfig']}")
+    out.append("  use it:    . .localenv/env.sh")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------
+
+
+def cmd_up(clusters: int, timeout: float) -> int:
+    if clusters < 1:
+        say("--clusters must be >= 1")
+        return 2
+    with locked():
+        existing = le.read_state()
+        if existing:
+            procs = [le.Process.from_dict(p) for p in existing.get("processes", [])]
+            healthy = existing.get("phase") == "up" and procs and all(p.alive() for p in procs)
+            if healthy and len(existing.get("clusters", [])) == clusters:
+                say(f"already up with {clusters} cluster(s); `make down` first to restart")
+                print(summary(existing))
+                return 0
+            if healthy:
+                say(f"up with {len(existing['clusters'])} cluster(s), {clusters} wanted: restarting")
+            else:
+                say("a previous environment is partly gone: stopping what is left of it")
+            left = stop_recorded(existing)
+            if left:
+                say("could not stop: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left))
+                return 1
+            remove_dirs(existing)
+            STATE.unlink(missing_ok=True)
+        missing = prerequisites()
+        if missing:
+            say("missing: " + ", ".join(missing) + "\n  run `make bootstrap` first")
+            return 1
+        return _up(clusters, timeout)
+
+
+def _up(n: int, timeout: float) -> int:
+    t0 = time.monotonic()
+    clean_root()
+    logs = ROOT / "logs"
+    if logs.exists():
+        shutil.rmtree(logs)
+    logs.mkdir(parents=True)
+    data_root = etcd_data_root()
+    shutil.rmtree(data_root, ignore_errors=True)
+    state: Dict[str, Any] = {
+        "version": 1, "phase": "starting", "repo_root": str(REPO_ROOT), "root": str(ROOT),
+        "kube_version": f"v{le.KUBE_VERSION}", "kube_bin": str(le.kube_bin_dir()),
+        "started_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "clusters": [], "processes": [], "extra_dirs": [str(data_root)] if data_root != ROOT / "etcd" else [],
+        "logs": str(logs),
+    }
+
+    def track(proc: le.Process) -> le.Process:
+        state["processes"].append(proc.to_dict())
+        save_state(state)
+        return proc
+
+    save_state(state)
+    try:
+        say(f"starting {n} control plane(s) (kube v{le.KUBE_VERSION}), a registry and moto")
+        cls = [le.Cluster(name=f"local-{i}", workdir=str(ROOT / f"cluster-{i}"), log_dir=str(logs),
+                          etcd_data=str(data_root / f"etcd-{i}")) for i in range(1, n + 1)]
+        for c in cls:
+            c.prepare()
+        for c in cls:
+            track(c.start_etcd())
+        moto_port = le.free_port()
+        moto = track(le.start_moto(moto_port, logs / "moto.log", VENV))
+        state["moto"] = {"url": f"http://127.0.0.1:{moto_port}", "port": moto_port}
+        reg = le.start_registry(ROOT / "registry", auth="htpasswd", delete_enabled=True, tls=True,
+                                log=logs / "registry.log", timeout=timeout)
+        track(reg.process)
+        state["registry"] = {k: v for k, v in reg.to_dict().items() if k != "log"}
+        for c in cls:
+            c.wait_etcd(timeout)
+            track(c.start_apiserver())
+        for c in cls:
+            c.wait_apiserver(timeout)
+            track(c.start_controller_manager())
+        state["clusters"] = [c.to_dict() for c in cls]
+        kubeconfig = le.write_file(ROOT / "kubeconfig", le.kubeconfig_text([c.admin() for c in cls]), 0o600)
+        state["kubeconfig"] = str(kubeconfig)
+        save_state(state)
+        le.wait_for(lambda: le.moto_ready(state["moto"]["url"]), timeout, "STS GetCallerIdentity", "moto", moto)
+        for c in cls:
+            c.wait_controller_manager(timeout)
+        coll = collections_dir()
+        state["env"] = env_vars(state, kubeconfig, coll)
+        state["path_prepend"] = [str(VENV / "bin")]
+        state["env_file"] = str(write_env_sh(state["env"], state["path_prepend"]))
+        state["phase"] = "up"
+        state["startup_seconds"] = round(time.monotonic() - t0, 1)
+        save_state(state)
+    except le.ComponentError as exc:
+        print(exc.describe(), file=sys.stderr, flush=True)
+        _abort(state)
+        return 1
+    except KeyboardInterrupt:
+        _abort(state)
+        return 130
+    except BaseException as exc:
+        print(f"[localenv] up failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        _abort(state)
+        if isinstance(exc, le.LocalEnvError):
+            return 1
+        raise
+    say(f"up in {state['startup_seconds']}s")
+    print(summary(state))
+    return 0
+
+
+def _abort(state: Dict[str, Any]) -> None:
+    say("stopping what was started (logs stay in .localenv/logs)")
+    left = stop_recorded(state)
+    if left:
+        say("could not stop: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left) + "; state kept")
+        return
+    remove_dirs(state)
+    STATE.unlink(missing_ok=True)
+
+
+def cmd_down() -> int:
+    with locked():
+        state = le.read_state()
+        if not state:
+            say("not up (no .localenv/state.json)")
+            clean_root()
+            return 0
+        procs = [le.Process.from_dict(p) for p in state.get("processes", [])]
+        say(f"stopping {len(procs)} process(es)")
+        left = stop_recorded(state)
+        if left:
+            say("still running after SIGKILL: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left))
+            return 1
+        still = [p for p in procs if le.pid_alive(p.pid, p.starttime)]
+        if still:
+            say("still running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in still))
+            return 1
+        remove_dirs(state)
+        clean_root()  # state, env.sh, kubeconfig, PKI, registry storage; logs stay until the next up
+        say("down (logs kept in .localenv/logs until the next `make up`)")
+        return 0
+
+
+def cmd_status(as_json: bool) -> int:
+    state = le.read_state()
+    if not state:
+        if as_json:
+            print(json.dumps({"phase": "down"}))
+        else:
+            say("down")
+        return 1
+    procs = [le.Process.from_dict(p) for p in state.get("processes", [])]
+    checks: Dict[str, bool] = {f"{p.name} (pid {p.pid})": p.alive() for p in procs}
+    if state.get("phase") == "up":
+        for c in state["clusters"]:
+            cl = le.Cluster(name=c["name"], workdir=c["workdir"], log_dir="", etcd_data=c["etcd_data"],
+                            api_port=c["api_port"])
+            try:
+                checks[f"{c['context']} /readyz"] = cl.api("/readyz", timeout=3)[0] == 200
+            except Exception:  # noqa: BLE001
+                checks[f"{c['context']} /readyz"] = False
+        reg = state["registry"]
+        try:
+            checks["registry /v2/ -> 401"] = le.http_request(
+                reg["url"] + "/v2/", context=le.ssl_context(reg["ca"]), timeout=3)[0] == 401
+        except Exception:  # noqa: BLE001
+            checks["registry /v2/ -> 401"] = False
+        try:
+            checks["moto STS"] = le.moto_ready(state["moto"]["url"])
+        except Exception:  # noqa: BLE001
+            checks["moto STS"] = False
+    ok = state.get("phase") == "up" and all(checks.values())
+    if as_json:
+        public = {k: v for k, v in state.items() if k not in ("env",)}
+        public["registry"] = {k: v for k, v in state.get("registry", {}).items() if k != "password"}
+        print(json.dumps({"healthy": ok, "checks": checks, "state": public}, indent=2))
+    else:
+        say(f"phase {state.get('phase')}, started {state.get('started_at')}, "
+            f"{'healthy' if ok else 'DEGRADED'}")
+        for name, good in checks.items():
+            print(f"  {'ok  ' if good else 'FAIL'} {name}")
+        if state.get("phase") == "up":
+            print(summary(state))
+    return 0 if ok else 2
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="hack/localenv.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start the environment (no-op when already up with N clusters)")
+    up.add_argument("--clusters", type=int, default=int(os.environ.get("CLUSTERS", "1") or 1))
+    up.add_argument("--timeout", type=float, default=float(os.environ.get("LOCALENV_TIMEOUT", "120")),
+                    help="seconds to wait for each component (default 120)")
+    sub.add_parser("down", help="stop the recorded processes and remove the state")
+    st = sub.add_parser("status", help="exit 0 when up and healthy, 1 when down, 2 when degraded")
+    st.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if args.cmd == "up":
+        return cmd_up(args.clusters, args.timeout)
+    if args.cmd == "down":
+        return cmd_down()
+    return cmd_status(args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,8 +16,10 @@ fi
 command -v go >/dev/null || { echo "ERROR: Go >= 1.24 is needed to build kube-apiserver v$KV (apt-get install golang-go, or go.dev/dl)" >&2; exit 1; }
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
-# A scratch copy of the wrapper module, so the build never dirties the checkout.
-WORK="$(mktemp -d)"
+# A scratch copy of the wrapper module beside the cache (not in /tmp, which other tools
+# clean), so the build never dirties the checkout.
+WORK="$OUT.work"
+rm -rf "$WORK" && mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 cp "$HERE/kube-build/go.mod" "$WORK/go.mod"
 [ -f "$HERE/kube-build/go.sum" ] && cp "$HERE/kube-build/go.sum" "$WORK/go.sum"

@@ -518,7 +518,7 @@ def _collect_client_facts(client, result):
     for warning in client.warnings:
         if warning not in result['warnings']:
             result['warnings'].append(warning)
-    result['requests'] = [dict((k, v) for k, v in entry.items()) for entry in client.trace]
+    result['trace'] = [dict(entry) for entry in client.trace]
 
 
 def docker_hub_note(registry):
@@ -531,3 +531,54 @@ def docker_hub_note(registry):
         return ('registry-1.docker.io is the Docker Hub API host; a pull secret keyed with it never matches'
                 ' Docker Hub images (use https://index.docker.io/v1/).')
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# module entry point
+# ---------------------------------------------------------------------------------------------
+
+def _target_from_image(image, field='image'):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+    ref = parse_image_reference(image, field=field)
+    return ProbeTarget(ref.registry, ref.repository, ref.digest or ref.tag, image=image), ref
+
+
+def _connection_kwargs(params):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import client_kwargs
+    kwargs = client_kwargs(params)
+    kwargs.pop('username')
+    kwargs.pop('password')
+    return kwargs
+
+
+def run_module(params, register_secret=None, kube_client=None, client_factory=RegistryClient,
+               tls_checker=tls_check):
+    """Run ``registry_probe`` for its module params; returns the result dict (with a ``warnings`` list).
+
+    ``register_secret`` is called with every credential read from the cluster so that Ansible masks it
+    (``module.no_log_values.add``). ``kube_client`` (a ``_k8s.KubeClient``) is built from the cluster
+    options when needed and not given.
+    """
+    conn = _connection_kwargs(params)
+    if params.get('pod'):
+        from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import diagnose_pod
+        return diagnose_pod(params, conn, register_secret=register_secret, kube_client=kube_client,
+                            client_factory=client_factory, tls_checker=tls_checker)
+    if params.get('pull_secret'):
+        from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import probe_with_pull_secret
+        return probe_with_pull_secret(params, conn, register_secret=register_secret, kube_client=kube_client,
+                                      client_factory=client_factory, tls_checker=tls_checker)
+    if params.get('image'):
+        target, _ref = _target_from_image(params['image'])
+    else:
+        target = ProbeTarget(params.get('registry'), params.get('repository'),
+                             (params.get('reference') or 'latest') if params.get('repository') else None)
+    result = run_probe(target, username=params.get('username') or None, password=params.get('password') or None,
+                       client_factory=client_factory, tls_checker=tls_checker, **conn)
+    note = docker_hub_note(params.get('registry'))
+    if note:
+        result['warnings'].append(note)
+    if conn.get('validate_certs') is False:
+        result['warnings'].append('TLS certificate verification of the registry is disabled'
+                                  ' (registry_validate_certs=false).')
+    return result

@@ -1,0 +1,501 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: registry_probe
+short_description: Prove that image pulls will work, and explain why they do not
+version_added: 0.1.0
+description:
+  - "Talks the OCI distribution (Docker registry v2) protocol itself, step by step, the way a pull does,
+    and stops at the first step that fails. Steps are C(dns), C(connect), C(tls), C(ping) (C(GET /v2/)
+    and its C(WWW-Authenticate) challenge), C(login) (the credentials authenticate: a token request
+    without scope, or C(GET /v2/) with Basic), C(token) (a token scoped C(repository:<name>:pull)),
+    C(manifest) (C(HEAD /v2/<name>/manifests/<reference>) with the four manifest media types in C(Accept))."
+  - The manifest is checked with C(HEAD), never C(GET), so a probe spends no Docker Hub pull.
+  - "Every failure gets one stable RV(category) with a C(hint) a person can act on: C(dns), C(connect),
+    C(timeout), C(tls_untrusted), C(tls_hostname), C(tls_expired), C(tls_error), C(plain_http),
+    C(cross_host_realm), C(not_a_registry), C(token_service_error), C(unauthorized), C(denied),
+    C(expired_credentials), C(not_found), C(rate_limited), C(server_error), C(unsupported),
+    C(invalid_digest), C(invalid_request), C(invalid_response), C(no_credentials_matched). See RV(category)."
+  - "Credentials come from one of: O(username)/O(password); O(pull_secret), a Secret read from the
+    cluster whose entry is chosen exactly as the kubelet would choose it for the image; or none
+    (anonymous)."
+  - "O(pod) diagnoses a Pod: for every container image it lists the pull secrets the kubelet
+    considers (the Pod's own C(imagePullSecrets), and the ServiceAccount's current list when they
+    differ, which flags the admission race), which of them are missing or of the wrong type, which
+    registry key matched and which keys almost matched and why not, then probes the registry with the
+    matched credentials and correlates with the container's waiting reason and the Pod's Events."
+  - The module never changes anything; RV(changed) is always false.
+author:
+  - registrylink.k8s maintainers
+extends_documentation_fragment:
+  - registrylink.k8s.cluster
+  - registrylink.k8s.registry_auth
+  - registrylink.k8s.attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads; check mode runs the same probe.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Read-only; the result depends on the registry and the cluster at the time of the run.
+options:
+  image:
+    description:
+      - The image to probe, as a Pod would name it (C(nginx), C(team/app:1.0),
+        C(reg.example.com:5000/team/app@sha256:...)). It is normalised like the kubelet does
+        (C(docker.io/library/nginx:latest)).
+      - Sets the registry, the repository and the reference; mutually exclusive with O(registry) and O(repository).
+      - With O(pull_secret), the key matching uses this image.
+    type: str
+  repository:
+    description:
+      - The repository to check on O(registry), for example C(team/app). Without it (and without
+        O(image)) only the registry and the credentials are checked.
+    type: str
+  reference:
+    description:
+      - Tag or C(sha256:) digest in O(repository).
+    type: str
+    default: latest
+    aliases: [tag]
+  pull_secret:
+    description:
+      - Read the credentials from this image pull secret instead of O(username)/O(password).
+      - The entry is chosen the way the kubelet chooses it for O(image) (key normalisation, port,
+        label count, globs, path prefix, Docker Hub fallback, C(auth) taking precedence over
+        C(username)/C(password), C(identitytoken) ignored).
+      - Needs O(image) and the cluster connection options.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the Secret.
+        type: str
+        required: true
+      name:
+        description: Name of the Secret.
+        type: str
+        required: true
+  pod:
+    description:
+      - Diagnose this Pod's image pulls (see the description). Every container, init container and
+        ephemeral container image is checked; the cluster connection options are needed.
+      - The registry options (O(registry_ca_path), O(registry_validate_certs), O(timeout),
+        O(allow_insecure_http), O(allow_cross_host_realm)) apply to every image of the Pod.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the Pod.
+        type: str
+        required: true
+      name:
+        description: Name of the Pod.
+        type: str
+        required: true
+  fail_on_error:
+    description:
+      - Fail the task when the probe finds a problem. By default the task succeeds and reports
+        RV(ok) and RV(category), so that a play can gather the results of many probes.
+    type: bool
+    default: false
+notes:
+  - Facts behind the checks are in the collection's C(docs/verify.md), drawn from the OCI
+    distribution spec (C(spec.md), Endpoints table and "Pulling manifests"), distribution's token
+    specification (C(docs/spec/auth/token.md), C(scope.md), C(jwt.md)), RFC 7235 (challenge grammar)
+    and the kubelet's credential matching (C(pkg/credentialprovider/keyring.go)).
+  - Some registries answer C(401) both for a repository that does not exist and for one the
+    credentials may not read. When a token exchange succeeded and the registry still answers 401,
+    the category is C(denied) with RV(steps[].ambiguous_not_found=true).
+  - The node that pulls may see a different network, DNS and trust store than the controller that
+    runs this task; a success here proves the registry and the credentials, not the node's path.
+seealso:
+  - module: registrylink.k8s.registry_secret
+  - name: OCI distribution specification
+    description: Endpoints, manifests, error codes.
+    link: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+  - name: Docker registry token authentication
+    description: The Bearer token flow, scopes and the token response.
+    link: https://distribution.github.io/distribution/spec/auth/token/
+  - name: RFC 7235
+    description: HTTP authentication, the WWW-Authenticate grammar.
+    link: https://www.rfc-editor.org/rfc/rfc7235
+'''
+
+EXAMPLES = r'''
+- name: Registry reachable, TLS trusted, credentials good, tag present
+  registrylink.k8s.registry_probe:
+    registry: registry.example.com
+    repository: team/app
+    reference: "1.4.2"
+    username: ci-puller
+    password: "{{ vault_registry_password }}"
+    registry_ca_path: /etc/pki/registry-ca.pem
+  register: probe
+
+- name: Show the verdict
+  ansible.builtin.debug:
+    msg: "{{ probe.ok | ternary('pull will work', probe.category ~ ': ' ~ probe.hint) }}"
+
+- name: Will the pull secret in namespace apps work for this image?
+  registrylink.k8s.registry_probe:
+    image: registry.example.com:5000/team/app:1.4.2
+    pull_secret:
+      namespace: apps
+      name: regcred
+    kubeconfig: ~/.kube/config
+    fail_on_error: true
+
+- name: Why is this pod in ImagePullBackOff?
+  registrylink.k8s.registry_probe:
+    pod:
+      namespace: apps
+      name: web-7d9f8b6c5-x2x8q
+  register: diagnosis
+
+- name: Anonymous Docker Hub check that spends no pull (HEAD) and shows the rate limit
+  registrylink.k8s.registry_probe:
+    image: ratelimitpreview/test:latest
+  register: hub
+'''
+
+RETURN = r'''
+changed:
+  description: Always false; the module only reads.
+  returned: always
+  type: bool
+  sample: false
+ok:
+  description: True when every step passed (for O(pod), when every image's check passed).
+  returned: always
+  type: bool
+  sample: false
+category:
+  description:
+    - The stable class of the first failure, or null when RV(ok) is true.
+    - "C(dns): the host name does not resolve. C(connect): TCP refused, reset or unreachable.
+      C(timeout): no answer within O(timeout) seconds."
+    - "C(tls_untrusted): the certificate is not signed by a trusted CA (RV(tls.certificate) shows its
+      subject and issuer; credentials were not sent). C(tls_hostname): the certificate does not name
+      the host. C(tls_expired): the certificate expired. C(tls_error): another handshake failure."
+    - "C(plain_http): the registry or its token realm is plain HTTP and O(allow_insecure_http) is false.
+      C(cross_host_realm): the token realm is on another host and O(allow_cross_host_realm) is false.
+      C(not_a_registry): C(GET /v2/) answered 404. C(token_service_error): the realm failed or sent no token."
+    - "C(unauthorized): the credentials were rejected, or none were sent and the registry needs some.
+      C(denied): authenticated but not permitted (also the answer of some registries for a repository that
+      does not exist). C(expired_credentials): the token used as password has expired (JWT C(exp) in the
+      past, or ECR's \"Your authorization token has expired\")."
+    - "C(not_found): the repository, tag or digest does not exist (RV(steps[].missing) says which).
+      C(rate_limited): HTTP 429 (RV(rate_limit), RV(retry_after)). C(server_error): HTTP 5xx after retries."
+    - "C(no_credentials_matched): O(pull_secret) or the Pod's secrets hold no entry the kubelet would use
+      for the image, so the kubelet pulls anonymously."
+    - "C(unsupported), C(invalid_digest), C(invalid_request), C(invalid_response): the registry refused
+      the operation, or the input or the answer is malformed."
+  returned: always
+  type: str
+  sample: tls_untrusted
+hint:
+  description: What to do about RV(category), in one or two sentences. Null when RV(ok) is true.
+  returned: always
+  type: str
+  sample: Pass the registry CA in ca_path; nodes need it too (containerd certs.d/<host>/ca.crt or hosts.toml).
+msg:
+  description: The failure as the registry or the network reported it (never a secret). Null when RV(ok) is true.
+  returned: always
+  type: str
+image:
+  description: The image given in O(image), as given.
+  returned: always
+  type: str
+registry:
+  description: The registry API host (C(host[:port])) that was probed; Docker Hub is C(registry-1.docker.io).
+  returned: when the registry could be determined
+  type: str
+  sample: registry.example.com:5000
+repository:
+  description: The repository checked, or null when only the registry was checked.
+  returned: always
+  type: str
+reference:
+  description: The tag or digest checked.
+  returned: always
+  type: str
+api_url:
+  description: The C(/v2/) URL that answered.
+  returned: always
+  type: str
+  sample: https://registry.example.com:5000/v2/
+credentials:
+  description: Where the credentials came from; never the password.
+  returned: always
+  type: dict
+  contains:
+    source:
+      description: C(explicit), C(pull_secret), or C(anonymous).
+      type: str
+    username:
+      description: The user name used, or null.
+      type: str
+    password_kind:
+      description: C(jwt), C(ecr_token), C(opaque) or C(none).
+      type: str
+    token_expires_at:
+      description: Expiry (RFC 3339 UTC) read from a JWT or ECR token password, else null.
+      type: str
+    expired:
+      description: True when RV(credentials.token_expires_at) is in the past.
+      type: bool
+    secret:
+      description: C(namespace/name) of the pull secret (pull_secret mode).
+      type: str
+    key:
+      description: The registry key of the entry that matched (pull_secret mode).
+      type: str
+token_expires_at:
+  description: Expiry of a JWT-shaped or ECR password (RFC 3339 UTC), null when it is opaque.
+  returned: always
+  type: str
+  sample: "2026-05-01T12:00:00Z"
+auth:
+  description: How the registry authenticates.
+  returned: when C(/v2/) answered
+  type: dict
+  contains:
+    scheme:
+      description: C(bearer), C(basic), or null when C(/v2/) needs no credentials.
+      type: str
+    challenges:
+      description: Every challenge offered (scheme, realm, service, scope, error), parsed per RFC 7235.
+      type: list
+      elements: dict
+    authenticated:
+      description: True when the credentials were accepted by the login step.
+      type: bool
+    api_version:
+      description: The C(Docker-Distribution-API-Version) header, when sent.
+      type: str
+token:
+  description: Facts about the pull token the token service issued (never the token).
+  returned: when a Bearer token was obtained
+  type: dict
+  contains:
+    expires_at:
+      description: When the token expires (RFC 3339 UTC), from C(expires_in) (default 60 s).
+      type: str
+    granted:
+      description: The C(access) claim of a JWT token (type, name, actions), when the token is a JWT.
+      type: list
+      elements: dict
+    issuer:
+      description: The C(iss) claim.
+      type: str
+    requests:
+      description: How many token requests were made.
+      type: int
+manifest:
+  description: The manifest found by C(HEAD).
+  returned: when the manifest exists
+  type: dict
+  contains:
+    digest:
+      description: C(Docker-Content-Digest), checked to be C(sha256:<64 hex>).
+      type: str
+    media_type:
+      description: The C(Content-Type) without parameters.
+      type: str
+    size:
+      description: C(Content-Length) in bytes.
+      type: int
+rate_limit:
+  description:
+    - The C(ratelimit-limit) / C(ratelimit-remaining) headers with their window (C(;w=) in seconds) and
+      C(docker-ratelimit-source). Null means the registry sent none (unknown or unlimited, not zero).
+  returned: always
+  type: dict
+  sample: {limit: 100, remaining: 76, window_seconds: 21600, source: 192.0.2.1}
+retry_after:
+  description: Seconds the registry asked to wait (C(Retry-After)) with a 429.
+  returned: when rate limited with Retry-After
+  type: int
+tls:
+  description: TLS facts of the registry connection.
+  returned: always
+  type: dict
+  contains:
+    enabled:
+      description: False for a plain HTTP registry.
+      type: bool
+    verified:
+      description: True when the certificate chain and host name were verified.
+      type: bool
+    validate_certs:
+      description: The value of O(registry_validate_certs).
+      type: bool
+    ca_path:
+      description: The value of O(registry_ca_path).
+      type: str
+    protocol:
+      description: TLS version, for example C(TLSv1.3).
+      type: str
+    cipher:
+      description: Negotiated cipher suite.
+      type: str
+    addresses:
+      description: Addresses the host name resolved to.
+      type: list
+      elements: str
+    certificate:
+      description: The server certificate (subject, issuer, not_before, not_after, sans, self_signed, sha256_fingerprint).
+      type: dict
+proxy:
+  description: The proxy (scheme and host, never its credentials) used for the registry, from the environment.
+  returned: always
+  type: str
+latency_ms:
+  description:
+    - Milliseconds per step (C(dns), C(connect), C(tls), C(ping), C(login), C(token), C(manifest), C(tags)) and C(total).
+      Steps include retries.
+  returned: always
+  type: dict
+  sample: {dns: 1, connect: 0, tls: 4, ping: 6, token: 9, manifest: 3, total: 31}
+steps:
+  description: The steps run, in order, each with C(ok); the failing one carries C(category) and details
+    such as C(status), C(codes) (OCI error codes), C(missing) (C(repository), C(tag), C(digest)), C(ambiguous_not_found).
+  returned: always
+  type: list
+  elements: dict
+trace:
+  description: Every HTTP exchange (step, method, URL without query string, status, elapsed_ms).
+  returned: when the registry was contacted
+  type: list
+  elements: dict
+containers:
+  description: Per container image of the Pod (O(pod) mode).
+  returned: with O(pod)
+  type: list
+  elements: dict
+  contains:
+    container:
+      description: Container name.
+      type: str
+    kind:
+      description: C(container), C(init_container) or C(ephemeral_container).
+      type: str
+    image:
+      description: The image as written in the Pod.
+      type: str
+    waiting_reason:
+      description: The container's waiting reason (C(ImagePullBackOff), C(ErrImagePull), ...), if any.
+      type: str
+    waiting_message:
+      description: The waiting message.
+      type: str
+    pull_secrets:
+      description: The secrets the kubelet considers, each with C(name), C(found), C(type), C(usable), C(problem).
+      type: list
+      elements: dict
+    matched:
+      description: The secret and key that the kubelet would use first (C(secret), C(key)), or null.
+      type: dict
+    near_misses:
+      description: Keys that almost matched and why not.
+      type: list
+      elements: dict
+    probe:
+      description: The live check with the matched credentials (same keys as the top-level result).
+      type: dict
+    category:
+      description: The category for this image (see RV(category)).
+      type: str
+    hint:
+      description: The hint for this image.
+      type: str
+pod_pull_secrets:
+  description: The Pod's C(imagePullSecrets) names (O(pod) mode).
+  returned: with O(pod)
+  type: list
+  elements: str
+service_account:
+  description: The Pod's ServiceAccount, its current C(imagePullSecrets), and C(admission_race=true) when they
+    differ from the Pod's (the Pod was created before the ServiceAccount was patched).
+  returned: with O(pod)
+  type: dict
+events:
+  description: Warning Events of the Pod about pulls (reason, message, count, last_timestamp).
+  returned: with O(pod)
+  type: list
+  elements: dict
+summary:
+  description: Counts of images per category (C(ok) for passing ones) in O(pod) mode.
+  returned: with O(pod)
+  type: dict
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
+from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
+    REGISTRY_AUTH_ARGSPEC, REGISTRY_AUTH_REQUIRED_TOGETHER,
+)
+
+
+def argument_spec():
+    spec = dict(CLUSTER_ARGSPEC)
+    spec.update(REGISTRY_AUTH_ARGSPEC)
+    ref = dict(namespace=dict(type='str', required=True), name=dict(type='str', required=True))
+    spec.update(
+        image=dict(type='str'),
+        repository=dict(type='str'),
+        reference=dict(type='str', default='latest', aliases=['tag']),
+        pull_secret=dict(type='dict', options=dict(ref)),
+        pod=dict(type='dict', options=dict(ref)),
+        fail_on_error=dict(type='bool', default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        mutually_exclusive=[
+            ['image', 'repository'], ['image', 'registry'], ['pod', 'image'], ['pod', 'registry'], ['pod', 'pull_secret'],
+            ['pod', 'username'], ['pull_secret', 'username'], ['pull_secret', 'registry'],
+        ],
+        required_one_of=[['registry', 'image', 'pod']],
+        required_together=REGISTRY_AUTH_REQUIRED_TOGETHER,
+        required_by={'pull_secret': 'image'},
+    )
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib('requests'), exception=str(REQUESTS_IMPORT_ERROR))
+    try:
+        result = run_module(module.params, register_secret=module.no_log_values.add)
+    except RegistryLinkError as exc:
+        module.fail_json(msg=exc.msg, changed=False, **exc.details)
+    except Exception as exc:  # a bug: fail with the type, never with locals that may hold secrets
+        module.fail_json(msg='registry_probe failed unexpectedly: %s: %s' % (type(exc).__name__, exc),
+                         exception=traceback.format_exc(), changed=False)
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    if module.params['fail_on_error'] and not result['ok']:
+        msg = result.get('msg') or 'registry probe failed'
+        result.pop('msg', None)
+        module.fail_json(msg='%s (%s)' % (msg, result.get('category')), changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,322 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: registry_secret
+short_description: Image pull secrets (C(.dockerconfigjson)) across namespaces, idempotent and leak-free
+version_added: 0.1.0
+description:
+  - Ensures a Secret of type C(kubernetes.io/dockerconfigjson) (or the legacy
+    C(kubernetes.io/dockercfg)) named O(name) exists, or is absent, in every namespace of a
+    selection, holding credentials for one or more registries. One task covers the whole selection.
+  - Registry keys are written the way the kubelet matches them
+    (C(pkg/credentialprovider/keyring.go) in kubernetes/kubernetes). Docker Hub in any spelling
+    (C(docker.io), C(index.docker.io), C(https://index.docker.io/v1/)) becomes
+    C(https://index.docker.io/v1/). A key the kubelet will never match for the images you
+    likely mean (C(registry-1.docker.io), an explicit C(:443), a C(/v2/) path, uppercase
+    letters) produces a warning that names the fix.
+  - The C(auth) field is always written, computed from C(username:password) when not given.
+    The JSON is produced by a serializer, so usernames with C($) (Harbor robot accounts) and
+    passwords with quotes, backslashes, braces or non-ASCII characters survive byte for byte.
+  - Idempotency compares the decoded, canonical configuration; key order, whitespace and
+    C(stringData) versus C(data) never cause a change. A second run reports C(changed=false)
+    and makes no write.
+  - Cost does not grow with the number of namespaces on the read side. One LIST resolves the
+    namespace selection and one LIST (paginated by 500) reads the named Secret in every
+    namespace with a field selector. Writes go out concurrently, at most
+    O(max_concurrent_writes) at a time.
+  - Every input is validated before the first write. When any selected namespace holds a
+    same-named Secret that this collection did not create, or one of another C(type), the
+    task fails before writing anything and lists those namespaces; O(force) takes them over.
+  - Passwords, C(auth) values and the rendered configuration never appear in results, warnings,
+    errors or diffs. Diffs show registry keys, usernames and a content fingerprint.
+author:
+  - registrylink.k8s maintainers
+extends_documentation_fragment:
+  - registrylink.k8s.cluster
+  - registrylink.k8s.namespaces
+  - registrylink.k8s.namespaces.bulk
+  - registrylink.k8s.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the cluster and reports per namespace what would be created, updated or deleted; writes nothing.
+  diff_mode:
+    support: full
+    details: One diff per namespace with registry keys, usernames, labels, annotations and a content hash; never a password or C(auth).
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - Name of the Secret in every selected namespace (a lowercase RFC 1123 subdomain).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) ensures the Secret exists with the declared content; V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  registries:
+    description:
+      - Registries whose credentials the Secret holds.
+      - Each entry needs O(registries[].server) and either O(registries[].username) with
+        O(registries[].password), or O(registries[].auth).
+      - Two entries that normalise to the same registry key are an error.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      server:
+        description:
+          - The registry, as C(host[:port][/path]), with or without C(https://).
+            Docker Hub in any spelling is written as C(https://index.docker.io/v1/).
+        type: str
+        required: true
+      username:
+        description:
+          - User name. Robot accounts such as Harbor's C(robot$project+name) are kept byte for byte.
+        type: str
+      password:
+        description:
+          - Password or token. Never logged or returned.
+        type: str
+      auth:
+        description:
+          - Base64 of C(username:password). When given with O(registries[].username) and
+            O(registries[].password) the three must agree. Never logged or returned.
+        type: str
+      email:
+        description:
+          - Optional e-mail address; the kubelet ignores it.
+        type: str
+  docker_config:
+    description:
+      - The content of a Docker C(config.json) to import, as a dictionary or a JSON string
+        (base64 of the JSON is accepted once, with a warning). Both the C({"auths":{...}})
+        form and the legacy C(.dockercfg) form are read.
+      - Combined with O(registries); an entry in O(registries) wins for the same registry key.
+      - Entries that only name a credential helper (C(credsStore), C(credHelpers)) or hold no
+        inline credentials are refused with the list of those registries, because the kubelet
+        cannot run a helper from a Secret.
+      - Never logged or returned.
+    type: raw
+  merge:
+    description:
+      - V(false) makes the Secret hold exactly the declared registries.
+      - V(true) adds or updates the declared registries and keeps other registries already in the Secret.
+    type: bool
+    default: false
+  type:
+    description:
+      - The Secret type. The legacy C(kubernetes.io/dockercfg) stores the inner C(auths) map under C(.dockercfg).
+    type: str
+    choices: [kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg]
+    default: kubernetes.io/dockerconfigjson
+  labels:
+    description:
+      - Labels to set on the Secret, in addition to C(app.kubernetes.io/managed-by=registrylink.k8s),
+        which is always set. Labels already on the Secret and not named here are kept.
+    type: dict
+    default: {}
+  annotations:
+    description:
+      - Annotations to set on the Secret. Annotations already on the Secret and not named here are kept.
+    type: dict
+    default: {}
+  force:
+    description:
+      - Take over (update) or delete a same-named Secret that this collection did not create
+        (it lacks C(app.kubernetes.io/managed-by=registrylink.k8s)).
+      - Delete and recreate a Secret whose C(type) differs; the API forbids changing C(type) in place.
+      - Without it such namespaces make the task fail before any write.
+    type: bool
+    default: false
+notes:
+  - "Errors a user can hit, all before any write unless stated: C(name) is not a valid Secret name;
+    no namespace selection, or a literal namespace that does not exist (state=present);
+    a registry entry without C(server) or credentials, with C(auth) that is not base64 of C(user:pass),
+    or whose C(auth) disagrees with C(username)/C(password); two entries that normalise to the same
+    registry key; a C(docker_config) that is not JSON or holds only credential helpers; a same-named
+    Secret not created by this collection, or of another type, without O(force)."
+  - "API errors name the verb, resource and namespace (403, 404, 409, 422 with the field). A write that
+    fails in one namespace does not stop the others; the task then fails at the end naming the failed namespaces."
+  - The kubelet only reads C(username), C(password) and C(auth) of each entry (C(pkg/credentialprovider/config.go)).
+    It never uses C(identitytoken) or C(registrytoken), so such entries are rewritten or refused on import.
+seealso:
+  - module: registrylink.k8s.sa_pull_secret
+  - name: Kubelet credential matching (keyring.go)
+    description: How the kubelet picks a registry key for an image.
+    link: https://github.com/kubernetes/kubernetes/blob/master/pkg/credentialprovider/keyring.go
+'''
+
+EXAMPLES = r'''
+- name: Pull secret for a private registry in every team namespace
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: ['team-*']
+    registries:
+      - server: registry.example.com
+        username: ci-puller
+        password: "{{ vault_registry_password }}"
+
+- name: Two registries in one secret, namespaces chosen by label, kube-* left out by default
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: ['*']
+    namespace_selector: 'registrylink/pull=enabled'
+    registries:
+      - server: docker.io
+        username: myhubuser
+        password: "{{ vault_hub_token }}"
+      - server: harbor.example.com
+        username: robot$project+puller
+        password: "{{ vault_harbor_robot_secret }}"
+
+- name: Import a workstation config.json, keeping registries already in the secret
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: [apps]
+    merge: true
+    docker_config: "{{ lookup('ansible.builtin.file', 'files/config.json') }}"
+
+- name: Preview a rotation across the fleet (check mode, with diff)
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: ['*']
+    registries:
+      - server: registry.example.com
+        username: ci-puller
+        password: "{{ new_password }}"
+  check_mode: true
+  diff: true
+
+- name: Remove the secrets this collection created
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: ['team-*']
+    state: absent
+'''
+
+RETURN = r'''
+changed:
+  description: Whether any namespace was (or, in check mode, would be) written.
+  returned: always
+  type: bool
+results:
+  description: One entry per selected namespace.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The namespace.
+      type: str
+      sample: team-a
+    name:
+      description: The Secret name.
+      type: str
+      sample: regcred
+    action:
+      description:
+        - What happened (or would happen in check mode) - C(created), C(updated), C(unchanged),
+          C(deleted), C(absent) (nothing to delete), C(failed) (see C(msg)), or C(skipped)
+          (not attempted because another namespace needs O(force)).
+      type: str
+      sample: created
+    servers:
+      description: Registry keys in the Secret after the task (before it, for deletions).
+      type: list
+      elements: str
+      sample: [registry.example.com]
+    recreated:
+      description: Present and true when the Secret was deleted and created again to change its type.
+      type: bool
+      returned: when the type changed
+    msg:
+      description: Why the namespace failed. Never holds a secret.
+      type: str
+      returned: when action is failed
+summary:
+  description: Number of namespaces per action.
+  returned: always
+  type: dict
+  sample: {created: 3, unchanged: 997}
+servers:
+  description: The normalised registry keys written (empty for state=absent).
+  returned: always
+  type: list
+  elements: str
+  sample: ["https://index.docker.io/v1/", "registry.example.com"]
+namespaces:
+  description: The namespaces the selection resolved to.
+  returned: always
+  type: list
+  elements: str
+failed_namespaces:
+  description: Namespaces whose write failed, or that need O(force).
+  returned: on failure
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._args import (
+    BULK_ARGSPEC,
+    CLUSTER_ARGSPEC,
+    NAMESPACES_ARGSPEC,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret import RegistrySecretRunner
+
+
+def argument_spec():
+    spec = dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        registries=dict(type='list', elements='dict', default=[], options=dict(
+            server=dict(type='str', required=True),
+            username=dict(type='str'),
+            password=dict(type='str', no_log=True),
+            auth=dict(type='str', no_log=True),
+            email=dict(type='str'),
+        )),
+        docker_config=dict(type='raw', no_log=True),
+        merge=dict(type='bool', default=False),
+        type=dict(type='str', choices=['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg'],
+                  default='kubernetes.io/dockerconfigjson'),
+        labels=dict(type='dict', default={}),
+        annotations=dict(type='dict', default={}),
+        force=dict(type='bool', default=False),
+    )
+    spec.update(CLUSTER_ARGSPEC)
+    spec.update(NAMESPACES_ARGSPEC)
+    spec.update(BULK_ARGSPEC)
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        result = RegistrySecretRunner(module.params, check_mode=module.check_mode, warn=module.warn).run()
+    except RegistryLinkError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    diff = result.pop('diff', None)
+    if module._diff and diff:
+        result['diff'] = diff
+    if result.get('failed'):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

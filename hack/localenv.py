@@ -310,6 +310,11 @@ def cmd_down() -> int:
         if still:
             say("still running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in still))
             return 1
+        # our children were reparented at `up`: give init a moment to reap the zombies, so
+        # that `pgrep` right after `make down` shows nothing
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(Path(f"/proc/{p.pid}").exists() for p in procs):
+            time.sleep(0.1)
         remove_dirs(state)
         clean_root()  # state, env.sh, kubeconfig, PKI, registry storage; logs stay until the next up
         say("down (logs kept in .localenv/logs until the next `make up`)")

@@ -203,12 +203,18 @@ class KubeClient(object):
         :param verb: Kubernetes verb for messages (``list``, ``create``, ...).
         :param resource: plural resource (``secrets``) for messages.
         :param func: a generated API method, e.g. ``self.core.create_namespaced_secret``.
+        :param namespace: passed to ``func`` (when not None) and named in error messages.
+        :param name: passed to ``func`` (when not None) and named in error messages.
         :param kwargs: passed to ``func``. ``_preload_content=False`` is added so the
             response is parsed as plain JSON.
         :returns: the decoded JSON response (dict), or None for an empty body.
         :raises NotFoundError, ConflictError, KubernetesAPIError: see :func:`map_api_exception`.
         """
         kwargs.setdefault('_preload_content', False)
+        if namespace is not None:
+            kwargs['namespace'] = namespace
+        if name is not None:
+            kwargs['name'] = name
         attempt = 0
         while True:
             self.request_count += 1

@@ -38,7 +38,10 @@ ROOT = le.LOCALENV_DIR
 STATE = le.STATE_FILE
 VENV = REPO_ROOT / ".venv"
 LOCK = ROOT / ".lock"
-KEEP_ON_CLEAN = {".lock", "logs"}
+# what `up`/`down` may delete in .localenv/ (other tools keep their own things there, e.g.
+# hack/test.sh's sanity copy); logs/ is replaced at the next `up`
+OWNED = ("state.json", "state.json.tmp", "env.sh", "env.sh.tmp", "kubeconfig", "kubeconfig.tmp",
+         "collections", "registry", "etcd", "cluster-*")
 # stop order: clients first, storage last
 STOP_TIERS = (("kube-controller-manager", "moto", "registry"), ("kube-apiserver",), ("etcd",))
 
@@ -76,9 +79,7 @@ def etcd_data_root() -> Path:
 def clean_root() -> None:
     if not ROOT.exists():
         return
-    for entry in ROOT.iterdir():
-        if entry.name in KEEP_ON_CLEAN:
-            continue
+    for entry in [e for pattern in OWNED for e in ROOT.glob(pattern)]:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:

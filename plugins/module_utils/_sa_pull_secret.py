@@ -22,7 +22,6 @@ __metaclass__ = type
 
 import copy
 import fnmatch
-import functools
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
@@ -358,17 +357,29 @@ def missing_secret_report(attach_by_namespace, secret_names, limit_found_in=5):
     return report
 
 
-def _call(kube, verb, resource, method, namespace, name=None, **kwargs):
-    """``kube.call`` with ``namespace``/``name`` bound into the API method as well.
+def metadata_lister(api_client, path):
+    """A LIST function for ``KubeClient.list_all`` that asks the API server for metadata only.
 
-    ``KubeClient.call`` uses ``namespace``/``name`` for its messages; binding them here makes the
-    request correct whether or not ``call`` also forwards them (an explicit keyword wins in a partial).
-    Methods without a ``name`` parameter (create) get only ``namespace``.
+    The generated API methods always overwrite the ``Accept`` header, so the request is built
+    here with ``api_client.call_api``; the server answers with a ``PartialObjectMetadataList``
+    (object data, e.g. Secret values, never crosses the wire), or a full list if it cannot.
     """
-    bound = {'namespace': namespace}
-    if name is not None:
-        bound['name'] = name
-    return kube.call(verb, resource, functools.partial(method, **bound), namespace=namespace, name=name, **kwargs)
+    def list_metadata(field_selector=None, label_selector=None, limit=None, _continue=None,
+                      _preload_content=False, **_ignored):
+        query = []
+        if field_selector:
+            query.append(('fieldSelector', field_selector))
+        if label_selector:
+            query.append(('labelSelector', label_selector))
+        if limit:
+            query.append(('limit', limit))
+        if _continue:
+            query.append(('continue', _continue))
+        return api_client.call_api(path, 'GET', query_params=query, header_params={'Accept': METADATA_ONLY_ACCEPT},
+                                   auth_settings=['BearerToken'], _return_http_data_only=True,
+                                   _preload_content=_preload_content)
+    return list_metadata
+
 
 
 class SaPullSecretRunner(object):
@@ -390,11 +401,10 @@ class SaPullSecretRunner(object):
         kube = self.kube
         found = {}
         selectors = ['metadata.name=%s' % n for n in names] if names is not None else [None]
+        lister = metadata_lister(kube.api_client, '/api/v1/secrets')
         for selector in selectors:
-            kwargs = {'_headers': {'Accept': METADATA_ONLY_ACCEPT}}
-            if selector:
-                kwargs['field_selector'] = selector
-            for item in kube.list_all('secrets', kube.core.list_secret_for_all_namespaces, **kwargs):
+            kwargs = {'field_selector': selector} if selector else {}
+            for item in kube.list_all('secrets', lister, **kwargs):
                 meta = item.get('metadata') or {}
                 found.setdefault(meta.get('namespace'), set()).add(meta.get('name'))
         return found
@@ -556,7 +566,8 @@ class SaPullSecretRunner(object):
             if not state['fresh']:
                 # Someone else wrote in between (or created it first): re-read this one object, merge again.
                 try:
-                    sa = _call(kube, 'get', 'serviceaccounts', kube.core.read_namespaced_service_account, ns, name)
+                    sa = kube.call('get', 'serviceaccounts', kube.core.read_namespaced_service_account,
+                                   namespace=ns, name=name)
                 except NotFoundError:
                     sa = None
                 self._prune_by_ns[(ns, name)] = self._prune_for(ns, sa)
@@ -564,11 +575,11 @@ class SaPullSecretRunner(object):
             state['fresh'] = False
             current = state['plan']
             if current['action'] == 'create':
-                _call(kube, 'create', 'serviceaccounts', kube.core.create_namespaced_service_account, ns,
-                      body=current['body'])
+                kube.call('create', 'serviceaccounts', kube.core.create_namespaced_service_account,
+                          namespace=ns, body=current['body'])
             elif current['action'] == 'update':
-                _call(kube, 'update', 'serviceaccounts', kube.core.replace_namespaced_service_account, ns, name,
-                      body=current['body'])
+                kube.call('update', 'serviceaccounts', kube.core.replace_namespaced_service_account,
+                          namespace=ns, name=name, body=current['body'])
             elif current['action'] == 'missing':
                 raise NotFoundError('serviceaccounts/%s in namespace %s was deleted while being updated' % (name, ns),
                                     status=404, namespace=ns, name=name)
@@ -597,8 +608,8 @@ class SaPullSecretRunner(object):
             def delete(pod):
                 body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'preconditions': {'uid': pod['uid']}}
                 try:
-                    _call(kube, 'delete', 'pods', kube.core.delete_namespaced_pod, pod['namespace'], pod['name'],
-                          body=body)
+                    kube.call('delete', 'pods', kube.core.delete_namespaced_pod, namespace=pod['namespace'],
+                              name=pod['name'], body=body)
                 except (NotFoundError, ConflictError):
                     return False  # already gone or replaced
                 return True

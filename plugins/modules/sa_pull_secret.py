@@ -18,7 +18,7 @@ description:
     as the workload-identity ones (C(eks.amazonaws.com/role-arn), C(iam.gke.io/gcp-service-account),
     C(azure.workload.identity/client-id)). One task covers the whole selection.
   - Entries someone else put in the list stay, in their order. The Kubernetes API has no merge
-    strategy for C(ServiceAccount.imagePullSecrets) (kubernetes/kubernetes#72475): a strategic-merge
+    strategy for C(ServiceAccount.imagePullSecrets) (kubernetes/kubernetes#72475), and a strategic-merge
     or merge patch replaces the whole list. So each ServiceAccount is read, merged and written back
     whole with the C(resourceVersion) it was read at; when another writer changed it in between
     (HTTP 409), that one ServiceAccount is read again and merged again.
@@ -64,7 +64,7 @@ options:
   pull_secrets:
     description:
       - Names of the image pull Secrets to attach (O(state=present)) or detach (O(state=absent)).
-      - Each entry is a name or a dictionary C({name: <secret>}); both mean the same. A C(namespace)
+      - Each entry is a name, or a dictionary whose only key is C(name); both mean the same. A C(namespace)
         key is refused, because a reference always names a Secret of the ServiceAccount's own namespace.
       - Required unless only O(annotations) are managed; then the list is left as it is.
     type: list
@@ -92,7 +92,7 @@ options:
   purge:
     description:
       - With O(state=present), make the list exactly O(pull_secrets) (entries not named are removed; the
-        kept ones keep their order). Off by default: the module only adds.
+        kept ones keep their order). Off by default, so the module only adds.
     type: bool
     default: false
   annotations:
@@ -114,7 +114,7 @@ options:
     default: false
   on_missing_secret:
     description:
-      - What to do when a secret in O(pull_secrets) does not exist in a namespace where it is attached:
+      - What to do when a secret in O(pull_secrets) does not exist in a namespace where it is attached, either
         V(warn) (one warning per namespace, and RV(missing_pull_secrets)) or V(fail) before any write.
     type: str
     choices: [warn, fail]

@@ -287,6 +287,7 @@ class FakeKube(object):
 
     def __init__(self, namespaces, accounts, secrets=(), pods=()):
         self.core = FakeCore()
+        self.api_client = None
         self.request_count = 0
         self.namespaces = [{'metadata': {'name': n, 'labels': {}}, 'status': {'phase': 'Active'}} for n in namespaces]
         self.accounts = dict(((a['metadata']['namespace'], a['metadata']['name']), a) for a in accounts)
@@ -315,7 +316,7 @@ class FakeKube(object):
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
         self.request_count += 1
-        kwargs.update(func.keywords)
+        kwargs.update(namespace=namespace, name=name)
         self.calls.append((verb, resource, kwargs.get('namespace'), kwargs.get('name')))
         key = (kwargs['namespace'], kwargs.get('name') or kwargs.get('body', {}).get('metadata', {}).get('name'))
         if resource == 'pods' and verb == 'delete':
@@ -419,7 +420,7 @@ def test_runner_failure_is_reported_at_the_end():
     original = kube.call
 
     def failing(verb, resource, func, namespace=None, name=None, **kwargs):
-        if verb == 'update' and func.keywords['namespace'] == 'apps':
+        if verb == 'update' and namespace == 'apps':
             raise KubernetesAPIError('forbidden: the credentials cannot update serviceaccounts/default in namespace apps',
                                      status=403)
         return original(verb, resource, func, namespace=namespace, name=name, **kwargs)

@@ -1,0 +1,208 @@
+"""registry_probe ``pull_secret`` and ``pod`` modes against the real local control plane and registry.
+
+Pods are accepted but never run here (no scheduler, no kubelet): waiting reasons and kubelet
+Events are written by the test where a case needs them, shaped like the kubelet's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+
+import pytest
+from kubernetes import client as k
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
+from tests.support.images import push_image
+
+
+def _params(localenv, **kw):
+    base = dict(registry=None, username=None, password=None, registry_validate_certs=True, registry_ca_path=None,
+                timeout=5, allow_insecure_http=False, allow_cross_host_realm=False, image=None, repository=None,
+                reference='latest', pull_secret=None, pod=None, fail_on_error=False,
+                kubeconfig=localenv.kubeconfig, context='local-1', host=None, api_key=None, validate_certs=None,
+                ca_cert=None, client_cert=None, client_key=None, proxy=None)
+    base.update(kw)
+    return base
+
+
+def _dockerconfig(key, username, password):
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"auths": {key: {"username": username, "password": password, "auth": auth}}}
+
+
+def _secret(core, ns, name, config, stype="kubernetes.io/dockerconfigjson", data_key=".dockerconfigjson"):
+    body = k.V1Secret(metadata=k.V1ObjectMeta(name=name), type=stype,
+                      data={data_key: base64.b64encode(json.dumps(config).encode()).decode()})
+    core.create_namespaced_secret(ns, body)
+
+
+def _pod(core, ns, name, image, pull_secrets=None, sa=None):
+    spec = k.V1PodSpec(containers=[k.V1Container(name="app", image=image)],
+                       image_pull_secrets=[k.V1LocalObjectReference(name=s) for s in pull_secrets or []] or None,
+                       service_account_name=sa)
+    core.create_namespaced_pod(ns, k.V1Pod(metadata=k.V1ObjectMeta(name=name), spec=spec))
+
+
+def _no_secret(result, *values):
+    text = json.dumps(result)
+    for v in values:
+        assert v not in text
+
+
+@pytest.fixture(scope="module")
+def image(registry):
+    repo = f"it/diag-{secrets.token_hex(3)}"
+    digest = push_image(registry, repo, ["1.0"])
+    return f"{registry.host}/{repo}:1.0", digest
+
+
+@pytest.fixture
+def core(kube_client):
+    return k.CoreV1Api(kube_client("local-1"))
+
+
+# ---- pull_secret mode --------------------------------------------------------------------------
+
+def test_pull_secret_good(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("probe")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    seen = []
+    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+                                registry_ca_path=registry.ca), register_secret=seen.append)
+    assert result["ok"] is True, result
+    assert result["manifest"]["digest"] == image[1]
+    assert result["credentials"]["source"] == "pull_secret"
+    assert result["credentials"]["key"] == registry.host
+    assert result["credentials"]["secret"] == f"{ns}/regcred"
+    assert result["matched"]["key"] == registry.host
+    assert registry.password in seen, "the password is registered for no_log masking"
+    _no_secret(result, registry.password)
+
+
+def test_pull_secret_wrong_password(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("probe")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, "stale-password"))
+    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+                                registry_ca_path=registry.ca))
+    assert result["category"] == "unauthorized"
+    _no_secret(result, "stale-password")
+
+
+def test_pull_secret_port_mismatch(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("probe")
+    host_only = registry.host.split(":")[0]
+    _secret(core, ns, "regcred", _dockerconfig(host_only, registry.username, registry.password))
+    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+                                registry_ca_path=registry.ca))
+    assert result["category"] == "no_credentials_matched"
+    assert [m["reason"] for m in result["near_misses"]] == ["port_mismatch"]
+    assert "port" in result["hint"]
+    _no_secret(result, registry.password)
+
+
+# ---- pod mode -----------------------------------------------------------------------------------
+
+def _diagnose(localenv, registry, ns, name):
+    return run_module(_params(localenv, pod={"namespace": ns, "name": name}, registry_ca_path=registry.ca))
+
+
+def test_pod_good(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("diag")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    _pod(core, ns, "web", image[0], ["regcred"])
+    result = _diagnose(localenv, registry, ns, "web")
+    assert result["ok"] is True, result
+    c = result["containers"][0]
+    assert c["matched"]["secret"] == "regcred" and c["matched"]["key"] == registry.host
+    assert c["probe"]["manifest"]["digest"] == image[1]
+    assert result["summary"] == {"ok": 1}
+    _no_secret(result, registry.password)
+
+
+def test_pod_missing_secret_found_in_other_namespace(localenv, registry, image, core, unique_ns):
+    other = unique_ns("diag")
+    ns = unique_ns("diag")
+    _secret(core, other, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    _pod(core, ns, "web-0", image[0], ["regcred"])
+    result = _diagnose(localenv, registry, ns, "web-0")
+    c = result["containers"][0]
+    assert c["category"] == "no_credentials_matched"
+    assert c["pull_secrets"][0]["problem"] == "missing"
+    assert other in c["pull_secrets"][0]["found_in"]
+    assert f"found in: {other}" in c["hint"] or other in c["hint"]
+    _no_secret(result, registry.password)
+
+
+def test_pod_opaque_secret_is_wrong_type(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("diag")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password), stype="Opaque")
+    _pod(core, ns, "web", image[0], ["regcred"])
+    result = _diagnose(localenv, registry, ns, "web")
+    c = result["containers"][0]
+    assert c["category"] == "no_credentials_matched"
+    assert c["pull_secrets"][0]["problem"] == "wrong_secret_type"
+    assert "Opaque" in c["hint"]
+    _no_secret(result, registry.password)
+
+
+def test_pod_key_with_port_mismatch(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("diag")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host.split(":")[0] + ":443", registry.username,
+                                                registry.password))
+    _pod(core, ns, "web", image[0], ["regcred"])
+    result = _diagnose(localenv, registry, ns, "web")
+    c = result["containers"][0]
+    assert c["category"] == "no_credentials_matched"
+    assert c["near_misses"][0]["reason"] == "port_mismatch"
+
+
+def test_pod_docker_hub_image_with_registry_1_key(localenv, registry, core, unique_ns):
+    # BR-10: credentials keyed registry-1.docker.io never apply to docker.io images
+    ns = unique_ns("diag")
+    _secret(core, ns, "hubcred", _dockerconfig("registry-1.docker.io", "hubuser", "hub-" + secrets.token_hex(4)))
+    _pod(core, ns, "web", "team/app:1.0", ["hubcred"])
+    result = run_module(_params(localenv, pod={"namespace": ns, "name": "web"}, timeout=2))
+    c = result["containers"][0]
+    assert c["normalized"] == "docker.io/team/app"
+    assert c["category"] == "no_credentials_matched"
+    assert c["near_misses"][0]["reason"] == "docker_hub_alias"
+    assert "registry-1.docker.io" in c["hint"]
+
+
+def test_pod_created_before_service_account_was_patched(localenv, registry, image, core, unique_ns):
+    ns = unique_ns("diag")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    _pod(core, ns, "early", image[0])
+    core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "regcred"}]})
+    result = _diagnose(localenv, registry, ns, "early")
+    assert result["service_account"]["admission_race"] is True
+    c = result["containers"][0]
+    assert c["category"] == "no_credentials_matched"
+    assert "Recreate the Pod" in c["hint"]
+    # a pod created after the patch gets the list from admission and pulls
+    _pod(core, ns, "late", image[0])
+    late = _diagnose(localenv, registry, ns, "late")
+    assert late["pod_pull_secrets"] == ["regcred"] and late["ok"] is True, late
+
+
+def test_pod_events_x509_on_the_node(localenv, registry, image, core, unique_ns):
+    # BR-23: the controller trusts the CA (ca_path), the node does not: the kubelet's event says x509
+    ns = unique_ns("diag")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    _pod(core, ns, "web", image[0], ["regcred"])
+    pod = core.read_namespaced_pod("web", ns)
+    message = (f'Failed to pull image "{image[0]}": rpc error: code = Unknown desc = failed to pull and unpack '
+               f'image "{image[0]}": failed to resolve reference: Head "https://{registry.host}/v2/": '
+               'tls: failed to verify certificate: x509: certificate signed by unknown authority')
+    core.create_namespaced_event(ns, k.CoreV1Event(
+        metadata=k.V1ObjectMeta(generate_name="web."), type="Warning", reason="Failed", message=message,
+        involved_object=k.V1ObjectReference(kind="Pod", name="web", namespace=ns, uid=pod.metadata.uid),
+        source=k.V1EventSource(component="kubelet"), count=3))
+    result = _diagnose(localenv, registry, ns, "web")
+    c = result["containers"][0]
+    assert c["probe"]["ok"] is True, "the registry and the credentials are fine from here"
+    assert c["category"] == "tls_untrusted"
+    assert "not the cause" in c["hint"]
+    assert result["events"][0]["reason"] == "Failed"

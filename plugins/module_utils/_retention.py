@@ -330,12 +330,12 @@ def _protected_for(protected, repository):
 def _plan_repository(state, rules, protected, now):
     notes = []
     by_digest = {}
-    for tag, digest in state.tags.items():
+    for tag, digest in sorted(state.tags.items()):
         by_digest.setdefault(digest, []).append(tag)
 
     referrer_tags = {}
     scope = {}
-    for tag in state.tags:
+    for tag in sorted(state.tags):
         subject = referrers_subject(tag)
         if subject is not None:
             referrer_tags[tag] = subject
@@ -422,7 +422,7 @@ def _plan_repository(state, rules, protected, now):
     changed = True
     while changed:
         changed = False
-        roots = [d for d in by_digest if d not in delete] + list(protected_here)
+        roots = sorted(set(d for d in by_digest if d not in delete) | set(protected_here), reverse=True)
         seen = set()
         stack = [(d, None) for d in roots]
         while stack:
@@ -451,7 +451,7 @@ def _plan_repository(state, rules, protected, now):
                     changed = True
                     break
 
-    for tag, subject in referrer_tags.items():
+    for tag, subject in sorted(referrer_tags.items()):
         digest = state.tags[tag]
         if digest in delete:
             verdict[tag] = (True, 'referrers tag of deleted subject %s' % subject)

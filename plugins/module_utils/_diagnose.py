@@ -178,6 +178,21 @@ def _try_matches(ref, matches, keyring, cache, namespace):
         seen.add(ident)
         source = {'source': 'pull_secret', 'secret': '%s/%s' % (namespace, match['secret']), 'key': match['key'],
                   'config_key': match['config_key'], 'via': match['via']}
+        if not password:
+            # The kubelet sends what it read: a user with an empty password (an identitytoken-only
+            # entry, BR-19) or nothing at all (an empty entry, BR-01). Neither authenticates.
+            result = cache.probe(ref, None, None, dict(source, username=username))
+            # a registry that needs credentials rejects these; a public one may too (bad Basic)
+            result = dict(result, ok=False, category='unauthorized',
+                          hint='The entry %s in secret %s has %s: the kubelet sends no usable credentials'
+                               ' (it ignores identitytoken and registrytoken). Store username and password'
+                               ' (for ACR: the token as password with user %s).' % (
+                                   match['config_key'], match['secret'],
+                                   'an empty password' if username else 'no username and no password',
+                                   '00000000-0000-0000-0000-000000000000'),
+                          msg='empty credentials in %s/%s' % (namespace, match['secret']))
+            attempts.append(result)
+            continue
         result = cache.probe(ref, username, password, source)
         attempts.append(result)
         if result['ok']:

@@ -125,10 +125,20 @@ _digest = st.one_of(st.none(), st.text('0123456789abcdef', min_size=64, max_size
 @given(_domain, st.lists(_component, min_size=1, max_size=3), _tag, _digest)
 def test_property_format_parse_round_trip(domain, comps, tag, digest):
     image = domain + '/'.join(comps) + (':' + tag if tag else '') + ('@' + digest if digest else '')
+    if len(comps) > 1 and '.' in comps[0] and domain in ('', 'docker.io/', 'index.docker.io/'):
+        # a first component with '.' is a registry (splitDockerDomain): without an explicit
+        # registry it must be a valid host, and docker's familiar form of docker.io/a.b/c
+        # (FamiliarName -> a.b/c) is ambiguous in exactly that case
+        if domain == '':
+            return
+        familiar_ok = False
+    else:
+        familiar_ok = True
     ref = parse_image_reference(image)
     again = parse_image_reference(format_reference(ref))
     assert again[:4] == ref[:4]
     # normalising twice is a no-op, and the familiar form maps back to the same name
-    assert parse_image_reference(format_reference(ref, familiar=True))[:4] == ref[:4]
+    if familiar_ok:
+        assert parse_image_reference(format_reference(ref, familiar=True))[:4] == ref[:4]
     assert ref.registry != 'index.docker.io'
     assert (ref.tag is None) == (digest is not None and tag is None)

@@ -580,3 +580,120 @@ class GcRunner(object):
         for name, tags in before.items():
             after[name] = [t for t in tags if t not in deleted.get(name, set())]
         return {'before': before, 'after': after}
+
+
+# ---------------------------------------------------------------------------------------------
+# module glue: parameters -> client, credentials, in-use scan, runner
+# ---------------------------------------------------------------------------------------------
+
+def credentials_from_pull_secret(kube, pull_secret, registry_host, repository, register_secret=None):
+    """Username and password from an image pull secret, chosen as the kubelet would for
+    ``<registry_host>/<repository>``. Returns ``(username, password, facts)``; facts are
+    secret-free (secret, key, username)."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import read_pull_secret
+    from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
+        kubelet_keyring, match_credentials)
+    namespace, name = pull_secret['namespace'], pull_secret['name']
+    entry = read_pull_secret(kube, namespace, name, register_secret)
+    if not entry['found'] or entry['config'] is None or not entry['usable']:
+        raise ValidationError('pull_secret: %s/%s gives no usable credentials: %s' % (
+            namespace, name, entry.get('detail') or entry.get('problem') or 'empty'), field='pull_secret')
+    configs = [(name, entry['config'], entry['type'])]
+    image = '%s/%s' % (registry_host, repository)
+    matches = match_credentials(image, configs)
+    if not matches:
+        raise ValidationError('pull_secret: %s/%s has no entry the kubelet would use for %s' % (
+            namespace, name, image), field='pull_secret')
+    keyring = kubelet_keyring(configs)
+    match = matches[0]
+    for cred in keyring['creds'].get(match['key'], []):
+        if cred['secret'] == match['secret'] and cred['config_key'] == match['config_key']:
+            return cred['username'] or None, cred['password'] or None, {
+                'secret': '%s/%s' % (namespace, name), 'key': match['config_key'], 'username': match['username']}
+    raise ValidationError('pull_secret: %s/%s: the matched entry has no credentials' % (namespace, name),
+                          field='pull_secret')
+
+
+def cluster_list(params):
+    """The clusters to scan: each ``clusters`` entry over the task's own connection options,
+    or just the task's connection when ``clusters`` is not set."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+    base = cluster_params(params)
+    entries = params.get('clusters')
+    if not entries:
+        return [base]
+    out = []
+    for entry in entries:
+        merged = dict(base)
+        for key, value in (entry or {}).items():
+            if value is not None:
+                merged[key] = value
+        out.append(merged)
+    return out
+
+
+def run_module(params, check_mode=False, diff=False, warn=None, register_secret=None, client_factory=None,
+               kube_factory=None):
+    """Everything ``registry_gc`` does; returns ``(result, failure_msg)``.
+
+    Raises ``RegistryLinkError`` subclasses for anything found before the first delete
+    (validation, registry reads, cluster reads): then nothing was deleted.
+    """
+    from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import scan_clusters
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import client_kwargs
+    from ansible_collections.registrylink.k8s.plugins.module_utils._retention import Rules
+    warn = warn or (lambda msg: None)
+    if not params.get('registry'):
+        raise ValidationError('registry: the registry to clean up is required (host, host:port or https://host)',
+                              field='registry')
+    if kube_factory is None:
+        from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
+        kube_factory = KubeClient.from_params
+    if client_factory is None:
+        from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
+        client_factory = RegistryClient
+    rules = Rules.from_params(params)
+    max_concurrency = params.get('max_concurrency') or 4
+    if max_concurrency < 1 or max_concurrency > 32:
+        raise ValidationError('max_concurrency: between 1 and 32, got %d' % max_concurrency, field='max_concurrency')
+    in_use_uses = in_use_from_images(params.get('in_use_images'))
+    kwargs = client_kwargs(params)
+    facts = {}
+    if params.get('pull_secret'):
+        if kwargs.get('username'):
+            raise ValidationError('pull_secret and username/password are mutually exclusive', field='pull_secret')
+        from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+        from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import normalize_registry
+        literal = [r for r in params.get('repositories') or [] if isinstance(r, str) and not is_glob(r)]
+        host = normalize_registry(params['registry'])[1]
+        username, password, facts = credentials_from_pull_secret(
+            kube_factory(cluster_params(params)), params['pull_secret'], host, (literal or ['library/x'])[0],
+            register_secret)
+        kwargs['username'], kwargs['password'] = username, password
+    client = client_factory(params['registry'], **kwargs)
+    hosts = [client.netloc] + list(params.get('registry_aliases') or [])
+    if client.netloc == 'registry-1.docker.io':
+        hosts.append('docker.io')
+
+    protect_clusters = params.get('in_use_protection', True)
+    if not protect_clusters:
+        warn('in_use_protection is false: no cluster is scanned; only in_use_images are protected')
+
+    def in_use(tag_maps):
+        uses = list(in_use_uses)
+        report = []
+        if protect_clusters:
+            found, report = scan_clusters(cluster_list(params), kube_factory)
+            uses.extend(found)
+        return uses, report
+
+    runner = GcRunner(client, rules, params.get('repositories'), hosts, in_use=in_use, check_mode=check_mode,
+                      max_concurrency=max_concurrency, plan_fingerprint=params.get('plan_fingerprint'),
+                      warn=warn, want_diff=diff)
+    result, failure = runner.run()
+    result['registry'] = client.netloc
+    if facts:
+        result['credentials'] = facts
+    for warning in getattr(client, 'warnings', None) or []:
+        warn('registry warning: %s' % warning)
+    return result, failure

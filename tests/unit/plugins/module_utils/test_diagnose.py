@@ -46,6 +46,20 @@ class FakeCore(object):
     def read_namespaced_service_account(self, name, namespace, **kw):
         return self._read('ServiceAccount', name, namespace)
 
+    def _list(self, kind, namespace, field_selector):
+        name = field_selector.split('=', 1)[1]
+        found = self.objects.get((kind, namespace, name))
+        return {'items': [found] if found else []}
+
+    def list_namespaced_secret(self, namespace, field_selector=None, **kw):
+        return self._list('Secret', namespace, field_selector)
+
+    def list_namespaced_pod(self, namespace, field_selector=None, **kw):
+        return self._list('Pod', namespace, field_selector)
+
+    def list_namespaced_service_account(self, namespace, field_selector=None, **kw):
+        return self._list('ServiceAccount', namespace, field_selector)
+
     def list_secret_for_all_namespaces(self, field_selector=None, **kw):
         name = field_selector.split('=', 1)[1]
         return {'items': [o for (kind, _ns, n), o in self.objects.items() if kind == 'Secret' and n == name]}
@@ -59,6 +73,10 @@ class FakeKube(object):
         self.core = FakeCore(objects)
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        if namespace is not None:
+            kwargs['namespace'] = namespace
+        if name is not None:
+            kwargs['name'] = name
         return func(**kwargs)
 
     def list_all(self, resource, func, namespace=None, **kwargs):

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCALENV_DIR = REPO_ROOT / ".localenv"
+# REGISTRYLINK_LOCALENV_DIR runs a second, independent environment (e.g. a developer's own
+# beside a shared one); the default is .localenv/ in the checkout.
+LOCALENV_DIR = Path(os.environ.get("REGISTRYLINK_LOCALENV_DIR") or (REPO_ROOT / ".localenv")).resolve()
 STATE_FILE = LOCALENV_DIR / "state.json"
 
 KUBE_VERSION = os.environ.get("KUBE_VERSION", "1.33.13")

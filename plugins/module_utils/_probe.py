@@ -560,6 +560,10 @@ def run_module(params, register_secret=None, kube_client=None, client_factory=Re
     options when needed and not given.
     """
     conn = _connection_kwargs(params)
+    if params.get('verify'):
+        from ansible_collections.registrylink.k8s.plugins.module_utils._verify import verify_cluster
+        return verify_cluster(params, conn, register_secret=register_secret, kube_client=kube_client,
+                              client_factory=client_factory, tls_checker=tls_checker)
     if params.get('pod'):
         from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import diagnose_pod
         return diagnose_pod(params, conn, register_secret=register_secret, kube_client=kube_client,

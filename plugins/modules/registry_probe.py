@@ -38,6 +38,7 @@ author:
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.registry_auth
+  - registrylink.k8s.namespaces
   - registrylink.k8s.attributes
 attributes:
   check_mode:
@@ -101,6 +102,41 @@ options:
         description: Name of the Pod.
         type: str
         required: true
+  verify:
+    description:
+      - Verify a whole cluster (the C(verify) playbook's module call). For every namespace selected by
+        O(namespaces) / O(namespace_selector) / O(exclude_namespaces) (only used in this mode), check that
+        the pull secret O(verify.secret_name) exists, is of a type the kubelet reads, decodes, and has an
+        entry the kubelet matches for each image in O(verify.images), and that the ServiceAccounts in
+        O(verify.service_accounts) list it; probe each distinct (image, credential) pair once; diagnose
+        Pods stuck in C(ErrImagePull) / C(ImagePullBackOff) as O(pod) does.
+      - Reads are a constant number of LIST requests whatever the number of namespaces, plus a few reads
+        per diagnosed Pod.
+    type: dict
+    suboptions:
+      secret_name:
+        description: Name of the image pull secret expected in every selected namespace.
+        type: str
+        required: true
+      images:
+        description:
+          - Images the workloads pull (one per registry is enough), used for key matching and the live probe.
+        type: list
+        elements: str
+        required: true
+      service_accounts:
+        description: ServiceAccounts that must list the secret in every selected namespace; C([]) to skip.
+        type: list
+        elements: str
+        default: [default]
+      diagnose_stuck_pods:
+        description: Diagnose Pods stuck in C(ErrImagePull) / C(ImagePullBackOff) in the selected namespaces.
+        type: bool
+        default: true
+      max_pod_diagnoses:
+        description: Diagnose at most this many stuck Pods (a warning names how many were left out).
+        type: int
+        default: 20
   fail_on_error:
     description:
       - Fail the task when the probe finds a problem. By default the task succeeds and reports
@@ -434,16 +470,44 @@ events:
   type: list
   elements: dict
 summary:
-  description: Counts of images per category (C(ok) for passing ones) in O(pod) mode.
-  returned: with O(pod)
+  description:
+    - With O(pod), counts of images per category (C(ok) for passing ones).
+    - With O(verify), C(namespaces), C(namespaces_ok), C(namespaces_broken), C(probes), C(probes_ok),
+      C(stuck_pods), C(problems) (count per problem code) and C(api_requests).
+  returned: with O(pod) or O(verify)
   type: dict
+namespaces:
+  description:
+    - Per selected namespace (O(verify) mode), C(namespace), C(ok), C(secret) (found, type, issues),
+      C(images) (image, normalized, matched_key, via, near_misses, probe), C(service_accounts) (name, found,
+      wired) and C(problems), each with C(code) (C(secret_missing), C(secret_wrong_type), C(secret_unreadable),
+      C(secret_shape), C(no_key_match), C(probe_failed), C(service_account_missing),
+      C(service_account_not_wired)), C(detail) and C(hint).
+  returned: with O(verify)
+  type: list
+  elements: dict
+probes:
+  description: One live probe per distinct (image, credential) pair (O(verify) mode), with the namespaces sharing it.
+  returned: with O(verify)
+  type: list
+  elements: dict
+stuck_pods:
+  description: Diagnosis of Pods stuck in C(ErrImagePull) / C(ImagePullBackOff) (O(verify) mode).
+  returned: with O(verify)
+  type: list
+  elements: dict
+table:
+  description: The O(verify) result as fixed-width lines for a person to read.
+  returned: with O(verify)
+  type: list
+  elements: str
 '''
 
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC, NAMESPACES_ARGSPEC
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
@@ -455,6 +519,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args im
 def argument_spec():
     spec = dict(CLUSTER_ARGSPEC)
     spec.update(REGISTRY_AUTH_ARGSPEC)
+    spec.update(NAMESPACES_ARGSPEC)
     ref = dict(namespace=dict(type='str', required=True), name=dict(type='str', required=True))
     spec.update(
         image=dict(type='str'),
@@ -462,6 +527,13 @@ def argument_spec():
         reference=dict(type='str', default='latest', aliases=['tag']),
         pull_secret=dict(type='dict', options=dict(ref)),
         pod=dict(type='dict', options=dict(ref)),
+        verify=dict(type='dict', options=dict(
+            secret_name=dict(type='str', required=True),
+            images=dict(type='list', elements='str', required=True),
+            service_accounts=dict(type='list', elements='str', default=['default']),
+            diagnose_stuck_pods=dict(type='bool', default=True),
+            max_pod_diagnoses=dict(type='int', default=20),
+        )),
         fail_on_error=dict(type='bool', default=False),
     )
     return spec
@@ -474,8 +546,10 @@ def main():
         mutually_exclusive=[
             ['image', 'repository'], ['image', 'registry'], ['pod', 'image'], ['pod', 'registry'], ['pod', 'pull_secret'],
             ['pod', 'username'], ['pull_secret', 'username'], ['pull_secret', 'registry'],
+            ['verify', 'pod'], ['verify', 'image'], ['verify', 'registry'], ['verify', 'pull_secret'],
+            ['verify', 'username'],
         ],
-        required_one_of=[['registry', 'image', 'pod']],
+        required_one_of=[['registry', 'image', 'pod', 'verify']],
         required_together=REGISTRY_AUTH_REQUIRED_TOGETHER,
         required_by={'pull_secret': 'image'},
     )

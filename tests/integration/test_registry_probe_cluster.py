@@ -206,3 +206,48 @@ def test_pod_events_x509_on_the_node(localenv, registry, image, core, unique_ns)
     assert c["category"] == "tls_untrusted"
     assert "not the cause" in c["hint"]
     assert result["events"][0]["reason"] == "Failed"
+
+
+# ---- verify mode --------------------------------------------------------------------------------
+
+def test_verify_mode_over_a_namespace_selection(localenv, registry, image, core, unique_ns):
+    label = {"registrylink.test/verify": secrets.token_hex(3)}
+    good = unique_ns("vfy", labels=label)
+    good2 = unique_ns("vfy", labels=label)
+    missing = unique_ns("vfy", labels=label)
+    opaque = unique_ns("vfy", labels=label)
+    unwired = unique_ns("vfy", labels=label)
+    creds = _dockerconfig(registry.host, registry.username, registry.password)
+    for ns in (good, good2, unwired):
+        _secret(core, ns, "regcred", creds)
+    _secret(core, opaque, "regcred", creds, stype="Opaque")
+    for ns in (good, good2, missing, opaque):
+        core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "regcred"}]})
+    # a pod stuck in ImagePullBackOff (status written the way the kubelet would)
+    _pod(core, missing, "stuck", image[0])
+    core.patch_namespaced_pod_status("stuck", missing, {"status": {"containerStatuses": [{
+        "name": "app", "image": image[0], "imageID": "", "ready": False, "restartCount": 0,
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image[0]}"'}}}]}})
+    selector = ",".join(f"{k}={v}" for k, v in label.items())
+    seen = []
+    result = run_module(_params(localenv, verify={"secret_name": "regcred", "images": [image[0]],
+                                                  "service_accounts": ["default"], "diagnose_stuck_pods": True,
+                                                  "max_pod_diagnoses": 5},
+                                namespaces=None, namespace_selector=selector,
+                                exclude_namespaces=["kube-system", "kube-public", "kube-node-lease"],
+                                registry_ca_path=registry.ca), register_secret=seen.append)
+    by_ns = {r["namespace"]: r for r in result["namespaces"]}
+    assert set(by_ns) == {good, good2, missing, opaque, unwired}
+    assert by_ns[good]["ok"] and by_ns[good2]["ok"]
+    assert [p["code"] for p in by_ns[missing]["problems"]] == ["secret_missing"]
+    assert [p["code"] for p in by_ns[opaque]["problems"]] == ["secret_wrong_type"]
+    assert [p["code"] for p in by_ns[unwired]["problems"]] == ["service_account_not_wired"]
+    # one live probe for the three namespaces that share the same credential
+    assert len(result["probes"]) == 1 and result["probes"][0]["ok"]
+    assert sorted(result["probes"][0]["namespaces"]) == sorted([good, good2, unwired])
+    assert result["stuck_pods"][0]["name"] == "stuck"
+    assert result["stuck_pods"][0]["category"] == "no_credentials_matched"
+    assert result["summary"]["namespaces_broken"] == 3 and result["summary"]["stuck_pods"] == 1
+    assert result["ok"] is False and result["table"][0].startswith("NAMESPACE")
+    assert registry.password in seen
+    _no_secret(result, registry.password)

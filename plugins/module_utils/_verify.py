@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``registry_probe`` ``verify`` mode: one cluster's pull readiness over a namespace selection. Private to this collection.
+
+Reads are a constant number of LIST requests whatever the number of namespaces (namespaces,
+the named Secret across all namespaces, ServiceAccounts, Pending pods), then:
+
+* per namespace: the Secret is present, of a type the kubelet reads, decodes, and has an entry the
+  kubelet will match for each target image (``_dockerconfig``); the ServiceAccounts list it;
+* one live probe per distinct (image, credential) pair, cached (``_diagnose._ProbeCache``);
+* Pods stuck in ``ErrImagePull`` / ``ImagePullBackOff`` are diagnosed (``_diagnose.diagnose_pod``),
+  at most ``max_pod_diagnoses`` of them.
+
+The result has per-namespace rows, the probes, the stuck pods, ``summary`` counts and ``table``
+(lines a person reads at a glance). No secret in any of it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import functools
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import (
+    _ProbeCache, _kube, _register_config_secrets, _try_matches, diagnose_pod,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import CATEGORIES, RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
+    SecretDecodeError, decode_secret, inspect_config, kubelet_keyring, kubelet_lookup,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces
+from ansible_collections.registrylink.k8s.plugins.module_utils._probe import tls_check
+
+STUCK_REASONS = ('ErrImagePull', 'ImagePullBackOff')
+KUBELET_TYPES = ('kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg')
+
+PROBLEM_HINTS = {
+    'secret_missing': 'Create the pull secret in this namespace (setup playbook / registry_secret).',
+    'secret_wrong_type': 'The kubelet only reads kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg Secrets;'
+                         ' recreate it with the right type (registry_secret force=true).',
+    'secret_unreadable': 'The Secret does not decode to a docker config; recreate it with registry_secret.',
+    'secret_shape': 'The Secret\'s JSON does not have the shape its type requires (auths wrapper); the kubelet finds'
+                    ' no credentials in it.',
+    'no_key_match': 'No entry of the Secret matches the image the way the kubelet matches keys; see near_misses.',
+    'service_account_missing': 'The ServiceAccount does not exist in this namespace.',
+    'service_account_not_wired': 'The ServiceAccount does not list the Secret in imagePullSecrets (sa_pull_secret).',
+}
+
+
+def _all_items(kube, resource, method, **kwargs):
+    return kube.list_all(resource, functools.partial(method, **kwargs) if kwargs else method)
+
+
+def _check_secret(secret, images, register_secret):
+    """Problems of one namespace's Secret for the target images; returns (secret_row, per_image, configs)."""
+    row = {'found': secret is not None, 'type': None, 'issues': []}
+    problems = []
+    per_image = []
+    if secret is None:
+        problems.append({'code': 'secret_missing', 'detail': 'the Secret does not exist'})
+        return row, per_image, problems, None
+    stype = secret.get('type') or 'Opaque'
+    row['type'] = stype
+    name = (secret.get('metadata') or {}).get('name')
+    if stype not in KUBELET_TYPES:
+        problems.append({'code': 'secret_wrong_type', 'detail': 'type %s is ignored by the kubelet' % stype})
+        return row, per_image, problems, None
+    try:
+        config = decode_secret(stype, secret.get('data') or {})
+    except SecretDecodeError as exc:
+        problems.append({'code': 'secret_unreadable', 'detail': exc.msg})
+        return row, per_image, problems, None
+    _register_config_secrets(config, register_secret)
+    issues = inspect_config(stype, config)
+    row['issues'] = issues
+    for issue in issues:
+        if issue['code'] in ('shape_mismatch', 'unreadable', 'no_entries'):
+            problems.append({'code': 'secret_shape', 'detail': issue['message']})
+    configs = [(name, config, stype)]
+    for image in images:
+        lookup = kubelet_lookup(image, configs)
+        first = lookup['matches'][0] if lookup['matches'] else None
+        item = {'image': image, 'normalized': lookup['name'],
+                'matched_key': first['key'] if first else None, 'via': first['via'] if first else None,
+                'near_misses': lookup['near_misses'], 'probe': None}
+        per_image.append(item)
+        if not first:
+            problems.append({'code': 'no_key_match', 'image': image,
+                             'detail': '; '.join(m['detail'] for m in lookup['near_misses']) or
+                             'no entry for %s' % lookup['name']})
+    return row, per_image, problems, configs
+
+
+def verify_cluster(params, conn, register_secret=None, kube_client=None, client_factory=RegistryClient,
+                   tls_checker=tls_check):
+    """Run the ``verify`` mode; returns the module result dict (with a ``warnings`` list)."""
+    spec = params['verify']
+    secret_name = spec['secret_name']
+    images = list(spec.get('images') or [])
+    if not images:
+        raise ValidationError('verify.images: at least one image is required (the images workloads pull)',
+                              field='verify.images')
+    for i, image in enumerate(images):
+        parse_image_reference(image, field='verify.images[%d]' % i)
+    sa_names = list(spec.get('service_accounts') or [])
+    kube = _kube(params, kube_client)
+    selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
+                                   params.get('exclude_namespaces'))
+    selected = selection['selected']
+    in_scope = set(selected)
+    secrets = dict(((s.get('metadata') or {}).get('namespace'), s) for s in _all_items(
+        kube, 'secrets', kube.core.list_secret_for_all_namespaces, field_selector='metadata.name=%s' % secret_name))
+    service_accounts = {}
+    if sa_names:
+        for sa in _all_items(kube, 'serviceaccounts', kube.core.list_service_account_for_all_namespaces):
+            meta = sa.get('metadata') or {}
+            if meta.get('namespace') in in_scope and meta.get('name') in sa_names:
+                service_accounts[(meta['namespace'], meta['name'])] = sa
+    pods = []
+    if spec.get('diagnose_stuck_pods', True):
+        pods = _all_items(kube, 'pods', kube.core.list_pod_for_all_namespaces, field_selector='status.phase=Pending')
+
+    cache = _ProbeCache(conn, client_factory, tls_checker)
+    probes = {}
+    rows = []
+    for ns in selected:
+        secret_row, per_image, problems, configs = _check_secret(secrets.get(ns), images, register_secret)
+        if configs:
+            keyring = kubelet_keyring(configs)
+            for item in per_image:
+                lookup = kubelet_lookup(item['image'], configs)
+                if not lookup['matches']:
+                    continue
+                ref = parse_image_reference(item['image'])
+                attempts = _try_matches(ref, lookup['matches'], keyring, cache, ns)
+                result = attempts[-1]
+                cred = result.get('credentials') or {}
+                # the cache returns the first namespace's result for the same (image, credential) pair,
+                # so its credential source identifies the pair without touching the password
+                pkey = (item['image'], cred.get('username'), cred.get('secret'), cred.get('key'))
+                if pkey not in probes:
+                    probes[pkey] = {'image': item['image'], 'username': cred.get('username'), 'result': result,
+                                    'namespaces': []}
+                probes[pkey]['namespaces'].append(ns)
+                item['probe'] = {'ok': result['ok'], 'category': result['category']}
+                if not result['ok']:
+                    problems.append({'code': 'probe_failed', 'image': item['image'], 'category': result['category'],
+                                     'detail': result['hint']})
+        sa_rows = []
+        for name in sa_names:
+            sa = service_accounts.get((ns, name))
+            wired = bool(sa) and secret_name in [p.get('name') for p in sa.get('imagePullSecrets') or []]
+            sa_rows.append({'name': name, 'found': sa is not None, 'wired': wired})
+            if sa is None:
+                problems.append({'code': 'service_account_missing', 'detail': 'ServiceAccount %s is missing' % name})
+            elif not wired:
+                problems.append({'code': 'service_account_not_wired',
+                                 'detail': 'ServiceAccount %s does not list %s' % (name, secret_name)})
+        for p in problems:
+            p.setdefault('hint', PROBLEM_HINTS.get(p['code']) or CATEGORIES.get(p.get('category')))
+        rows.append({'namespace': ns, 'ok': not problems, 'secret': secret_row, 'images': per_image,
+                     'service_accounts': sa_rows, 'problems': problems})
+
+    stuck = []
+    for p in pods:
+        meta = p.get('metadata') or {}
+        if meta.get('namespace') not in in_scope:
+            continue
+        statuses = ((p.get('status') or {}).get('containerStatuses') or []) + \
+            ((p.get('status') or {}).get('initContainerStatuses') or [])
+        reasons = [((s.get('state') or {}).get('waiting') or {}).get('reason') for s in statuses]
+        if any(r in STUCK_REASONS for r in reasons):
+            stuck.append(meta)
+    stuck.sort(key=lambda m: (m.get('namespace'), m.get('name')))
+    limit = spec.get('max_pod_diagnoses', 20)
+    stuck_rows = []
+    for meta in stuck[:limit]:
+        diag = diagnose_pod(dict(params, pod={'namespace': meta['namespace'], 'name': meta['name']}), conn,
+                            register_secret=register_secret, kube_client=kube, client_factory=client_factory,
+                            tls_checker=tls_checker)
+        stuck_rows.append({'namespace': meta['namespace'], 'name': meta['name'], 'category': diag['category'],
+                           'hint': diag['hint'], 'containers': [
+                               {'container': c['container'], 'image': c['image'],
+                                'waiting_reason': c['waiting_reason'], 'category': c['category'], 'hint': c['hint']}
+                               for c in diag['containers']]})
+    warnings = list(cache.warnings)
+    if len(stuck) > limit:
+        warnings.append('%d stuck pods, only the first %d were diagnosed (verify.max_pod_diagnoses)' % (
+            len(stuck), limit))
+    for name in selection.get('missing') or []:
+        warnings.append('namespace %s does not exist' % name)
+
+    probe_rows = []
+    for value in probes.values():
+        r = value['result']
+        probe_rows.append({'image': value['image'], 'registry': r.get('registry'), 'username': value['username'],
+                           'namespaces': value['namespaces'], 'ok': r['ok'], 'category': r['category'],
+                           'hint': r['hint'], 'digest': (r.get('manifest') or {}).get('digest'),
+                           'latency_ms': r.get('latency_ms', {}).get('total'),
+                           'rate_limit': r.get('rate_limit'), 'token_expires_at': r.get('token_expires_at')})
+
+    broken = [r for r in rows if not r['ok']]
+    summary = {
+        'namespaces': len(rows),
+        'namespaces_ok': len(rows) - len(broken),
+        'namespaces_broken': len(broken),
+        'probes': len(probe_rows),
+        'probes_ok': len([p for p in probe_rows if p['ok']]),
+        'stuck_pods': len(stuck),
+        'api_requests': getattr(kube, 'request_count', None),
+    }
+    problems = {}
+    for r in rows:
+        for p in r['problems']:
+            problems[p['code']] = problems.get(p['code'], 0) + 1
+    summary['problems'] = problems
+    first = None
+    for r in rows:
+        if r['problems']:
+            first = (r['namespace'], r['problems'][0])
+            break
+    ok = not broken and not stuck
+    category = None
+    hint = None
+    msg = None
+    if first:
+        p = first[1]
+        category = p.get('category') or ('no_credentials_matched' if p['code'] in (
+            'secret_missing', 'secret_wrong_type', 'secret_unreadable', 'secret_shape', 'no_key_match',
+            'service_account_missing', 'service_account_not_wired') else None)
+        hint = '%s: %s' % (first[0], p.get('hint'))
+        msg = '%d of %d namespace(s) not ready to pull' % (len(broken), len(rows))
+    elif stuck_rows:
+        category = stuck_rows[0]['category']
+        hint = '%s/%s: %s' % (stuck_rows[0]['namespace'], stuck_rows[0]['name'], stuck_rows[0]['hint'])
+        msg = '%d pod(s) stuck pulling images' % len(stuck)
+    return {
+        'ok': ok, 'category': category, 'hint': hint, 'msg': msg,
+        'namespaces': rows, 'probes': probe_rows, 'stuck_pods': stuck_rows, 'summary': summary,
+        'table': _table(rows, probe_rows, stuck_rows, secret_name), 'warnings': warnings,
+    }
+
+
+def _table(rows, probes, stuck, secret_name):
+    """Fixed-width lines: one per namespace, one per probe, one per stuck pod."""
+    lines = ['%-30s %-6s %s' % ('NAMESPACE', 'STATUS', 'PROBLEMS (secret %s)' % secret_name)]
+    for r in rows:
+        text = ', '.join(sorted(set(p['code'] + ('(%s)' % p['category'] if p.get('category') else '')
+                                    for p in r['problems']))) or '-'
+        lines.append('%-30s %-6s %s' % (r['namespace'], 'ok' if r['ok'] else 'BROKEN', text))
+    if probes:
+        lines.append('')
+        lines.append('%-50s %-6s %-22s %s' % ('IMAGE (live probe)', 'STATUS', 'CATEGORY', 'NAMESPACES'))
+        for p in probes:
+            lines.append('%-50s %-6s %-22s %d' % (p['image'], 'ok' if p['ok'] else 'FAIL', p['category'] or '-',
+                                                   len(p['namespaces'])))
+    if stuck:
+        lines.append('')
+        lines.append('%-45s %-22s %s' % ('STUCK POD', 'CATEGORY', 'HINT'))
+        for s in stuck:
+            lines.append('%-45s %-22s %s' % ('%s/%s' % (s['namespace'], s['name']), s['category'] or '-',
+                                             (s['hint'] or '')[:160]))
+    return lines

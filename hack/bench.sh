@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make bench [QUICK=1]`: registrylink.k8s vs kubernetes.core over 100 and 1000 namespaces
+# (QUICK=1: 100 only), on one and on three local clusters. Writes docs/benchmarks.md.
+#
+# Needs the local environment with 3 clusters (`make up CLUSTERS=3`); starts it when it is
+# down, refuses when it runs with fewer clusters or degraded (other people may be using it:
+# restart it yourself). REGISTRYLINK_LOCALENV=<state.json> points the benchmark at another
+# environment, e.g. a private one from tests/bench/privenv.py. See docs/benchmarks.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+say() { echo "[bench] $*"; }
+PY="$ROOT/.venv/bin/python"
+
+if [ ! -x "$PY" ]; then
+  say "no .venv: run \`make up CLUSTERS=3\` (it bootstraps) first"
+  exit 2
+fi
+
+# kubernetes.core comes with PyPI's ansible package; install it only when it is missing.
+if ! "$PY" -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("ansible_collections.kubernetes.core") else 1)' 2>/dev/null; then
+  say "kubernetes.core missing in .venv: pip install -r requirements-bench.txt"
+  "$ROOT/.venv/bin/pip" install -q -r requirements-bench.txt
+fi
+
+if [ -z "${REGISTRYLINK_LOCALENV:-}" ] || [ "$REGISTRYLINK_LOCALENV" = "$ROOT/.localenv/state.json" ]; then
+  rc=0
+  "$PY" hack/localenv.py status >/dev/null 2>&1 || rc=$?
+  if [ "$rc" = 1 ]; then
+    say "the local environment is down: make up CLUSTERS=3"
+    make --no-print-directory up CLUSTERS=3
+  elif [ "$rc" != 0 ]; then
+    "$PY" hack/localenv.py status || true
+    say "the local environment is degraded (see above); not restarting it under other users: \`make down && make up CLUSTERS=3\`"
+    exit 2
+  fi
+fi
+
+args=()
+case "${QUICK:-}" in
+  ""|0|false|no) ;;
+  *) args+=(--quick) ;;
+esac
+exec "$PY" tests/bench/bench.py "${args[@]}" "$@"

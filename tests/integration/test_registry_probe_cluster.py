@@ -251,3 +251,42 @@ def test_verify_mode_over_a_namespace_selection(localenv, registry, image, core,
     assert result["ok"] is False and result["table"][0].startswith("NAMESPACE")
     assert registry.password in seen
     _no_secret(result, registry.password)
+
+
+# ---- the verify playbook ---------------------------------------------------------------------------
+
+def test_verify_playbook_reports_and_fails_the_broken_cluster(localenv, registry, image, core, unique_ns, tmp_path):
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    label = {"registrylink.test/verify-pb": secrets.token_hex(3)}
+    ready = unique_ns("vpb", labels=label)
+    broken = unique_ns("vpb", labels=label)
+    _secret(core, ready, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    core.patch_namespaced_service_account("default", ready, {"imagePullSecrets": [{"name": "regcred"}]})
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({
+        "verify_images": [image[0]],
+        "verify_namespace_selector": ",".join(f"{k_}={v}" for k_, v in label.items()),
+        "verify_registry_ca_path": registry.ca,
+        "verify_report_dir": str(tmp_path / "report"),
+    }))
+    cmd = [str(root / ".venv" / "bin" / "ansible-playbook"), "-i", str(root / "inventories" / "local"),
+           str(root / "playbooks" / "verify.yml"), "--limit", "local-1", "-e", "@" + str(extra)]
+    proc = subprocess.run(cmd, env=localenv.subprocess_env(), capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "Fleet summary" in out and "local-1=no_credentials_matched" in out
+    assert registry.password not in out
+    report = json.loads((tmp_path / "report" / "local-1.json").read_text())
+    rows = {r["namespace"]: r for r in report["namespaces"]}
+    assert rows[ready]["ok"] is True
+    assert [p["code"] for p in rows[broken]["problems"]] == ["secret_missing", "service_account_not_wired"]
+    fleet = json.loads((tmp_path / "report" / "fleet.json").read_text())
+    assert fleet["ready"] == []
+    assert registry.password not in (tmp_path / "report" / "local-1.json").read_text()
+    # the broken namespace fixed: the next run passes
+    _secret(core, broken, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    core.patch_namespaced_service_account("default", broken, {"imagePullSecrets": [{"name": "regcred"}]})
+    proc = subprocess.run(cmd, env=localenv.subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

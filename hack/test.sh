@@ -28,6 +28,12 @@ collection_copy() {
 
 run_sanity() {
   say "sanity: ansible-test sanity"
+  # ansible-test --venv bootstraps pip with a get-pip.py it downloads from a host these
+  # machines cannot reach; give it the offline stand-in where it looks for a cached copy.
+  local pipver
+  pipver="$("$PY" -c 'import re,ansible_test,os;p=os.path.join(os.path.dirname(ansible_test.__file__),"_internal","python_requirements.py");print(re.search(r"pip=.([0-9.]+).",open(p).read()).group(1))')"
+  mkdir -p "$HOME/.ansible/test/cache"
+  cp hack/get_pip_offline.py "$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
   local dest
   dest="$(collection_copy)"
   (cd "$dest" && git init -q . && git add -A >/dev/null 2>&1 && \

@@ -57,6 +57,13 @@ ACR_NULL_GUID = '00000000-0000-0000-0000-000000000000'
 _ECR_HOST_RE = re.compile(r'^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?(?::\d+)?$')
 _GLOB_CHARS = '*?['
 
+# top-level config.json keys that are docker client settings, never registries (docker/cli configfile)
+_CLIENT_SETTINGS = frozenset(_k.upper() for _k in (
+    'credsStore', 'credHelpers', 'HttpHeaders', 'psFormat', 'imagesFormat', 'networksFormat', 'pluginsFormat',
+    'volumesFormat', 'statsFormat', 'serviceInspectFormat', 'servicesFormat', 'secretFormat', 'configFormat',
+    'nodesFormat', 'tasksFormat', 'detachKeys', 'currentContext', 'proxies', 'experimental', 'plugins',
+    'aliases', 'features', 'stackOrchestrator', 'kubernetes', 'cliPluginsExtraDirs'))
+
 NEAR_MISS_REASONS = ('port_mismatch', 'docker_hub_alias', 'label_count', 'case', 'scheme_or_path', 'glob')
 
 
@@ -1349,7 +1356,7 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
         if not isinstance(auths, dict):
             raise ValidationError('%s: "auths" must be an object mapping registry to credentials' % field,
                                   field=field)
-    elif creds_store or cred_helpers:
+    elif creds_store or cred_helpers or any(_go_fold(str(k)) in _CLIENT_SETTINGS for k in doc):
         auths = {}
     else:
         auths = doc

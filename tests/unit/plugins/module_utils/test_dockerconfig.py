@@ -584,7 +584,9 @@ def test_parse_ignores_fields_the_kubelet_ignores():
     ({'auths': {REG: {'username': 1, 'password': 'x'}}}, 'must be a string'),
     ({'auths': {REG: {'auth': 'pants'}}}, 'not valid base64'),
     ({'auths': {}}, 'holds no registries'),
-    ({'psFormat': 'table'}, 'not a docker config'),
+    ({'psFormat': 'table'}, 'holds no registries'),
+    ({'HttpHeaders': {'User-Agent': 'x'}}, 'holds no registries'),
+    ({'reg.example.test': 'x'}, 'not a docker config'),
     ({'auths': {'reg.example.test?x': {'auth': AUTH}}}, '"?"'),
 ])
 def test_parse_rejects_bad_shapes(config, fragment):

@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import datetime
 import hashlib
+import hmac
+import os
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
@@ -78,14 +80,22 @@ def parse_rfc3339(text):
     return (base - offset).replace(tzinfo=datetime.timezone.utc)
 
 
-def content_hash(data):
-    """Short, stable fingerprint of secret content for diffs: ``sha256:`` + first 12 hex digits.
+# A random key per process: fingerprints compare within one task run (before vs. after in
+# a diff) but cannot be used offline to guess a weak password, as a plain hash could.
+_FINGERPRINT_KEY = os.urandom(32)
 
-    ``data`` is bytes or text. The fingerprint identifies a change without revealing content.
+
+def content_hash(data):
+    """Fingerprint of secret content for diffs: ``hmac-sha256:`` + 12 hex digits.
+
+    ``data`` is bytes or text. Keyed with a random per-process key, so equal content gives
+    equal fingerprints within one run (a diff shows whether content changed) while the value
+    reveals nothing about the content, not even to a dictionary attack. Never compare
+    fingerprints across runs.
     """
     if not isinstance(data, bytes):
         data = data.encode('utf-8')
-    return 'sha256:' + hashlib.sha256(data).hexdigest()[:12]
+    return 'hmac-sha256:' + hmac.new(_FINGERPRINT_KEY, data, hashlib.sha256).hexdigest()[:12]
 
 
 def is_managed(metadata):

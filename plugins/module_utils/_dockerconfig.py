@@ -1661,7 +1661,7 @@ def redacted_view(config, legacy=None):
     Args: ``config`` (dict; either form, see ``canonical``), ``legacy`` (as in ``canonical``).
     Returns: ``{key: {"username": str or None, "password": "<redacted>", "auth":
     "<redacted>", ["email": str], ["identitytoken": "<redacted>"], ["auth_invalid": True],
-    "content_hash": "sha256:<12 hex>"}}``: the redacted markers appear only for fields
+    "content_hash": "hmac-sha256:<12 hex>"}}``: the redacted markers appear only for fields
     that are present; ``username`` is the one the kubelet uses (decoded from ``auth`` when
     that is set); ``content_hash`` (``_common.content_hash`` of the entry's serialised
     JSON) changes when any credential changes, so a diff shows which registry changed

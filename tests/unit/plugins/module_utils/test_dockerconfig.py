@@ -373,7 +373,7 @@ def test_BR_14_redacted_view_shape():
     view = redacted_view(build_config([e]))
     assert view == {REG: {'username': 'ci-puller', 'password': '<redacted>', 'auth': '<redacted>',
                           'email': 'ci@example.test', 'content_hash': view[REG]['content_hash']}}
-    assert view[REG]['content_hash'].startswith('sha256:')
+    assert view[REG]['content_hash'].startswith('hmac-sha256:')
     legacy = redacted_view(build_config([e], legacy=True))
     assert legacy[REG]['username'] == 'ci-puller'
     token_only = redacted_view({'auths': {REG: {'auth': 'MDAwOg==', 'identitytoken': 'TOKEN-X'}}})

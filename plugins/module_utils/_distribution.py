@@ -39,15 +39,10 @@ import socket
 import ssl
 import time
 
-try:
-    from urllib.parse import urlsplit, urlunsplit, urljoin, urlencode, quote
-except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's import test quiet
-    from urlparse import urlsplit, urlunsplit, urljoin  # type: ignore
-    from urllib import urlencode, quote  # type: ignore
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 try:
     import requests
-    import requests.adapters
     import requests.exceptions
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None

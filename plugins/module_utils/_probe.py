@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import base64
 import binascii
+import datetime
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import ssl
 import tempfile
 import time
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._common import format_rfc3339, utcnow
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import format_rfc3339
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import (
     CATEGORIES, DOCKER_HUB_API_HOST, RegistryClient, classify_exception, decode_jwt_claims, normalize_registry,
     parse_rate_limit,
@@ -41,8 +42,6 @@ try:
     import requests.utils
 except ImportError:  # pragma: no cover - reported by the module
     requests = None
-
-import datetime
 
 ECR_HOST_RE = re.compile(r'^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$')
 ACR_HOST_RE = re.compile(r'^[a-z0-9]+\.azurecr\.(?:io|cn|us)$')

@@ -22,7 +22,6 @@ __metaclass__ = type
 
 import functools
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
 from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import (
     _ProbeCache, _kube, _register_config_secrets, _try_matches, diagnose_pod,
 )

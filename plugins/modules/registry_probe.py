@@ -413,6 +413,36 @@ trace:
   returned: when the registry was contacted
   type: list
   elements: dict
+pull_secret:
+  description:
+    - The pull secret as the kubelet reads it (O(pull_secret) mode); never its content. C(name), C(found), C(type),
+      C(usable), C(problem) (C(missing), C(wrong_secret_type), C(unreadable), C(shape_mismatch), C(no_entries)),
+      C(detail), C(found_in) (other namespaces holding a Secret of that name) and C(issues) (code, message).
+  returned: with O(pull_secret)
+  type: dict
+matched:
+  description: The entry the kubelet uses first for the image (C(secret), C(key), C(config_key), C(username), C(via)
+    = C(match) or C(docker_hub_fallback)), or null when none applies (O(pull_secret) mode).
+  returned: with O(pull_secret)
+  type: dict
+near_misses:
+  description: Keys that almost applied to the image and why not (C(secret), C(config_key), C(key), C(reason) among
+    C(port_mismatch), C(docker_hub_alias), C(label_count), C(case), C(scheme_or_path), C(glob), and C(detail)).
+  returned: with O(pull_secret)
+  type: list
+  elements: dict
+attempts:
+  description: How many matched credentials were tried, in kubelet order, until one worked (O(pull_secret) mode).
+  returned: with O(pull_secret) when an entry matched
+  type: int
+anonymous_probe_ok:
+  description: When no entry matched, whether the anonymous pull the kubelet falls back to would work.
+  returned: with O(pull_secret) when no entry matched
+  type: bool
+pod:
+  description: The Pod diagnosed (C(namespace), C(name), C(phase)).
+  returned: with O(pod)
+  type: dict
 containers:
   description: Per container image of the Pod (O(pod) mode).
   returned: with O(pod)

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# `make demo`: the main job, end to end.
+#
+#   make demo                  local environment (started when it is not up; an environment that
+#                              is already up is used as it is, whatever its cluster count)
+#   make demo TARGET=current   the cluster your KUBECONFIG's current context points at; the
+#                              registry comes from DEMO_REGISTRY, DEMO_REGISTRY_USER,
+#                              DEMO_REGISTRY_PASSWORD (and DEMO_REGISTRY_CA for a private CA),
+#                              or from the local environment's registry when those are unset.
+#
+# Steps (each one prints a banner; later journeys append their own steps at the end of main):
+#   1. environment      the clusters and the registry
+#   2. namespaces       demo-web, demo-api, demo-batch, demo-legacy; demo-legacy's default
+#                       ServiceAccount already lists an unmanaged pull secret (legacy-mirror)
+#   3. setup            playbooks/setup.yml with the registry's credentials
+#   4. rerun            playbooks/setup.yml again: every cluster must report changed=0
+#   5. prove            legacy-mirror is still there, first; a pull secret decodes to the
+#                       registry's credentials and they authenticate (GET /v2/ -> 200)
+# No password ever reaches a command line or the console: credentials travel in mode-600
+# files of a temporary directory that is removed on exit, and each playbook run's output is
+# checked for the password.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+TARGET="${TARGET:-local}"
+DEMO_NAMESPACES=(demo-web demo-api demo-batch demo-legacy)
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/registrylink-demo.XXXXXX")"
+chmod 700 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+STEP=0
+
+step() { STEP=$((STEP + 1)); echo; echo "=== [demo] step $STEP: $*"; }
+say() { echo "[demo] $*"; }
+die() { echo "[demo] FAILED: $*" >&2; exit 1; }
+
+# --------------------------------------------------------------------------- 1. environment
+step_environment() {
+  step "environment (TARGET=$TARGET)"
+  if [ "$TARGET" = "current" ]; then
+    [ -x .venv/bin/python ] || SKIP_KUBE_BUILD=1 hack/bootstrap.sh
+    [ -n "${KUBECONFIG:-}" ] || die "TARGET=current needs KUBECONFIG (the demo never guesses a cluster)"
+    if [ -f .localenv/env.sh ] && [ -z "${DEMO_REGISTRY:-}" ]; then
+      # shellcheck disable=SC1091
+      KEEP_KUBECONFIG="$KUBECONFIG"; . .localenv/env.sh; export KUBECONFIG="$KEEP_KUBECONFIG"
+    fi
+    export K8S_AUTH_KUBECONFIG="$KUBECONFIG"
+    export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$WORK/collections}"
+    mkdir -p "$WORK/collections/ansible_collections/registrylink"
+    ln -sfn "$ROOT" "$WORK/collections/ansible_collections/registrylink/k8s"
+    PY="$ROOT/.venv/bin/python"
+    CONTEXTS="$("$PY" -c 'from kubernetes import config; print(config.list_kube_config_contexts()[1]["name"])')"
+    printf 'clusters:\n  hosts:\n    current:\n      kube_context: %s\n' "$CONTEXTS" > "$WORK/inventory.yml"
+    INVENTORY="$WORK/inventory.yml"
+    LIMIT=current
+  else
+    if [ -x .venv/bin/python ] && .venv/bin/python hack/localenv.py status >/dev/null 2>&1; then
+      say "local environment already up: using it as it is"
+    else
+      make up
+    fi
+    # shellcheck disable=SC1091
+    . .localenv/env.sh
+    PY="$ROOT/.venv/bin/python"
+    CONTEXTS="$(echo "${REGISTRYLINK_KUBE_CONTEXTS:-local-1}" | tr ' ' ',')"
+    INVENTORY="$ROOT/inventories/local"
+    LIMIT="$CONTEXTS"
+  fi
+  export PATH="$ROOT/.venv/bin:$PATH"
+  export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=false
+  REGISTRY="${DEMO_REGISTRY:-${REGISTRYLINK_REGISTRY:-}}"
+  REGISTRY_USER="${DEMO_REGISTRY_USER:-${REGISTRYLINK_REGISTRY_USER:-}}"
+  REGISTRY_PASSWORD="${DEMO_REGISTRY_PASSWORD:-${REGISTRYLINK_REGISTRY_PASSWORD:-}}"
+  REGISTRY_CA="${DEMO_REGISTRY_CA:-${REGISTRYLINK_REGISTRY_CA:-}}"
+  [ -n "$REGISTRY" ] && [ -n "$REGISTRY_USER" ] && [ -n "$REGISTRY_PASSWORD" ] \
+    || die "no registry credentials: set DEMO_REGISTRY, DEMO_REGISTRY_USER and DEMO_REGISTRY_PASSWORD"
+  export REGISTRY REGISTRY_USER REGISTRY_PASSWORD REGISTRY_CA
+  say "clusters: $CONTEXTS"
+  say "registry: https://$REGISTRY (user $REGISTRY_USER)"
+}
+
+# --------------------------------------------------------------------------- 2. namespaces
+step_namespaces() {
+  step "demo namespaces, with an unmanaged pull secret on demo-legacy's default ServiceAccount"
+  "$PY" - "$CONTEXTS" "${DEMO_NAMESPACES[@]}" <<'PYEOF'
+import base64, json, os, sys, time
+from kubernetes import client as k, config
+from kubernetes.client.rest import ApiException
+
+contexts, namespaces = sys.argv[1].split(','), sys.argv[2:]
+kubeconfig = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
+for ctx in contexts:
+    core = k.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=None if ctx == '' else ctx))
+    for ns in namespaces:
+        try:
+            core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns, labels={'registrylink.demo': 'true'})))
+            print('[demo] %s: namespace %s created' % (ctx, ns))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            print('[demo] %s: namespace %s exists' % (ctx, ns))
+        deadline = time.time() + 60
+        while True:  # kube-controller-manager creates the default ServiceAccount
+            try:
+                sa = core.read_namespaced_service_account('default', ns)
+                break
+            except ApiException as exc:
+                if exc.status != 404 or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+    # Someone else's pull secret, already on demo-legacy's default ServiceAccount: it must stay.
+    cfg = {'auths': {'mirror.example.test': {'username': 'mirror-bot', 'password': 'not-ours',
+                                             'auth': base64.b64encode(b'mirror-bot:not-ours').decode()}}}
+    body = k.V1Secret(metadata=k.V1ObjectMeta(name='legacy-mirror'), type='kubernetes.io/dockerconfigjson',
+                      data={'.dockerconfigjson': base64.b64encode(json.dumps(cfg).encode()).decode()})
+    try:
+        core.create_namespaced_secret('demo-legacy', body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    sa = core.read_namespaced_service_account('default', 'demo-legacy')
+    names = [r.name for r in sa.image_pull_secrets or []]
+    if 'legacy-mirror' not in names:
+        sa.image_pull_secrets = [k.V1LocalObjectReference(name='legacy-mirror')] + list(sa.image_pull_secrets or [])
+        core.replace_namespaced_service_account('default', 'demo-legacy', sa)
+    names = [r.name for r in core.read_namespaced_service_account('default', 'demo-legacy').image_pull_secrets or []]
+    print('[demo] %s: demo-legacy/default imagePullSecrets = %s (unmanaged)' % (ctx, names))
+PYEOF
+}
+
+# --------------------------------------------------------------------------- 3./4. setup, rerun
+write_vars() {
+  # Credentials go to a mode-600 file, never to argv.
+  (umask 077; "$PY" - > "$WORK/setup-vars.json" <<'PYEOF'
+import json, os
+print(json.dumps({
+    'registrylink_integration': 'registry_credentials',
+    'registry_credentials_registries': [{'server': os.environ['REGISTRY'], 'username': os.environ['REGISTRY_USER'],
+                                         'password': os.environ['REGISTRY_PASSWORD']}],
+    'registry_credentials_secret_name': 'regcred',
+    'registry_credentials_namespaces': ['demo-*'],
+    'registry_credentials_service_accounts': ['default'],
+}))
+PYEOF
+  )
+}
+
+run_setup() {  # $1: log file
+  local log="$1" rc=0
+  ansible-playbook -i "$INVENTORY" --limit "$LIMIT" -e "@$WORK/setup-vars.json" playbooks/setup.yml \
+    > "$log" 2>&1 || rc=$?
+  sed -n '/TASK \[Per-cluster summary\]/,$p' "$log"
+  if grep -qF -- "$REGISTRY_PASSWORD" "$log"; then die "the registry password appeared in the playbook output"; fi
+  [ "$rc" -eq 0 ] || { tail -60 "$log"; die "playbooks/setup.yml failed (rc=$rc)"; }
+}
+
+recap_changed() {  # sum of changed=N over the PLAY RECAP lines of a log
+  sed -n '/^PLAY RECAP/,$p' "$1" | sed -n 's/.* changed=\([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}'
+}
+
+step_setup() {
+  step "playbooks/setup.yml against $CONTEXTS"
+  write_vars
+  run_setup "$WORK/setup-1.log"
+  say "first run: changed=$(recap_changed "$WORK/setup-1.log") task(s)"
+}
+
+step_rerun() {
+  step "playbooks/setup.yml again: nothing to do"
+  run_setup "$WORK/setup-2.log"
+  local changed
+  changed="$(recap_changed "$WORK/setup-2.log")"
+  [ "$changed" = "0" ] || die "second run reported changed=$changed (expected 0 on every cluster)"
+  say "second run: changed=0 on every cluster"
+}
+
+# --------------------------------------------------------------------------- 5. prove
+step_prove() {
+  step "proof: unmanaged entry preserved; a pull secret decodes and authenticates to the registry"
+  (umask 077; "$PY" - "$CONTEXTS" "$WORK/curl.cfg" <<'PYEOF'
+import base64, json, os, sys
+from kubernetes import client as k, config
+
+contexts, curl_cfg = sys.argv[1].split(','), sys.argv[2]
+kubeconfig = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
+registry = os.environ['REGISTRY']
+for ctx in contexts:
+    core = k.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=ctx))
+    names = [r.name for r in core.read_namespaced_service_account('default', 'demo-legacy').image_pull_secrets or []]
+    assert names == ['legacy-mirror', 'regcred'], (ctx, names)
+    print('[demo] %s: demo-legacy/default imagePullSecrets = %s (legacy-mirror kept, first)' % (ctx, names))
+    for ns in ('demo-web', 'demo-api', 'demo-batch'):
+        names = [r.name for r in core.read_namespaced_service_account('default', ns).image_pull_secrets or []]
+        assert names == ['regcred'], (ctx, ns, names)
+    secret = core.read_namespaced_secret('regcred', 'demo-api')
+    assert secret.type == 'kubernetes.io/dockerconfigjson', secret.type
+    assert (secret.metadata.labels or {}).get('app.kubernetes.io/managed-by') == 'registrylink.k8s'
+    auths = json.loads(base64.b64decode(secret.data['.dockerconfigjson']))['auths']
+    entry = auths[registry]
+    user, _, password = base64.b64decode(entry['auth']).decode().partition(':')
+    assert user == entry['username'] and password == entry['password']
+    print('[demo] %s: demo-api/regcred decodes to {"auths": {"%s": {"username": "%s", "password": "<redacted>", '
+          '"auth": "<redacted>"}}}' % (ctx, registry, entry['username']))
+# curl reads the credentials from a config file (never from argv); last cluster's secret wins.
+quote = lambda s: '"%s"' % s.replace('\\', '\\\\').replace('"', '\\"')
+with open(curl_cfg, 'w') as fh:
+    fh.write('user = %s\n' % quote('%s:%s' % (user, password)))
+PYEOF
+  )
+  local cacert=() code
+  [ -n "$REGISTRY_CA" ] && cacert=(--cacert "$REGISTRY_CA")
+  code="$(curl -sS -o /dev/null -w '%{http_code}' "${cacert[@]}" "https://$REGISTRY/v2/")"
+  say "GET https://$REGISTRY/v2/ without credentials -> $code"
+  code="$(curl -sS -o /dev/null -w '%{http_code}' "${cacert[@]}" -K "$WORK/curl.cfg" "https://$REGISTRY/v2/")"
+  say "GET https://$REGISTRY/v2/ with the credentials decoded from the pull secret -> $code"
+  [ "$code" = "200" ] || die "the registry answered $code to the decoded credentials (expected 200)"
+}
+
+main() {
+  step_environment
+  step_namespaces
+  step_setup
+  step_rerun
+  step_prove
+  # Later journeys append here: step_verify (playbooks/verify.yml), step_cleanup (playbooks/cleanup.yml).
+  echo
+  say "OK: pull secrets in ${#DEMO_NAMESPACES[@]} namespaces per cluster, attached without disturbing"
+  say "    legacy-mirror, second run changed=0, and the stored credentials authenticate to the registry."
+}
+
+main "$@"

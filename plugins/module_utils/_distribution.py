@@ -38,6 +38,7 @@ import re
 import socket
 import ssl
 import time
+import warnings
 
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -805,9 +806,14 @@ class RegistryClient(object):
                 req_headers['Authorization'] = auth_header
             start = time.time()
             try:
-                resp = self.session.request(method, current, headers=req_headers, data=data,
-                                            timeout=(self.timeout, self.timeout), verify=self._verify,
-                                            allow_redirects=False)
+                with warnings.catch_warnings():
+                    if self._verify is False:
+                        # asked for explicitly and reported in the result; urllib3's warning would only
+                        # pollute the module's output
+                        warnings.simplefilter('ignore')
+                    resp = self.session.request(method, current, headers=req_headers, data=data,
+                                                timeout=(self.timeout, self.timeout), verify=self._verify,
+                                                allow_redirects=False)
             except Exception as exc:  # requests raises many types; classify them all
                 if requests is None or not isinstance(exc, (requests.exceptions.RequestException, OSError,
                                                             ssl.SSLError, ValueError)):

@@ -647,8 +647,10 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
         raise ValidationError('registry: the registry to clean up is required (host, host:port or https://host)',
                               field='registry')
     if kube_factory is None:
-        from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
-        kube_factory = KubeClient.from_params
+        def kube_factory(cluster):
+            # imported on first use: the kubernetes library is only needed when a cluster is read
+            from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
+            return KubeClient.from_params(cluster)
     if client_factory is None:
         from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
         client_factory = RegistryClient

@@ -394,3 +394,67 @@ def test_glob_needs_catalog_clear_error(localenv, tmp_path):
         assert run.failed
         assert "needs the registry catalog" in run.result["msg"]
         assert run.result["field"] == "repositories"
+
+
+# ---------------------------------------------------------------------------------------------
+# playbooks/cleanup.yml: the inverse of setup over two clusters, then retention for the fleet
+# ---------------------------------------------------------------------------------------------
+
+def test_cleanup_playbook_undoes_setup_and_applies_retention(localenv, registry, kube_client, unique_ns):
+    from kubernetes import client as k
+    from tests.support.ansible_run import run_playbook
+    contexts = ["local-1", "local-2"]
+    ns_prefix = f"gcplay{secrets.token_hex(2)}"
+    ns = {c: unique_ns(ns_prefix, context=c) for c in contexts}
+    # unique_ns numbers namespaces across clusters: select them with a glob of this test's prefix
+    names = [ns_prefix + "-*"]
+    # an unmanaged entry someone else put there must survive the clean-up
+    for c in contexts:
+        core = k.CoreV1Api(kube_client(c))
+        core.patch_namespaced_service_account("default", ns[c], {"imagePullSecrets": [{"name": "legacy-mirror"}]})
+    common = {"registrylink_setup_hosts": ",".join(contexts), "registrylink_cleanup_hosts": ",".join(contexts),
+              "registry_credentials_namespaces": names, "registry_credentials_secret_name": "rl-gc-play"}
+    setup = run_playbook(localenv, "playbooks/setup.yml", extra_vars=common, inventory="inventories/local")
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-2000:]
+
+    prefix = _prefix()
+    repo = prefix + "/app"
+    digests = push_standard(registry, repo)
+    k.AppsV1Api(kube_client("local-2")).create_namespaced_deployment(
+        ns["local-2"], _deployment("web", f"{registry.host}/{repo}:old-1"))
+    extra = dict(common, cleanup_registry_gc=True,
+                 cleanup_registry={"registry": registry.host, "username": registry.username,
+                                   "password": registry.password, "registry_ca_path": registry.ca},
+                 cleanup_retention={"repositories": [prefix + "/*"], "older_than": "30d",
+                                    "tag_exclude": ["release-.*"]})
+
+    def state():
+        out = {}
+        for c in contexts:
+            core = k.CoreV1Api(kube_client(c))
+            sa = core.read_namespaced_service_account("default", ns[c])
+            secrets_ = [s.metadata.name for s in core.list_namespaced_secret(ns[c]).items]
+            out[c] = ([r.name for r in sa.image_pull_secrets or []], "rl-gc-play" in secrets_)
+        return out, _tags(registry, repo)
+
+    before = state()
+    assert before[0] == {c: (["legacy-mirror", "rl-gc-play"], True) for c in contexts}
+    check = run_playbook(localenv, "playbooks/cleanup.yml", extra_vars=extra, inventory="inventories/local",
+                         check=True, diff=True)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+    assert state() == before, "check mode changed something"
+    assert "plan fingerprint: sha256:" in check.stdout
+
+    real = run_playbook(localenv, "playbooks/cleanup.yml", extra_vars=extra, inventory="inventories/local")
+    assert real.returncode == 0, real.stdout[-3000:] + real.stderr[-2000:]
+    after = state()
+    assert after[0] == {c: (["legacy-mirror"], False) for c in contexts}
+    # older than 30 days go, except release-* and old-1, which a Deployment in local-2 runs
+    assert after[1] == ["latest", "mid", "new-1", "new-2", "old-1", "release-1.0"]
+    assert registry.password not in real.stdout + real.stderr
+    assert manifest_digest(registry.url, repo, "old-1", auth=(registry.username, registry.password),
+                           ca=registry.ca) == digests["old-1"]
+
+    rerun = run_playbook(localenv, "playbooks/cleanup.yml", extra_vars=extra, inventory="inventories/local")
+    assert rerun.returncode == 0
+    assert "changed=0" in rerun.stdout.split("PLAY RECAP", 1)[1].split("\n")[1]

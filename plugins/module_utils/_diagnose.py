@@ -418,9 +418,9 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
                 if pod_secrets:
                     item['hint'] = _no_match_hint(lookup, secrets)
                 else:
-                    item['hint'] = 'The Pod has no imagePullSecrets, so the kubelet pulls anonymously. ' + (
-                        service_account.get('detail') or 'Attach a pull secret to the ServiceAccount %s and'
-                                                          ' recreate the Pod.' % sa_name)
+                    advice = service_account.get('detail') or (
+                        'Attach a pull secret to the ServiceAccount %s and recreate the Pod.' % sa_name)
+                    item['hint'] = 'The Pod has no imagePullSecrets, so the kubelet pulls anonymously. ' + advice
                 item['hint'] += ' Anonymous check: %s.' % result['category']
             else:
                 item['category'] = result['category']

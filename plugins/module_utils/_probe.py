@@ -299,8 +299,8 @@ def refine(err, creds=None, anonymous=False):
     hint = err.hint or CATEGORIES.get(category)
     if creds and creds.get('expired') and category in ('unauthorized', 'denied'):
         category = 'expired_credentials'
-        hint = 'The password is a token that expired at %s. %s' % (creds.get('token_expires_at'),
-                                                                    CATEGORIES['expired_credentials'])
+        hint = 'The password is a token that expired at %s. %s' % (
+            creds.get('token_expires_at'), CATEGORIES['expired_credentials'])
     if category == 'rate_limited' and err.details.get('unauthenticated'):
         hint = ('The registry counted this pull as unauthenticated: no credentials were used. ' + (
             'Provide credentials.' if anonymous else 'Check that the pull secret matches the image (key) and is'

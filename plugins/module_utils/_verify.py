@@ -255,8 +255,8 @@ def _table(rows, probes, stuck, secret_name):
         lines.append('')
         lines.append('%-50s %-6s %-22s %s' % ('IMAGE (live probe)', 'STATUS', 'CATEGORY', 'NAMESPACES'))
         for p in probes:
-            lines.append('%-50s %-6s %-22s %d' % (p['image'], 'ok' if p['ok'] else 'FAIL', p['category'] or '-',
-                                                   len(p['namespaces'])))
+            status = 'ok' if p['ok'] else 'FAIL'
+            lines.append('%-50s %-6s %-22s %d' % (p['image'], status, p['category'] or '-', len(p['namespaces'])))
     if stuck:
         lines.append('')
         lines.append('%-45s %-22s %s' % ('STUCK POD', 'CATEGORY', 'HINT'))

@@ -149,8 +149,8 @@ def test_pod_opaque_secret_is_wrong_type(localenv, registry, image, core, unique
 
 def test_pod_key_with_port_mismatch(localenv, registry, image, core, unique_ns):
     ns = unique_ns("diag")
-    _secret(core, ns, "regcred", _dockerconfig(registry.host.split(":")[0] + ":443", registry.username,
-                                                registry.password))
+    key = registry.host.split(":")[0] + ":443"
+    _secret(core, ns, "regcred", _dockerconfig(key, registry.username, registry.password))
     _pod(core, ns, "web", image[0], ["regcred"])
     result = _diagnose(localenv, registry, ns, "web")
     c = result["containers"][0]

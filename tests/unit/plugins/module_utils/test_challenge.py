@@ -62,8 +62,8 @@ REAL_WORLD = [
      [Challenge('bearer', {'realm': 'https://r.test/t', 'note': 'a\\b'}, None)]),
     # two header lines (urllib3 joins them with ", ")
     (['Basic realm="one"', 'Bearer realm="https://r.test/t",service="s"'],
-     [Challenge('basic', {'realm': 'one'}, None), Challenge('bearer', {'realm': 'https://r.test/t', 'service': 's'},
-                                                              None)]),
+     [Challenge('basic', {'realm': 'one'}, None),
+      Challenge('bearer', {'realm': 'https://r.test/t', 'service': 's'}, None)]),
     # a duplicated parameter keeps the first value
     ('Bearer realm="a", realm="b"', [Challenge('bearer', {'realm': 'a'}, None)]),
     ('', []),

@@ -281,8 +281,8 @@ def test_br23_x509_on_the_node_while_the_controller_trusts_the_ca():
     msg = ('Failed to pull image "%s": rpc error: code = Unknown desc = failed to resolve reference: '
            'x509: certificate signed by unknown authority' % IMAGE)
     result, _ = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
-                          pod('apps', 'web', IMAGE, ['regcred'], waiting={'reason': 'ImagePullBackOff',
-                                                                         'message': 'Back-off pulling image'}),
+                          pod('apps', 'web', IMAGE, ['regcred'],
+                              waiting={'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image'}),
                           sa('apps'), event('apps', 'web', msg)], [registry()])
     c = result['containers'][0]
     assert c['probe']['ok'] is True

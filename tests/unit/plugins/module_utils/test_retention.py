@@ -429,3 +429,24 @@ def test_random_smoke_many_repositories():
     assert [rp.name for rp in plan.repositories] == sorted(s.name for s in states)
     for rp, state in zip(plan.repositories, sorted(states, key=lambda s: s.name)):
         assert len(rp.keep) >= min(3, len(set(state.tags.values())))
+
+
+# ---------------------------------------------------------------------------------------
+# the examples of docs/cleanup.md, so the documentation cannot drift from the code
+
+DOC_TAGS = {'v1': 1, 'v2': 2, 'v3': 3, 'stable': 3, 'v4': 4, 'v5': 5, 'latest': 5, 'dev-1': 6}
+DOC_CREATED = {1: 90, 2: 60, 3: 40, 4: 10, 5: 1, 6: 50}
+
+
+@pytest.mark.parametrize('rules, deleted', [
+    (dict(keep_last=2), ['dev-1', 'stable', 'v1', 'v2', 'v3']),
+    (dict(older_than='30d'), ['dev-1', 'stable', 'v1', 'v2', 'v3']),
+    (dict(tag_include=['v.*'], older_than='30d'), ['v1', 'v2']),
+    (dict(tag_include=['.*'], keep_tags=['stable']), ['dev-1', 'latest', 'v1', 'v2', 'v4', 'v5']),
+    (dict(keep_last=2, older_than='30d'), ['dev-1', 'stable', 'v1', 'v2', 'v3']),
+    (dict(keep_last=4, older_than='30d'), ['v1', 'v2']),
+    (dict(tag_include=['v.*'], older_than='30d', keep_last=2), ['v1', 'v2']),
+])
+def test_docs_cleanup_examples(rules, deleted):
+    state = repo(DOC_TAGS, created=DOC_CREATED)
+    assert deleted_tags(plan_retention([state], Rules(**rules), now=NOW)) == deleted

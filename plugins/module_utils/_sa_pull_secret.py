@@ -381,7 +381,6 @@ def metadata_lister(api_client, path):
     return list_metadata
 
 
-
 class SaPullSecretRunner(object):
     """Apply sa_pull_secret across a namespace selection; see the module docs for the contract."""
 

@@ -41,7 +41,7 @@ description:
     Secret data is never read. Writes go out concurrently, at most O(max_concurrent_writes) at a time.
   - Every input is validated before the first write.
 author:
-  - registrylink.k8s maintainers
+  - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.namespaces

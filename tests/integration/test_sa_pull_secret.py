@@ -45,8 +45,8 @@ def params(**kw):
 
 
 def make_secret(core, ns, name):
-    core.create_namespaced_secret(ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=name), type="Opaque",
-                                                    string_data={"x": "y"}))
+    body = k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=name), type="Opaque", string_data={"x": "y"})
+    core.create_namespaced_secret(ns, body)
 
 
 def set_pull_secrets(core, ns, names, sa="default"):
@@ -62,7 +62,7 @@ def pull_secrets(core, ns, sa="default"):
 # ---------------------------------------------------------------------------- request count
 
 def test_noop_run_costs_a_constant_number_of_lists(localenv, core, unique_ns):
-    nss = [unique_ns("sacnt") for _ in range(30)]
+    nss = [unique_ns("sacnt") for _i in range(30)]
     for ns in nss:
         make_secret(core, ns, "regcred")
         set_pull_secrets(core, ns, ["regcred"])
@@ -107,7 +107,7 @@ def test_injected_conflict_is_retried_and_both_entries_survive(localenv, api, co
 
 
 def test_two_runs_racing_keep_both_entries(localenv, core, unique_ns):
-    nss = [unique_ns("sarace") for _ in range(12)]
+    nss = [unique_ns("sarace") for _i in range(12)]
     for ns in nss:
         make_secret(core, ns, "one")
         make_secret(core, ns, "two")

@@ -362,8 +362,8 @@ def test_runner_conflict_is_retried_and_both_entries_survive():
     result = SaPullSecretRunner(params(), kube=kube).run()
     assert result['results'][0]['action'] == 'updated'
     assert result['results'][0]['image_pull_secrets'] == ['a', 'theirs', 'regcred']
-    assert kube.accounts[('apps', 'default')]['imagePullSecrets'] == [{'name': 'a'}, {'name': 'theirs'},
-                                                                     {'name': 'regcred'}]
+    written = kube.accounts[('apps', 'default')]['imagePullSecrets']
+    assert written == [{'name': 'a'}, {'name': 'theirs'}, {'name': 'regcred'}]
     verbs = [c[0] for c in kube.calls if c[0] != 'list']
     assert verbs == ['update', 'get', 'update']
 

@@ -42,7 +42,7 @@ def kv(text):
     out = {}
     for part in (text or '').split(','):
         if part:
-            k, _, v = part.partition('=')
+            k, _sep, v = part.partition('=')
             out[k] = v
     return out
 

@@ -84,7 +84,6 @@ def run_module(localenv, module: str, args: Dict[str, Any], check: bool = False,
     return TaskRun(result=result, output=output, rc=rc)
 
 
-
 def run_playbook(localenv, playbook: str, extra_vars: Optional[Dict[str, Any]] = None, inventory: Optional[str] = None,
                  check: bool = False, diff: bool = False, verbosity: int = 0,
                  extra_env: Optional[Dict[str, str]] = None, timeout: int = 1200) -> subprocess.CompletedProcess:

@@ -9,7 +9,6 @@ the exit code. Arguments travel in a temporary play file, so secrets never appea
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass

@@ -46,7 +46,7 @@ description:
     afterwards (distribution: C(registry garbage-collect) with the registry stopped or read-only;
     Harbor: the GC schedule); see C(docs/cleanup.md)."
 author:
-  - registrylink.k8s maintainers
+  - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.registry_auth
@@ -308,7 +308,10 @@ plan:
               created: "2026-01-02T10:00:00Z"
               media_type: application/vnd.oci.image.manifest.v1+json
         keep:
-          description: The digests kept, same fields; C(reason) says why (C(listed in keep_tags), C(protected, in use ...), "shares its digest with kept tag(s) ...", C(child of kept index ...), C(keep_last ...), C(older_than ...)).
+          description:
+            - The digests kept, same fields.
+            - C(reason) says why, for example C(listed in keep_tags), C(protected, in use ...),
+              "shares its digest with kept tag(s) ...", C(child of kept index ...), C(keep_last ...), C(older_than ...).
           type: list
           elements: dict
         notes:
@@ -436,8 +439,9 @@ def argument_spec():
     spec.update(REGISTRY_AUTH_ARGSPEC)
     spec['registry'] = dict(type='str', required=True)
     spec.update(
-        pull_secret=dict(type='dict', options=dict(namespace=dict(type='str', required=True),
-                                                   name=dict(type='str', required=True))),
+        pull_secret=dict(type='dict', no_log=False, options=dict(
+            namespace=dict(type='str', required=True),
+            name=dict(type='str', required=True))),
         repositories=dict(type='list', elements='str', required=True),
         keep_last=dict(type='int'),
         older_than=dict(type='str'),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import secrets
 import subprocess
 from pathlib import Path
@@ -340,7 +339,8 @@ def test_garbage_collect_after_module_reclaims_blobs_and_keeps_images_pullable(l
     finally:
         reg.stop()
     # garbage-collect needs the registry stopped (or read-only): it is stopped here
-    gc = subprocess.run([REGISTRY_BIN, "garbage-collect", reg.config], capture_output=True, text=True, timeout=300)
+    gc = subprocess.run([REGISTRY_BIN, "garbage-collect", reg.config], capture_output=True, text=True, timeout=300,
+                        check=False)
     assert gc.returncode == 0, gc.stdout[-2000:] + gc.stderr[-2000:]
     after = _blob_files(reg.data)
     assert len(after) < len(before)

@@ -181,7 +181,7 @@ def test_check_mode_plans_and_deletes_nothing_then_real_run_deletes_exactly_the_
 def test_real_run_deleted_list_equals_check_mode_plan():
     reg, d = standard()
     rules = dict(keep_last=2)
-    check, _ = runner(reg, check_mode=True, **rules).run()
+    check = runner(reg, check_mode=True, **rules).run()[0]
     planned = sorted((e['repository'], e['digest'], tuple(e['tags']))
                      for rp in check['plan']['repositories'] for e in rp['delete'])
     real, failure = runner(reg, **rules).run()
@@ -190,7 +190,7 @@ def test_real_run_deleted_list_equals_check_mode_plan():
     assert real['plan']['fingerprint'] == check['plan']['fingerprint']
     assert real['summary']['deleted'] == len(planned)
     # second run: nothing left to do
-    again, _ = runner(reg, **rules).run()
+    again = runner(reg, **rules).run()[0]
     assert again['changed'] is False and again['deleted'] == []
     assert again['results'][0]['action'] == 'unchanged'
 
@@ -320,7 +320,7 @@ def test_plan_fingerprint_mismatch_deletes_nothing():
     result, failure = gc.run()
     assert 'differs from the reviewed plan' in failure
     assert reg.deletes() == []
-    check, _ = runner(reg, check_mode=True, keep_last=1).run()
+    check = runner(reg, check_mode=True, keep_last=1).run()[0]
     gc = GcRunner(reg, Rules(keep_last=1), ['team/app'], [HOST], now=NOW,
                   plan_fingerprint=check['plan']['fingerprint'])
     result, failure = gc.run()
@@ -334,7 +334,7 @@ def test_globs_resolved_through_catalog():
     names, matched = resolve_repositories(reg, ['team/*', 'other/app', 'nomatch/*'])
     assert names == ['other/app', 'team/app']
     assert matched == {'team/*': ['team/app'], 'other/app': ['other/app'], 'nomatch/*': []}
-    names, _ = resolve_repositories(reg, ['team/**'])
+    names = resolve_repositories(reg, ['team/**'])[0]
     assert names == ['team/app', 'team/sub/deep']
 
 

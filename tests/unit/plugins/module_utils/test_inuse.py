@@ -114,7 +114,7 @@ def test_protected_digests_resolves_tags_digests_and_hosts():
 
 def test_protected_digests_merges_reasons():
     uses = [ImageUse(REG + '/app:1', 'c%d' % i) for i in range(10)]
-    protected, _ = protected_digests(uses, [REG], {'app': {'1': D1}})
+    protected = protected_digests(uses, [REG], {'app': {'1': D1}})[0]
     reason = protected['app'][D1]
     assert reason.startswith('in use: c0 ') and reason.count('; ') == 4
 

@@ -655,7 +655,9 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
         from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
         client_factory = RegistryClient
     rules = Rules.from_params(params)
-    max_concurrency = params.get('max_concurrency') or 4
+    max_concurrency = params.get('max_concurrency')
+    if max_concurrency is None:
+        max_concurrency = 4
     if max_concurrency < 1 or max_concurrency > 32:
         raise ValidationError('max_concurrency: between 1 and 32, got %d' % max_concurrency, field='max_concurrency')
     in_use_uses = in_use_from_images(params.get('in_use_images'))

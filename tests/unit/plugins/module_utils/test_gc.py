@@ -387,3 +387,98 @@ def test_delete_waves_order():
     entries = [PlanEntry('r', x, [x[-1]], 'r', {}) for x in (c, s, b, a)]
     waves, preds = GcRunner.delete_waves(entries, state)
     assert [[e.digest for e in w] for w in waves] == [[a, s], [b], [c]]
+
+
+# ---------------------------------------------------------------------------------------------
+# module glue: run_module, cluster_list
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._gc import cluster_list, run_module  # noqa: E402
+
+
+def _params(**kw):
+    base = dict(registry=HOST, username=None, password=None, registry_validate_certs=True, registry_ca_path=None,
+                timeout=10, allow_insecure_http=False, allow_cross_host_realm=False, pull_secret=None,
+                repositories=['team/app'], keep_last=None, older_than=None, tag_include=None, tag_exclude=None,
+                keep_tags=[], in_use_protection=True, clusters=None, in_use_images=[], registry_aliases=[],
+                max_concurrency=4, plan_fingerprint=None, kubeconfig='/kc', context=None, host=None, api_key=None,
+                validate_certs=None, ca_cert=None, client_cert=None, client_key=None, proxy=None)
+    base.update(kw)
+    return base
+
+
+def test_cluster_list_defaults_to_the_task_connection_and_lays_entries_over_it():
+    assert [(c['kubeconfig'], c['context']) for c in cluster_list(_params())] == [('/kc', None)]
+    clusters = cluster_list(_params(clusters=[{'context': 'a', 'kubeconfig': None},
+                                              {'kubeconfig': '/other', 'context': 'b'}]))
+    assert [(c['kubeconfig'], c['context']) for c in clusters] == [('/kc', 'a'), ('/other', 'b')]
+
+
+class _FakeClientFactory(object):
+    def __init__(self, reg):
+        self.reg = reg
+        self.calls = []
+
+    def __call__(self, registry, **kwargs):
+        self.calls.append((registry, kwargs))
+        self.reg.netloc = registry
+        self.reg.warnings = []
+        return self.reg
+
+
+def test_run_module_scans_every_cluster_and_protects():
+    reg, d = standard()
+    seen = []
+
+    class Kube(object):
+        def __init__(self, params):
+            seen.append(params['context'])
+            self.core = self.apps = self.batch = self
+
+        def __getattr__(self, name):
+            return name
+
+        def list_all(self, resource, func, **kw):
+            if resource == 'deployments' and seen[-1] == 'two':
+                return [{'metadata': {'name': 'web', 'namespace': 'x'}, 'spec': {'template': {'spec': {
+                    'containers': [{'name': 'app', 'image': HOST + '/team/app:v1'}]}}}}]
+            return []
+
+    result, failure = run_module(_params(keep_last=0, clusters=[{'context': 'one'}, {'context': 'two'}]),
+                                 check_mode=True, client_factory=_FakeClientFactory(reg), kube_factory=Kube)
+    assert failure is None and seen == ['one', 'two']
+    kept = dict((e['digest'], e['reason']) for e in result['plan']['repositories'][0]['keep'])
+    assert kept[d['v1']].startswith('protected: in use: two: Deployment x/web container app')
+    assert result['registry'] == HOST
+
+
+def test_run_module_in_use_protection_off_reads_no_cluster_and_warns():
+    reg, d = standard()
+    warnings = []
+
+    def kube(params):
+        raise AssertionError('no cluster may be read')
+
+    result, failure = run_module(_params(keep_last=0, in_use_protection=False,
+                                         in_use_images=[HOST + '/team/app:v2']),
+                                 check_mode=True, warn=warnings.append, client_factory=_FakeClientFactory(reg),
+                                 kube_factory=kube)
+    assert failure is None and 'in_use_protection is false' in warnings[0]
+    kept = [e['digest'] for e in result['plan']['repositories'][0]['keep']]
+    assert kept == [d['v2']]
+
+
+@pytest.mark.parametrize('override, field', [
+    (dict(registry=None), 'registry'),
+    (dict(keep_last=None), 'keep_last'),
+    (dict(in_use_images=['Not A/Valid:ref']), 'in_use_images[0]'),
+    (dict(max_concurrency=0), 'max_concurrency'),
+])
+def test_run_module_validates_before_any_request(override, field):
+    reg, d = standard()
+    factory = _FakeClientFactory(reg)
+    params = _params(keep_last=1)
+    params.update(override)
+    with pytest.raises(ValidationError) as exc:
+        run_module(params, client_factory=factory, kube_factory=lambda p: None)
+    assert exc.value.details.get('field') == field
+    assert factory.calls == [] and reg.calls == []

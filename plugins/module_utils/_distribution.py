@@ -425,7 +425,7 @@ def _parse_ratelimit_value(text):
     """``100;w=21600`` -> (100, 21600). Several comma-separated policies: the first number wins."""
     if text is None:
         return None, None
-    first = str(text).split(',')[0]
+    first = str(text).split(',', maxsplit=1)[0]
     parts = [p.strip() for p in first.split(';')]
     number = None
     window = None

@@ -34,7 +34,7 @@ description:
     matched credentials and correlates with the container's waiting reason and the Pod's Events."
   - The module never changes anything; RV(changed) is always false.
 author:
-  - registrylink.k8s maintainers
+  - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.registry_auth
@@ -150,7 +150,7 @@ notes:
     and the kubelet's credential matching (C(pkg/credentialprovider/keyring.go)).
   - Some registries answer C(401) both for a repository that does not exist and for one the
     credentials may not read. When a token exchange succeeded and the registry still answers 401,
-    the category is C(denied) with RV(steps[].ambiguous_not_found=true).
+    the category is C(denied) with C(ambiguous_not_found=true) in the failing step of RV(steps).
   - The node that pulls may see a different network, DNS and trust store than the controller that
     runs this task; a success here proves the registry and the credentials, not the node's path.
 seealso:
@@ -229,7 +229,7 @@ category:
       C(denied): authenticated but not permitted (also the answer of some registries for a repository that
       does not exist). C(expired_credentials): the token used as password has expired (JWT C(exp) in the
       past, or ECR's \"Your authorization token has expired\")."
-    - "C(not_found): the repository, tag or digest does not exist (RV(steps[].missing) says which).
+    - "C(not_found): the repository, tag or digest does not exist (C(missing) in the failing step of RV(steps) says which).
       C(rate_limited): HTTP 429 (RV(rate_limit), RV(retry_after)). C(server_error): HTTP 5xx after retries."
     - "C(no_credentials_matched): O(pull_secret) or the Pod's secrets hold no entry the kubelet would use
       for the image, so the kubelet pulls anonymously."
@@ -555,7 +555,7 @@ def argument_spec():
         image=dict(type='str'),
         repository=dict(type='str'),
         reference=dict(type='str', default='latest', aliases=['tag']),
-        pull_secret=dict(type='dict', options=dict(ref)),
+        pull_secret=dict(type='dict', no_log=False, options=dict(ref)),
         pod=dict(type='dict', options=dict(ref)),
         verify=dict(type='dict', options=dict(
             secret_name=dict(type='str', required=True),

@@ -80,7 +80,7 @@ def test_image_option_normalises_like_the_kubelet(registry, pushed):
 
 
 def test_wrong_password_is_unauthorized(registry, pushed):
-    repo, _ = pushed
+    repo = pushed[0]
     result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password="wrong-" + registry.password, registry_ca_path=registry.ca))
     assert result["ok"] is False
@@ -90,7 +90,7 @@ def test_wrong_password_is_unauthorized(registry, pushed):
 
 
 def test_missing_tag_is_not_found(registry, pushed):
-    repo, _ = pushed
+    repo = pushed[0]
     result = run_module(_params(registry=registry.host, repository=repo, reference="9.9", username=registry.username,
                                 password=registry.password, registry_ca_path=registry.ca))
     assert result["category"] == "not_found"
@@ -106,7 +106,7 @@ def test_missing_repository_is_not_found(registry):
 
 
 def test_untrusted_ca_without_ca_path(registry, pushed):
-    repo, _ = pushed
+    repo = pushed[0]
     result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password=registry.password))
     assert result["category"] == "tls_untrusted"
@@ -117,7 +117,7 @@ def test_untrusted_ca_without_ca_path(registry, pushed):
 
 
 def test_validate_certs_false_is_explicit_and_reported(registry, pushed):
-    repo, _ = pushed
+    repo = pushed[0]
     result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password=registry.password, registry_validate_certs=False))
     assert result["ok"] is True
@@ -134,7 +134,7 @@ def test_dns_and_connect_failures():
 def test_client_tags_when_the_registry_ignores_n(registry, pushed):
     # distribution 2.8 ignores n on tags/list and sends no Link: one synthesised last= page that
     # brings nothing new, then stop; the registry's order is kept
-    repo, _ = pushed
+    repo = pushed[0]
     client = RegistryClient(registry.host, username=registry.username, password=registry.password,
                             ca_path=registry.ca, page_size=2)
     assert sorted(client.list_tags(repo)) == ["1.0", "1.1", "2.0"]
@@ -143,7 +143,7 @@ def test_client_tags_when_the_registry_ignores_n(registry, pushed):
 
 def test_client_catalog_follows_relative_link(registry, pushed):
     # distribution 2.8 paginates the catalog with a relative Link: </v2/_catalog?last=...&n=1>
-    repo, _ = pushed
+    repo = pushed[0]
     client = RegistryClient(registry.host, username=registry.username, password=registry.password,
                             ca_path=registry.ca, page_size=1)
     repos = client.catalog()
@@ -304,7 +304,7 @@ def test_delete_needs_the_delete_action(token_registry):
     before = len(t["ts"].requests)
     assert alice.delete_manifest(repo, digest)["status"] == 202
     assert t["ts"].requests[before:][-1]["scope"] == [f"repository:{repo}:pull,delete"]
-    assert repo in alice.catalog() or True  # the catalog may lag behind deletes; the scope is what matters
+    alice.catalog()  # its content may lag behind deletes; the scope asked for is what matters here
     assert t["ts"].requests[-1]["scope"] == ["registry:catalog:*"]
 
 
@@ -313,7 +313,7 @@ def test_delete_needs_the_delete_action(token_registry):
 # ---------------------------------------------------------------------------------------------
 
 def test_no_credential_in_vvv_output(localenv, registry, pushed, tmp_path):
-    repo, _ = pushed
+    repo = pushed[0]
     playbook = tmp_path / "probe.yml"
     playbook.write_text(f"""
 - hosts: localhost
@@ -350,7 +350,7 @@ def test_no_credential_in_vvv_output(localenv, registry, pushed, tmp_path):
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps({"probe_password": registry.password}))
     proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "-vvv", str(playbook),
-                           "-e", "@" + str(extra)], env=env, capture_output=True, text=True, timeout=300)
+                           "-e", "@" + str(extra)], env=env, capture_output=True, text=True, timeout=300, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert registry.password not in out

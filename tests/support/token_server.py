@@ -166,7 +166,7 @@ class TokenServer:
         if not header.startswith("Basic "):
             return None, (401, "unsupported authorization scheme")
         try:
-            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            user, _sep, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
         except Exception:
             return None, (401, "malformed basic credentials")
         expected = self.users.get(user)

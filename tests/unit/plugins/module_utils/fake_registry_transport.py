@@ -138,7 +138,7 @@ class FakeRegistry(object):
         value = request.headers.get('Authorization') or ''
         if not value.startswith('Basic '):
             return None, False
-        user, _, password = base64.b64decode(value[6:]).decode().partition(':')
+        user, _sep, password = base64.b64decode(value[6:]).decode().partition(':')
         return user, self.users.get(user) == password
 
     def _challenge(self, scope=None, error=None):
@@ -157,8 +157,8 @@ class FakeRegistry(object):
         granted = []
         rules = self.acl.get(user, {})
         for scope in scopes:
-            rtype, _, rest = scope.partition(':')
-            name, _, actions = rest.rpartition(':')
+            rtype, _sep, rest = scope.partition(':')
+            name, _sep, actions = rest.rpartition(':')
             allowed = rules.get(name, rules.get('*', []))
             ok = [a for a in actions.split(',') if a in allowed or '*' in allowed]
             if ok:
@@ -241,14 +241,14 @@ class FakeRegistry(object):
                 return denied
             return self._page(request, '/v2/_catalog', sorted(self.repos), query, 'repositories')
         if '/manifests/' in path:
-            name, _, ref = path[4:].partition('/manifests/')
+            name, _sep, ref = path[4:].partition('/manifests/')
             action = 'delete' if request.method == 'DELETE' else 'pull'
             denied = self._authorize(request, 'repository', name, action)
             if denied:
                 return denied
             return self._manifest(request, name, ref)
         if '/blobs/' in path:
-            name, _, digest = path[4:].partition('/blobs/')
+            name, _sep, digest = path[4:].partition('/blobs/')
             denied = self._authorize(request, 'repository', name, 'pull')
             if denied:
                 return denied

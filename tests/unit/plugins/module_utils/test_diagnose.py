@@ -179,7 +179,7 @@ def test_pod_good_and_password_registered_for_masking():
 
 
 def test_br15_missing_secret_found_elsewhere():
-    result, _ = diagnose([secret('default', 'regcred', {'auths': {REG: entry()}}),
+    result, _seen = diagnose([secret('default', 'regcred', {'auths': {REG: entry()}}),
                           pod('apps', 'web', IMAGE, ['regcred']), sa('apps', pull_secrets=['regcred'])], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
@@ -189,7 +189,7 @@ def test_br15_missing_secret_found_elsewhere():
 
 
 def test_opaque_secret_is_ignored():
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='Opaque'),
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='Opaque'),
                           pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
@@ -197,7 +197,7 @@ def test_opaque_secret_is_ignored():
 
 
 def test_br03_auths_wrapper_under_dockercfg():
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='kubernetes.io/dockercfg',
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='kubernetes.io/dockercfg',
                                  key='.dockercfg'),
                           pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
@@ -211,7 +211,7 @@ def test_br03_auths_wrapper_under_dockercfg():
     ('Reg.Example.Test:5000', 'case'),
 ])
 def test_near_misses(key, reason):
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {key: entry()}}),
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {key: entry()}}),
                           pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
@@ -221,7 +221,7 @@ def test_near_misses(key, reason):
 def test_br10_registry_1_docker_io_key_never_matches_hub_images():
     hub = FakeRegistry(host='registry-1.docker.io', auth='bearer', realm='https://auth.docker.io/token',
                        acl={None: {}})
-    result, _ = diagnose([secret('apps', 'hubcred', {'auths': {'registry-1.docker.io': entry()}}),
+    result, _seen = diagnose([secret('apps', 'hubcred', {'auths': {'registry-1.docker.io': entry()}}),
                           pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
     c = result['containers'][0]
     assert c['normalized'] == 'docker.io/team/app'
@@ -234,7 +234,7 @@ def test_br10_index_docker_io_key_matches_through_the_fallback():
     hub = FakeRegistry(host='registry-1.docker.io', auth='bearer', realm='https://auth.docker.io/token',
                        users={USER: PASSWORD}, acl={USER: {'team/app': ['pull']}})
     hub.add_tag('team/app', '1.0')
-    result, _ = diagnose([secret('apps', 'hubcred', {'auths': {'https://index.docker.io/v1/': entry()}}),
+    result, _seen = diagnose([secret('apps', 'hubcred', {'auths': {'https://index.docker.io/v1/': entry()}}),
                           pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
     c = result['containers'][0]
     assert c['matched']['via'] == 'docker_hub_fallback'
@@ -242,7 +242,7 @@ def test_br10_index_docker_io_key_matches_through_the_fallback():
 
 
 def test_admission_race():
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
                           pod('apps', 'web', IMAGE), sa('apps', pull_secrets=['regcred'])], [registry()])
     assert result['service_account']['admission_race'] is True
     c = result['containers'][0]
@@ -253,7 +253,7 @@ def test_admission_race():
 def test_br19_identitytoken_only_entry():
     config = {'auths': {REG: {'auth': base64.b64encode(b'00000000-0000-0000-0000-000000000000:').decode(),
                               'identitytoken': 'ACR-TOKEN-EXAMPLE'}}}
-    result, _ = diagnose([secret('apps', 'acr', config), pod('apps', 'web', IMAGE, ['acr']), sa('apps')],
+    result, _seen = diagnose([secret('apps', 'acr', config), pod('apps', 'web', IMAGE, ['acr']), sa('apps')],
                          [registry()], secrets=['ACR-TOKEN-EXAMPLE'])
     c = result['containers'][0]
     assert c['category'] == 'unauthorized'
@@ -266,7 +266,7 @@ def test_br22_rate_limit_unauthenticated_despite_pull_secret():
     hub.add_tag('team/app', '1.0')
     msg = ('Failed to pull image "team/app:1.0": 429 Too Many Requests - Server message: toomanyrequests: You have'
            ' reached your unauthenticated pull rate limit.')
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {'registry-1.docker.io': entry()}}),
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {'registry-1.docker.io': entry()}}),
                           pod('apps', 'web', 'team/app:1.0', ['regcred'],
                               waiting={'reason': 'ErrImagePull', 'message': msg}),
                           sa('apps'), event('apps', 'web', msg)], [hub])
@@ -280,7 +280,7 @@ def test_br22_rate_limit_unauthenticated_despite_pull_secret():
 def test_br23_x509_on_the_node_while_the_controller_trusts_the_ca():
     msg = ('Failed to pull image "%s": rpc error: code = Unknown desc = failed to resolve reference: '
            'x509: certificate signed by unknown authority' % IMAGE)
-    result, _ = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
                           pod('apps', 'web', IMAGE, ['regcred'],
                               waiting={'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image'}),
                           sa('apps'), event('apps', 'web', msg)], [registry()])

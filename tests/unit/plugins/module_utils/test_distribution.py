@@ -477,7 +477,7 @@ def test_retries_run_out_on_5xx():
     reg.add_tag('team/app', '1.0')
     client = make_client(reg, max_retries=2)
     client.ping()
-    for _ in range(3):
+    for _attempt in range(3):
         reg.queue(lambda r: r.method == 'HEAD', (500, {}, b'oops'))
     with pytest.raises(RegistryError) as exc:
         client.head_manifest('team/app', '1.0')

@@ -38,6 +38,7 @@ class KubernetesAPIError(RegistryLinkError):
         super(KubernetesAPIError, self).__init__(msg, **details)
         self.status = status
         self.reason = reason
+        self.details.setdefault('status', status)
 
 
 class ConflictError(KubernetesAPIError):

@@ -75,7 +75,7 @@ def map_api_exception(exc, verb, resource, namespace=None, name=None):
     if name:
         where = '%s/%s' % (resource, name)
     scope = ' in namespace %s' % namespace if namespace else (' cluster-wide' if verb == 'list' else '')
-    details = dict(status=status, verb=verb, resource=resource)
+    details = dict(verb=verb, resource=resource)
     if namespace:
         details['namespace'] = namespace
     if name:
@@ -220,14 +220,14 @@ class KubeClient(object):
             self.request_count += 1
             try:
                 response = func(**kwargs)
-            except ApiException as exc:
-                status = getattr(exc, 'status', 0) or 0
-                if status in RETRY_STATUSES and attempt < self.max_retries:
-                    time.sleep(_retry_after(exc, attempt))
-                    attempt += 1
-                    continue
-                raise map_api_exception(exc, verb, resource, namespace=namespace, name=name)
-            except Exception as exc:  # connection errors from urllib3 and friends
+            except Exception as exc:  # ApiException, or connection errors from urllib3
+                if isinstance(exc, ApiException) and getattr(exc, 'status', None) is not None:
+                    status = exc.status or 0
+                    if status in RETRY_STATUSES and attempt < self.max_retries:
+                        time.sleep(_retry_after(exc, attempt))
+                        attempt += 1
+                        continue
+                    raise map_api_exception(exc, verb, resource, namespace=namespace, name=name)
                 if HAS_URLLIB3 and isinstance(exc, urllib3.exceptions.HTTPError):
                     raise KubernetesAPIError(
                         'cannot reach the Kubernetes API server at %s while trying to %s %s: %s'

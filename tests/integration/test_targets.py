@@ -7,7 +7,6 @@ is skipped: an ``aliases`` line ``disabled`` or ``unsupported`` makes this test 
 target cannot quietly stop running.
 """
 
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -41,7 +40,7 @@ def test_target(target, localenv):
         env["ANSIBLE_NOCOLOR"] = "1"
         env["ANSIBLE_LOCALHOST_WARNING"] = "false"
         proc = subprocess.run([str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(play)],
-                              env=env, capture_output=True, text=True, timeout=1800, cwd=str(REPO_ROOT))
+                              env=env, capture_output=True, text=True, timeout=1800, cwd=str(REPO_ROOT), check=False)
     output = proc.stdout + "\n" + proc.stderr
     assert proc.returncode == 0, "target %s failed:\n%s" % (target, output[-6000:])
     assert "failed=0" in output

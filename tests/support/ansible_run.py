@@ -74,7 +74,7 @@ def run_module(localenv, module: str, args: Dict[str, Any], check: bool = False,
         if verbosity:
             cmd.append("-" + "v" * verbosity)
         proc = subprocess.run(cmd, env=_ansible_env(localenv, extra_env), capture_output=True, text=True,
-                              timeout=timeout, cwd=str(REPO_ROOT))
+                              timeout=timeout, cwd=str(REPO_ROOT), check=False)
         result = json.loads(result_file.read_text()) if result_file.exists() else None
     output = proc.stdout + "\n" + proc.stderr
     if result is None:
@@ -101,4 +101,4 @@ def run_playbook(localenv, playbook: str, extra_vars: Optional[Dict[str, Any]] =
         if verbosity:
             cmd.append("-" + "v" * verbosity)
         env = _ansible_env(localenv, extra_env)
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO_ROOT))
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO_ROOT), check=False)

@@ -513,6 +513,8 @@ class SaPullSecretRunner(object):
         stuck_results = self._restart(stuck, ok_accounts, workers)
 
         for warning in _missing_warnings(missing_secrets):
+            if self.check_mode:
+                warning += ' (check mode: a Secret that an earlier task would create is reported missing too)'
             self.warn(warning)
         kept = [(p['namespace'], p['service_account'], k) for p in final_plans for k in p['annotations_kept']]
         if kept:

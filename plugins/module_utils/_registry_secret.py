@@ -7,6 +7,13 @@ Flow: validate every input (no network) -> resolve the namespace selection (1 LI
 read the named Secret in every namespace (1 LIST across namespaces with a field selector)
 -> plan per namespace (pure: :func:`plan_namespace`) -> refuse the whole run if any
 namespace needs ``force`` -> apply with bounded concurrency -> per-namespace results.
+
+Registry entries that name a ``provider`` (``_providers``) get minted credentials. Per
+namespace and per provider entry, :func:`token_status` decides from the Secret's
+``registrylink.k8s/providers`` record whether the stored token is still good for longer than
+``refresh_before``; only then is it kept. Each provider entry is minted at most once per run,
+and only when some namespace needs it, before any write. Semantics of mixed cases are in
+``docs/rotate.md``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +21,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
+import datetime
+import json
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
@@ -23,11 +33,17 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
     content_hash,
     format_rfc3339,
     is_managed,
+    parse_duration,
+    parse_rfc3339,
+    utcnow,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
+from ansible_collections.registrylink.k8s.plugins.module_utils import _providers
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import parse_ecr_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
     NotFoundError,
+    ProviderError,
     RegistryLinkError,
     ValidationError,
 )
@@ -38,6 +54,9 @@ TYPE_DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson'
 TYPE_DOCKERCFG = 'kubernetes.io/dockercfg'
 DATA_KEYS = {TYPE_DOCKERCONFIGJSON: '.dockerconfigjson', TYPE_DOCKERCFG: '.dockercfg'}
 EXPIRES_AT_ANNOTATION = 'registrylink.k8s/expires-at'
+ISSUED_AT_ANNOTATION = 'registrylink.k8s/issued-at'
+PROVIDERS_ANNOTATION = 'registrylink.k8s/providers'
+STATIC_KEYS = ('username', 'password', 'auth', 'email')
 _DNS_SUBDOMAIN_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 
 
@@ -47,9 +66,16 @@ class DesiredSecret(object):
     ``config``: the docker config dict to write (``{"auths": {...}}``, or the legacy map);
     ``servers``: the sorted normalised registry keys; ``expires_at``: aware datetime of the
     earliest provider-minted credential, or None for static credentials.
+
+    Provider support (all optional; a static-only secret leaves them at their defaults):
+    ``static_entries`` (RegistryEntry list, docker_config imports included), ``provider_specs``
+    (ProviderSpec list), ``refresh_before`` (seconds), ``merge`` (bool), ``records`` (the
+    provider records of this namespace, list of dicts), ``minted`` (True when this namespace
+    gets tokens minted by this run), ``stamp_issued_at`` (a static short-lived token, BR-18),
+    ``now`` (aware datetime of the run).
     """
 
-    def __init__(self, name, secret_type, config, servers, labels, annotations, expires_at=None):
+    def __init__(self, name, secret_type, config, servers, labels, annotations, expires_at=None, **kwargs):
         self.name = name
         self.type = secret_type
         self.config = config
@@ -57,13 +83,49 @@ class DesiredSecret(object):
         self.labels = labels
         self.annotations = annotations
         self.expires_at = expires_at
+        self.static_entries = kwargs.get('static_entries') or []
+        self.provider_specs = kwargs.get('provider_specs') or []
+        self.refresh_before = kwargs.get('refresh_before')
+        self.merge = bool(kwargs.get('merge'))
+        self.records = kwargs.get('records') or []
+        self.minted = bool(kwargs.get('minted'))
+        self.stamp_issued_at = bool(kwargs.get('stamp_issued_at'))
+        self.now = kwargs.get('now')
+
+    @property
+    def static_keys(self):
+        return [e.key for e in self.static_entries]
+
+    def copy_with(self, **changes):
+        """A shallow copy with some attributes replaced."""
+        new = copy.copy(self)
+        for key, value in changes.items():
+            setattr(new, key, value)
+        return new
 
 
-def validate_params(params, warn=None):
+class ProviderSpec(object):
+    """One registry entry with ``provider``: its index, the provider instance, the normalised
+    options (no secrets), their fingerprint and the registry key when known before minting."""
+
+    def __init__(self, index, provider, options, fingerprint, known_server):
+        self.index = index
+        self.provider = provider
+        self.options = options
+        self.fingerprint = fingerprint
+        self.known_server = known_server
+
+    @property
+    def label(self):
+        return 'registries[%d] (provider %s)' % (self.index, self.provider.name)
+
+
+def validate_params(params, warn=None, provider_factory=None):
     """Validate the module's parameters without any network access (pure).
 
     :param params: the module params dict.
     :param warn: callable receiving warning strings (never secrets).
+    :param provider_factory: ``(name, field, warn) -> Provider`` (tests); default ``_providers.get_provider``.
     :returns: a DesiredSecret, or None for state=absent.
     :raises ValidationError: naming the field and the fix.
     """
@@ -84,6 +146,9 @@ def validate_params(params, warn=None):
         raise ValidationError('labels: %s is set by this collection and cannot be overridden' % MANAGED_BY_LABEL,
                               field='labels')
     labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    refresh_before = None
+    if params.get('refresh_before') not in (None, ''):
+        refresh_before = parse_duration(params['refresh_before'], field='refresh_before')
     if params.get('state') == 'absent':
         return None
 
@@ -95,7 +160,18 @@ def validate_params(params, warn=None):
         for w in warnings:
             warn(w)
     static_entries = []
+    specs = []
     for index, reg in enumerate(params.get('registries') or []):
+        if reg.get('provider') not in (None, ''):
+            specs.append(_provider_spec(index, reg, warn, provider_factory))
+            continue
+        stray = [k for k in _providers.option_names() if reg.get(k) not in (None, '')]
+        if stray:
+            raise ValidationError('registries[%d]: %s only appl%s to an entry with a provider (for example provider: '
+                                  'ecr); remove %s, or set provider' % (index, ', '.join(stray),
+                                                                         'ies' if len(stray) == 1 else 'y',
+                                                                         'it' if len(stray) == 1 else 'them'),
+                                  field='registries')
         entry, warnings = _entry_from_registry(index, reg)
         for w in warnings:
             warn(w)
@@ -109,14 +185,37 @@ def validate_params(params, warn=None):
                 'registries: %r and %r both normalise to the registry key %r; list each registry once'
                 % (declared_keys[key], dc.entry_server(entry), key), field='registries')
         declared_keys[key] = dc.entry_server(entry)
+    seen_specs = {}
+    for spec in specs:
+        if spec.known_server and spec.known_server in declared_keys:
+            raise ValidationError('registries[%d]: provider %s would write the registry key %s, which another entry '
+                                  'lists with static credentials; list each registry once'
+                                  % (spec.index, spec.provider.name, spec.known_server), field='registries')
+        for other in seen_specs.values():
+            if other.fingerprint == spec.fingerprint or (spec.known_server and spec.known_server == other.known_server):
+                raise ValidationError('registries[%d] and registries[%d] name the same provider registry; list each '
+                                      'registry once' % (other.index, spec.index), field='registries')
+        seen_specs[spec.index] = spec
     entries = [e for e in imported if dc.entry_key(e) not in declared_keys] + static_entries
-    if not entries:
+    if not entries and not specs:
         raise ValidationError('state=present needs at least one registry: set registries and/or docker_config',
                               field='registries')
-    config = dc.build_config(entries, legacy=(secret_type == TYPE_DOCKERCFG))
-    servers = sorted(dc.entry_key(e) for e in entries)
+    if specs:
+        if refresh_before is None:
+            refresh_before = min(s.provider.default_refresh_before for s in specs)
+        for spec in specs:
+            if refresh_before >= spec.provider.lifetime:
+                warn('refresh_before (%ds) is not shorter than the %dh lifetime of %s tokens: every run mints a '
+                     'new token and reports a change' % (refresh_before, spec.provider.lifetime // 3600,
+                                                         spec.provider.name))
+                break
+    config = dc.build_config(entries, legacy=(secret_type == TYPE_DOCKERCFG)) if entries else None
+    servers = sorted(set([dc.entry_key(e) for e in entries] + [s.known_server for s in specs if s.known_server]))
     annotations = dict(params.get('annotations') or {})
-    return DesiredSecret(name, secret_type, config, servers, labels, annotations)
+    stamp = any(e.username == 'AWS' and parse_ecr_host(e.key.split(':')[0]) for e in entries)
+    return DesiredSecret(name, secret_type, config, servers, labels, annotations, static_entries=entries,
+                         provider_specs=specs, refresh_before=refresh_before, merge=params.get('merge'),
+                         stamp_issued_at=stamp)
 
 
 def _entry_from_registry(index, reg):
@@ -125,6 +224,34 @@ def _entry_from_registry(index, reg):
     except ValidationError as exc:
         raise ValidationError('registries[%d]: %s' % (index, exc.msg), field='registries')
 
+
+def _provider_spec(index, reg, warn, provider_factory):
+    prefix = 'registries[%d]' % index
+    name = reg.get('provider')
+
+    def provider_warn(msg):
+        warn('%s: %s' % (prefix, msg))
+
+    if provider_factory is not None:
+        provider = provider_factory(name, field='%s.provider' % prefix, warn=provider_warn)
+    else:
+        provider = _providers.get_provider(name, field='%s.provider' % prefix, warn=provider_warn)
+    static = [k for k in STATIC_KEYS if reg.get(k) not in (None, '')]
+    if static:
+        raise ValidationError('%s: provider %s mints the credentials; remove %s from this entry'
+                              % (prefix, provider.name, ', '.join(static)), field='registries')
+    foreign = [k for k in _providers.option_names() if k not in provider.options and reg.get(k) not in (None, '')]
+    if foreign:
+        raise ValidationError('%s: %s %s not an option of provider %s (its options: %s)'
+                              % (prefix, ', '.join(foreign), 'is' if len(foreign) == 1 else 'are', provider.name,
+                                 ', '.join(('server',) + tuple(provider.options))), field='registries')
+    raw = dict((k, reg.get(k)) for k in ('server',) + tuple(provider.options))
+    try:
+        options = provider.validate(raw)
+    except ValidationError as exc:
+        raise ValidationError('%s.%s' % (prefix, exc.msg), field='registries')
+    return ProviderSpec(index, provider, options, _providers.options_fingerprint(provider.name, options),
+                        provider.known_server(options))
 
 
 def _decode(secret):
@@ -141,6 +268,122 @@ def _decode(secret):
         return dc.decode_secret(stype, data), None
     except (ValidationError, ValueError) as exc:
         return None, str(getattr(exc, 'msg', exc))
+
+
+def _inner(config):
+    """The registry map of a docker config in either form (``auths`` wrapper or flat)."""
+    if not isinstance(config, dict):
+        return {}
+    if isinstance(config.get('auths'), dict):
+        return config['auths']
+    return config
+
+
+def load_records(text):
+    """Parse the ``registrylink.k8s/providers`` annotation: a JSON list of ``{server, provider, options,
+    expires_at}``. Anything unreadable yields [] (the tokens are then treated as unrecorded)."""
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(data, list):
+        return []
+    out = []
+    for item in data:
+        if (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ('server', 'provider', 'options'))
+                and parse_rfc3339(item.get('expires_at')) is not None):
+            out.append(dict((k, item[k]) for k in ('server', 'provider', 'options', 'expires_at')))
+    return out
+
+
+def dump_records(records):
+    """Serialise provider records deterministically (sorted by server, sorted keys, compact)."""
+    ordered = sorted(records, key=lambda r: (r['server'], r['options']))
+    return json.dumps(ordered, sort_keys=True, separators=(',', ':'))
+
+
+def format_time_left(seconds):
+    """``11h59m``, ``45m``, ``-2h03m`` (expired): a short human form of a number of seconds."""
+    seconds = int(seconds)
+    sign = '-' if seconds < 0 else ''
+    seconds = abs(seconds)
+    hours, minutes = seconds // 3600, (seconds % 3600) // 60
+    if hours:
+        return '%s%dh%02dm' % (sign, hours, minutes)
+    return '%s%dm' % (sign, minutes)
+
+
+def token_status(existing, desired, now):
+    """Decide, per provider entry, whether an existing Secret's token can be kept (pure).
+
+    A token is kept ("fresh") when the Secret's provider record names the same provider and
+    options (fingerprint), the record's expiry is more than ``desired.refresh_before`` seconds
+    away, and the recorded registry key still holds credentials in the Secret.
+
+    :returns: dict spec index -> ``{fresh, reason, record, raw}``; ``raw`` is the stored entry
+        (holds a secret) of a fresh token, ``reason`` says why a stale one must be minted again.
+    """
+    out = {}
+    meta = (existing or {}).get('metadata') or {}
+    records = dict((r['options'], r) for r in load_records((meta.get('annotations') or {}).get(PROVIDERS_ANNOTATION)))
+    inner = None
+    for spec in desired.provider_specs:
+        status = {'fresh': False, 'reason': None, 'record': None, 'raw': None}
+        out[spec.index] = status
+        if existing is None:
+            status['reason'] = 'no secret yet'
+            continue
+        record = records.get(spec.fingerprint)
+        if record is None:
+            status['reason'] = ('no token recorded for this provider entry' if not records
+                                else 'the provider entry changed since the token was minted')
+            continue
+        if inner is None:
+            inner = _inner(_decode(existing)[0])
+        raw = inner.get(record['server'])
+        if not isinstance(raw, dict) or not (raw.get('password') or raw.get('auth')):
+            status['reason'] = 'the recorded registry key %s holds no credentials' % record['server']
+            continue
+        left = (parse_rfc3339(record['expires_at']) - now).total_seconds()
+        if left <= 0:
+            status['reason'] = 'expired %s ago' % format_time_left(-left)
+            continue
+        if left <= desired.refresh_before:
+            status['reason'] = 'expires in %s, within refresh_before (%s)' % (
+                format_time_left(left), format_time_left(desired.refresh_before))
+            continue
+        status.update(fresh=True, record=dict(record), raw=copy.deepcopy(raw))
+    return out
+
+
+def desired_for_namespace(desired, statuses, mint):
+    """The DesiredSecret of one namespace: static entries plus, per provider entry, the kept
+    token (fresh) or a newly minted one (``mint(spec) -> (RegistryEntry, record)``)."""
+    legacy = desired.type == TYPE_DOCKERCFG
+    inner = {}
+    for entry in desired.static_entries:
+        inner[entry.key] = entry.to_config_entry()
+    records = []
+    minted = False
+    for spec in desired.provider_specs:
+        status = statuses[spec.index]
+        if status['fresh']:
+            record, value = status['record'], status['raw']
+        else:
+            entry, record = mint(spec)
+            value = entry.to_config_entry()
+            minted = True
+        if record['server'] in inner:
+            raise ValidationError('%s: the token is for the registry key %s, which another entry lists as well; '
+                                  'list each registry once' % (spec.label, record['server']), field='registries')
+        inner[record['server']] = value
+        records.append(record)
+    config = inner if legacy else {'auths': inner}
+    expires = [parse_rfc3339(r['expires_at']) for r in records]
+    return desired.copy_with(config=config, records=records, minted=minted,
+                             servers=sorted(inner), expires_at=min(expires) if expires else None)
 
 
 def describe(secret_type, config, labels=None, annotations=None):
@@ -160,6 +403,19 @@ def describe(secret_type, config, labels=None, annotations=None):
     return view
 
 
+def conflict_reason(existing, desired_type, state, force):
+    """Why a namespace's existing Secret needs ``force`` (None when it does not). Pure."""
+    if existing is None or force:
+        return None
+    if not is_managed(existing.get('metadata')):
+        return ('secret exists but was not created by registrylink.k8s (no label %s=%s); set force=true to %s'
+                % (MANAGED_BY_LABEL, MANAGED_BY_VALUE, 'delete it' if state == 'absent' else 'take it over'))
+    if state != 'absent' and existing.get('type') != desired_type:
+        return ('secret exists with type %s, not %s; the API forbids changing the type in place: '
+                'set force=true to delete and recreate it' % (existing.get('type'), desired_type))
+    return None
+
+
 def plan_namespace(namespace, existing, desired, state, merge=False, force=False):
     """Decide what to do in one namespace (pure).
 
@@ -171,44 +427,39 @@ def plan_namespace(namespace, existing, desired, state, merge=False, force=False
     """
     plan = {'namespace': namespace, 'action': None, 'reason': None, 'body': None,
             'before': {}, 'after': {}}
-    managed = existing is not None and is_managed(existing.get('metadata'))
     if existing is not None:
         meta = existing.get('metadata') or {}
         current_config, _err = _decode(existing)
         plan['before'] = describe(existing.get('type'), current_config, meta.get('labels') or {},
                                   meta.get('annotations') or {}) or {'type': existing.get('type')}
+    reason = conflict_reason(existing, desired.type if desired is not None else None, state, force)
     if state == 'absent':
         if existing is None:
             plan['action'] = 'absent'
-        elif not managed and not force:
+        elif reason:
             plan['action'] = 'conflict'
-            plan['reason'] = ('secret exists but was not created by registrylink.k8s (no label %s=%s); '
-                              'set force=true to delete it' % (MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+            plan['reason'] = reason
         else:
             plan['action'] = 'delete'
         return plan
 
     if existing is None:
+        annotations = _annotations(desired, {}, desired.config, content_changed=True)
         plan['action'] = 'create'
-        plan['body'] = _body(namespace, desired, None)
-        plan['after'] = describe(desired.type, desired.config, desired.labels, _annotations(desired, {}))
+        plan['body'] = _body(namespace, desired, None, annotations=annotations)
+        plan['after'] = describe(desired.type, desired.config, desired.labels, annotations)
         return plan
 
     meta = existing.get('metadata') or {}
-    if not managed and not force:
+    if reason:
         plan['action'] = 'conflict'
-        plan['reason'] = ('secret exists but was not created by registrylink.k8s (no label %s=%s); '
-                          'set force=true to take it over' % (MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+        plan['reason'] = reason
         return plan
     if existing.get('type') != desired.type:
-        if not force:
-            plan['action'] = 'conflict'
-            plan['reason'] = ('secret exists with type %s, not %s; the API forbids changing the type in place: '
-                              'set force=true to delete and recreate it' % (existing.get('type'), desired.type))
-            return plan
+        annotations = _annotations(desired, {}, desired.config, content_changed=True)
         plan['action'] = 'recreate'
-        plan['body'] = _body(namespace, desired, None)
-        plan['after'] = describe(desired.type, desired.config, desired.labels, _annotations(desired, {}))
+        plan['body'] = _body(namespace, desired, None, annotations=annotations)
+        plan['after'] = describe(desired.type, desired.config, desired.labels, annotations)
         return plan
 
     current_config, _err = _decode(existing)
@@ -217,30 +468,52 @@ def plan_namespace(namespace, existing, desired, state, merge=False, force=False
         config = dc.merge_configs(current_config, desired.config, merge=True)
     labels = dict(meta.get('labels') or {})
     labels.update(desired.labels)
-    annotations = _annotations(desired, meta.get('annotations') or {})
     same_content = current_config is not None and dc.canonical(current_config) == dc.canonical(config)
+    annotations = _annotations(desired, meta.get('annotations') or {}, config, content_changed=not same_content)
     same_meta = labels == (meta.get('labels') or {}) and annotations == (meta.get('annotations') or {})
     if same_content and same_meta:
         plan['action'] = 'unchanged'
         plan['after'] = plan['before']
         return plan
-    effective = DesiredSecret(desired.name, desired.type, config, desired.servers, labels, annotations,
-                              desired.expires_at)
+    effective = desired.copy_with(config=config, labels=labels, annotations=annotations)
     plan['action'] = 'update'
     plan['body'] = _body(namespace, effective, existing)
     plan['after'] = describe(desired.type, config, labels, annotations)
     return plan
 
 
-def _annotations(desired, current):
+def _annotations(desired, current, config, content_changed):
+    """The annotations to write: the current ones, the task's, and the provider bookkeeping.
+
+    ``registrylink.k8s/providers`` lists a record per provider-minted registry key (with
+    ``merge``, records of keys this task does not declare are kept while the key stays in the
+    Secret); ``registrylink.k8s/expires-at`` is the earliest recorded expiry; both are removed
+    when no record remains. ``registrylink.k8s/issued-at`` is the time of the last mint, or of the
+    last write of a static ECR token (BR-18); it is removed when the Secret holds neither.
+    """
     annotations = dict(current)
     annotations.update(desired.annotations)
-    if desired.expires_at is not None:
-        annotations[EXPIRES_AT_ANNOTATION] = format_rfc3339(desired.expires_at)
+    records = []
+    if desired.merge:
+        ours = set(r['server'] for r in desired.records) | set(desired.static_keys)
+        keys = set(_inner(config))
+        records = [r for r in load_records(current.get(PROVIDERS_ANNOTATION))
+                   if r['server'] in keys and r['server'] not in ours]
+    records = records + list(desired.records)
+    if records:
+        annotations[PROVIDERS_ANNOTATION] = dump_records(records)
+        annotations[EXPIRES_AT_ANNOTATION] = format_rfc3339(min(parse_rfc3339(r['expires_at']) for r in records))
+    else:
+        annotations.pop(PROVIDERS_ANNOTATION, None)
+        annotations.pop(EXPIRES_AT_ANNOTATION, None)
+    if desired.minted or (desired.stamp_issued_at and content_changed):
+        annotations[ISSUED_AT_ANNOTATION] = format_rfc3339(desired.now or utcnow())
+    elif not records and not desired.stamp_issued_at:
+        annotations.pop(ISSUED_AT_ANNOTATION, None)
     return annotations
 
 
-def _body(namespace, desired, existing):
+def _body(namespace, desired, existing, annotations=None):
     meta = {'name': desired.name, 'namespace': namespace}
     if existing is not None:
         old = existing.get('metadata') or {}
@@ -249,7 +522,7 @@ def _body(namespace, desired, existing):
         meta['annotations'] = dict(desired.annotations)
     else:
         meta['labels'] = dict(desired.labels)
-        meta['annotations'] = _annotations(desired, {})
+        meta['annotations'] = dict(annotations if annotations is not None else desired.annotations)
     payload = dc.serialize_config(desired.config)
     return {
         'apiVersion': 'v1',
@@ -260,21 +533,26 @@ def _body(namespace, desired, existing):
     }
 
 
-
 class RegistrySecretRunner(object):
     """Apply registry_secret across a namespace selection; see the module docs for the contract."""
 
-    def __init__(self, params, check_mode=False, warn=None, kube=None):
+    def __init__(self, params, check_mode=False, warn=None, kube=None, provider_factory=None, now=None):
         self.params = params
         self.check_mode = check_mode
         self.warn = warn or (lambda msg: None)
         self.kube = kube
+        self.provider_factory = provider_factory
+        self.now = now
+        self.mint_count = 0
 
     def run(self):
         """Validate, plan and apply. :returns: the module result dict (never holds a secret)."""
         params = self.params
         state = params.get('state') or 'present'
-        desired = validate_params(params, warn=self.warn)
+        desired = validate_params(params, warn=self.warn, provider_factory=self.provider_factory)
+        now = self.now or utcnow()
+        if desired is not None:
+            desired.now = now
         self._desired = desired
         if self.kube is None:
             self.kube = KubeClient.from_params(params, pool_size=params.get('max_concurrent_writes') or 16)
@@ -290,9 +568,12 @@ class RegistrySecretRunner(object):
         secrets = kube.list_all('secrets', kube.core.list_secret_for_all_namespaces,
                                 field_selector='metadata.name=%s' % params['name'])
         existing_by_ns = dict(((s.get('metadata') or {}).get('namespace'), s) for s in secrets)
-        plans = [plan_namespace(ns, existing_by_ns.get(ns), desired, state, merge=params.get('merge'),
-                                force=params.get('force'))
-                 for ns in namespaces]
+        if desired is not None and desired.provider_specs:
+            plans = self._plan_with_providers(namespaces, existing_by_ns, desired, now)
+        else:
+            plans = [plan_namespace(ns, existing_by_ns.get(ns), desired, state, merge=params.get('merge'),
+                                    force=params.get('force'))
+                     for ns in namespaces]
         conflicts = [p for p in plans if p['action'] == 'conflict']
         if conflicts:
             results = [self._result(p, failed=(p['action'] == 'conflict'), skipped=(p['action'] != 'conflict'))
@@ -314,13 +595,19 @@ class RegistrySecretRunner(object):
             results.append(self._result(plan, error=exc))
         failed = [r['namespace'] for r in results if r['action'] == 'failed']
         changed = any(r['action'] in ('created', 'updated', 'deleted') for r in results)
+        servers = desired.servers if desired is not None else []
+        if desired is not None and desired.provider_specs:
+            servers = sorted(set(servers).union(*[p['desired'].servers for p in plans if p.get('desired')]))
         result = {
             'changed': changed,
             'results': results,
             'summary': summarize(results),
-            'servers': desired.servers if desired is not None else [],
+            'servers': servers,
             'namespaces': namespaces,
         }
+        expiries = [r['expires_at'] for r in results if r.get('expires_at')]
+        if expiries:
+            result['expires_at'] = min(expiries)
         diffs = [{'before_header': '%s/%s' % (p['namespace'], params['name']),
                   'after_header': '%s/%s' % (p['namespace'], params['name']),
                   'before': p['before'], 'after': p['after'] if p['action'] not in ('delete',) else {}}
@@ -348,7 +635,7 @@ class RegistrySecretRunner(object):
                 if body is None:
                     # 409: someone wrote in between; re-read and re-plan this one namespace.
                     current = kube.call('get', 'secrets', kube.core.read_namespaced_secret, namespace=ns, name=name)
-                    replan = plan_namespace(ns, current, self._desired, 'present',
+                    replan = plan_namespace(ns, current, plan.get('desired') or self._desired, 'present',
                                             merge=self.params.get('merge'), force=self.params.get('force'))
                     if replan['action'] != 'update':
                         raise ConflictError('secret changed while being updated: now needs %s' % replan['action'])
@@ -366,6 +653,66 @@ class RegistrySecretRunner(object):
                 pass
         return action
 
+    def _plan_with_providers(self, namespaces, existing_by_ns, desired, now):
+        """Plans for a task with provider entries: refuse before minting when any namespace needs
+        force; otherwise decide per namespace which tokens to keep, mint each provider entry at most
+        once (only when some namespace needs it), and plan with the namespace's own DesiredSecret."""
+        params = self.params
+        force = params.get('force')
+        reasons = dict((ns, conflict_reason(existing_by_ns.get(ns), desired.type, 'present', force))
+                       for ns in namespaces)
+        if any(reasons.values()):
+            plans = []
+            for ns in namespaces:
+                existing = existing_by_ns.get(ns)
+                plan = {'namespace': ns, 'action': 'conflict' if reasons[ns] else 'skipped', 'reason': reasons[ns],
+                        'body': None, 'before': {}, 'after': {'servers': dict((k, {}) for k in desired.servers)}}
+                if existing is not None:
+                    plan['before'] = {'type': existing.get('type')}
+                plans.append(plan)
+            return plans
+        minted = {}
+
+        def mint(spec):
+            if spec.index not in minted:
+                minted[spec.index] = self._mint(spec, desired, now)
+            return minted[spec.index]
+
+        plans = []
+        for ns in namespaces:
+            existing = existing_by_ns.get(ns)
+            statuses = token_status(existing, desired, now)
+            ns_desired = desired_for_namespace(desired, statuses, mint)
+            plan = plan_namespace(ns, existing, ns_desired, 'present', merge=params.get('merge'), force=force)
+            plan['desired'] = ns_desired
+            left = (ns_desired.expires_at - now).total_seconds()
+            token = {'refreshed': not all(s['fresh'] for s in statuses.values()),
+                     'expires_at': format_rfc3339(ns_desired.expires_at),
+                     'expires_in': int(left), 'time_left': format_time_left(left)}
+            stale = [s['reason'] for s in statuses.values() if not s['fresh']]
+            if stale:
+                token['refresh_reason'] = stale[0]
+            plan['token'] = token
+            plans.append(plan)
+        return plans
+
+    def _mint(self, spec, desired, now):
+        """Mint one provider entry: returns (RegistryEntry, record). Raises ProviderError / ValidationError."""
+        try:
+            creds = spec.provider.mint(spec.options, now)
+        except ValidationError as exc:
+            raise ValidationError('%s: %s' % (spec.label, exc.msg), field='registries')
+        except ProviderError as exc:
+            raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
+        self.mint_count += 1
+        key = dc.normalize_server(creds.server)[0]
+        if key in desired.static_keys:
+            raise ValidationError('%s: the token is for the registry key %s, which another entry lists with static '
+                                  'credentials; list each registry once' % (spec.label, key), field='registries')
+        entry = dc.RegistryEntry(creds.server, key, creds.username, creds.password)
+        record = {'server': key, 'provider': spec.provider.name, 'options': spec.fingerprint,
+                  'expires_at': format_rfc3339(creds.expires_at)}
+        return entry, record
 
     def _result(self, plan, error=None, failed=False, skipped=False):
         mapping = {'create': 'created', 'update': 'updated', 'recreate': 'updated', 'delete': 'deleted',
@@ -377,6 +724,8 @@ class RegistrySecretRunner(object):
             res['recreated'] = True
         if plan['reason'] and plan['action'] == 'conflict':
             res['msg'] = plan['reason']
+        if plan.get('token') and not skipped:
+            res.update(plan['token'])
         if skipped:
             res['action'] = 'skipped'
         if error is not None:

@@ -37,8 +37,20 @@ description:
     task fails before writing anything and lists those namespaces; O(force) takes them over.
   - Passwords, C(auth) values and the rendered configuration never appear in results, warnings,
     errors or diffs. Diffs show registry keys, usernames and a content fingerprint.
+  - "A registry entry may name a credential provider (O(registries[].provider)) instead of static
+    credentials: the provider mints a short-lived token (for V(ecr), Amazon ECR C(GetAuthorizationToken)
+    with the standard AWS credential chain). The Secret records, per minted registry key, the provider,
+    a fingerprint of its options and the token's expiry (annotation C(registrylink.k8s/providers)), the
+    earliest expiry (C(registrylink.k8s/expires-at), RFC 3339 UTC) and the time of the last mint
+    (C(registrylink.k8s/issued-at))."
+  - "O(refresh_before) makes rotation idempotent: in a namespace whose recorded token has more than that
+    left, the token is kept (no mint, no write when nothing else changed); a token closer to its expiry,
+    expired, not recorded, or minted for other provider options is replaced. Each provider entry is minted
+    at most once per run and only when some namespace needs it; every namespace that needs it gets the
+    same token. Static entries are compared as usual in every namespace, so a change of a static entry
+    updates a namespace without replacing its still-valid token."
 author:
-  - registrylink.k8s maintainers
+  - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.namespaces
@@ -47,10 +59,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads the cluster and reports per namespace what would be created, updated or deleted; writes nothing.
+    details:
+      - Reads the cluster and reports per namespace what would be created, updated or deleted; writes nothing.
+      - When a namespace needs a provider token, check mode still mints it (a read-only call such as ECR
+        C(GetAuthorizationToken)), so that missing AWS permissions show up; the token is not written.
   diff_mode:
     support: full
-    details: One diff per namespace with registry keys, usernames, labels, annotations and a content hash; never a password or C(auth).
+    details: One diff per namespace with registry keys, usernames, labels, annotations (including the recorded expiry) and a content hash; never a password, token or C(auth).
   idempotent:
     support: full
 options:
@@ -68,8 +83,11 @@ options:
   registries:
     description:
       - Registries whose credentials the Secret holds.
-      - Each entry needs O(registries[].server) and either O(registries[].username) with
+      - Each static entry needs O(registries[].server) and either O(registries[].username) with
         O(registries[].password), or O(registries[].auth).
+      - An entry with O(registries[].provider) gets its credentials minted instead; it takes the provider's
+        options (for V(ecr) O(registries[].region), O(registries[].registry_id), O(registries[].aws_profile),
+        O(registries[].role_arn), O(registries[].endpoint_url)) and no username, password or auth.
       - Two entries that normalise to the same registry key are an error.
     type: list
     elements: dict
@@ -79,8 +97,9 @@ options:
         description:
           - The registry, as C(host[:port][/path]), with or without C(https://).
             Docker Hub in any spelling is written as C(https://index.docker.io/v1/).
+          - Required for static entries. With O(registries[].provider=ecr) it may be omitted; the registry key
+            is then the token's proxy endpoint (C(<account>.dkr.ecr.<region>.amazonaws.com)).
         type: str
-        required: true
       username:
         description:
           - User name. Robot accounts such as Harbor's C(robot$project+name) are kept byte for byte.
@@ -98,6 +117,49 @@ options:
         description:
           - Optional e-mail address; the kubelet ignores it.
         type: str
+      provider:
+        description:
+          - Mint the credentials with this provider instead of giving them. V(ecr) is Amazon ECR
+            (C(GetAuthorizationToken); the user name is C(AWS), the token lasts 12 hours).
+          - An unknown provider fails the task before anything is read or written, naming the known ones.
+          - AWS credentials come from the standard chain of the host that runs the module (environment,
+            C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
+            the module takes no AWS key as an option.
+        type: str
+      region:
+        description:
+          - For V(ecr), the AWS region of the registry. Required unless O(registries[].server) is the ECR host,
+            from which it is then read. The environment's default region is deliberately not used.
+        type: str
+      registry_id:
+        description:
+          - For V(ecr), the 12-digit AWS account ID of the registry; default the account of the credentials.
+        type: str
+      aws_profile:
+        description:
+          - For V(ecr), the profile of the AWS shared config files to take the credentials from.
+        type: str
+      role_arn:
+        description:
+          - For V(ecr), an IAM role to assume (STS C(AssumeRole)) before minting, for example for a registry
+            in another account.
+        type: str
+      endpoint_url:
+        description:
+          - For V(ecr), the URL of the ECR API (a VPC endpoint, or a test endpoint such as moto). STS (for
+            O(registries[].role_arn)) follows the standard configuration (C(AWS_ENDPOINT_URL_STS),
+            C(AWS_ENDPOINT_URL)).
+        type: str
+  refresh_before:
+    description:
+      - For provider entries, replace a namespace's token when it has this much time left or less (a duration
+        such as V(6h), V(90m), V(1d)); a token with more left is kept and the namespace is not written.
+      - Default half the provider's token lifetime (V(6h) for V(ecr)). A value not shorter than the lifetime
+        makes every run mint (with a warning).
+      - "For a schedule every I hours, O(refresh_before) of at least 2 x I + 1h survives one failed run
+        (V(9h) with the 4-hour schedule of C(playbooks/rotate.yml) and ECR's 12-hour tokens)."
+      - Ignored when no entry has a provider.
+    type: str
   docker_config:
     description:
       - The content of a Docker C(config.json) to import, as a dictionary or a JSON string
@@ -151,8 +213,22 @@ notes:
     fails in one namespace does not stop the others; the task then fails at the end naming the failed namespaces."
   - The kubelet only reads C(username), C(password) and C(auth) of each entry (C(pkg/credentialprovider/config.go)).
     It never uses C(identitytoken) or C(registrytoken), so such entries are rewritten or refused on import.
+  - "Provider errors, all before any write: an unknown O(registries[].provider); V(ecr) without
+    O(registries[].region) and without an ECR host in O(registries[].server); a region or account that
+    disagrees with the ECR host; username, password or auth on a provider entry; a provider option on a
+    static entry; a malformed O(registries[].role_arn) or O(registries[].registry_id). Minting happens
+    before the first write too, so missing AWS credentials or permissions fail the task with nothing changed."
+  - "A static entry for an ECR host with user C(AWS) is a 12-hour token (BR-18): the module warns, and records
+    the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
+    schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
+  - "The ECR expiry: when GetAuthorizationToken reports an expiry that is not in the future (clock skew on
+    the host, or an endpoint such as moto that answers 2015-01-01), the documented 12 hours from the mint
+    are recorded and a warning names both causes; an expiry beyond 12 hours is capped to it."
 seealso:
   - module: registrylink.k8s.sa_pull_secret
+  - name: ECR private registry authentication
+    description: Authorization tokens, their 12-hour lifetime, GetAuthorizationToken.
+    link: https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html
   - name: Kubelet credential matching (keyring.go)
     description: How the kubelet picks a registry key for an image.
     link: https://github.com/kubernetes/kubernetes/blob/master/pkg/credentialprovider/keyring.go
@@ -199,6 +275,28 @@ EXAMPLES = r'''
   check_mode: true
   diff: true
 
+- name: ECR pull secret minted with the controller's AWS credentials, refreshed when 6h or less are left
+  registrylink.k8s.registry_secret:
+    name: ecr-pull
+    namespaces: ['team-*']
+    refresh_before: 6h
+    registries:
+      - provider: ecr
+        region: eu-west-1
+        registry_id: "111122223333"
+
+- name: ECR in another account through a role, plus a static registry in the same secret
+  registrylink.k8s.registry_secret:
+    name: regcred
+    namespaces: [apps]
+    registries:
+      - provider: ecr
+        server: 444455556666.dkr.ecr.us-east-1.amazonaws.com
+        role_arn: arn:aws:iam::444455556666:role/ecr-pull-from-fleet
+      - server: harbor.example.com
+        username: robot$project+puller
+        password: "{{ vault_harbor_robot_secret }}"
+
 - name: Remove the secrets this collection created
   registrylink.k8s.registry_secret:
     name: regcred
@@ -241,6 +339,28 @@ results:
       description: Present and true when the Secret was deleted and created again to change its type.
       type: bool
       returned: when the type changed
+    refreshed:
+      description: Whether provider tokens were (or, in check mode, would be) minted for this namespace.
+      type: bool
+      returned: when an entry has a provider
+    refresh_reason:
+      description: Why the token was replaced (C(no secret yet), C(expires in 2h10m, within refresh_before (6h00m)), ...).
+      type: str
+      returned: when RV(results[].refreshed) is true
+    expires_at:
+      description: The earliest expiry of the provider tokens in the Secret after the task (RFC 3339 UTC).
+      type: str
+      returned: when an entry has a provider
+      sample: '2026-01-01T12:00:00Z'
+    expires_in:
+      description: Seconds from now until RV(results[].expires_at) (negative when expired).
+      type: int
+      returned: when an entry has a provider
+    time_left:
+      description: RV(results[].expires_in) in a short human form.
+      type: str
+      returned: when an entry has a provider
+      sample: 11h59m
     msg:
       description: Why the namespace failed. Never holds a secret.
       type: str
@@ -256,6 +376,11 @@ servers:
   type: list
   elements: str
   sample: ["https://index.docker.io/v1/", "registry.example.com"]
+expires_at:
+  description: The earliest provider token expiry over all namespaces after the task (RFC 3339 UTC).
+  returned: when an entry has a provider
+  type: str
+  sample: '2026-01-01T12:00:00Z'
 namespaces:
   description: The namespaces the selection resolved to.
   returned: always
@@ -284,12 +409,19 @@ def argument_spec():
         name=dict(type='str', required=True),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         registries=dict(type='list', elements='dict', default=[], options=dict(
-            server=dict(type='str', required=True),
+            server=dict(type='str'),
             username=dict(type='str'),
             password=dict(type='str', no_log=True),
             auth=dict(type='str', no_log=True),
             email=dict(type='str'),
+            provider=dict(type='str'),
+            region=dict(type='str'),
+            registry_id=dict(type='str'),
+            aws_profile=dict(type='str'),
+            role_arn=dict(type='str'),
+            endpoint_url=dict(type='str'),
         )),
+        refresh_before=dict(type='str'),
         docker_config=dict(type='raw', no_log=True),
         merge=dict(type='bool', default=False),
         type=dict(type='str', choices=['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg'],

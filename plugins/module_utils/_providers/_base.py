@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The credential provider interface and the credentials it returns. Private to this collection."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import REDACTED, format_rfc3339
+
+# An expiry this much beyond the documented lifetime is treated as clock skew and capped.
+EXPIRY_SLACK_SECONDS = 300
+
+
+class Credentials(object):
+    """Credentials minted by a provider. Holds a secret: never return, log or ``repr`` it unredacted.
+
+    ``server``: the registry server / key the credentials are for; ``username``, ``password``;
+    ``expires_at`` and ``issued_at``: aware UTC datetimes.
+    """
+
+    __slots__ = ('server', 'username', 'password', 'expires_at', 'issued_at')
+
+    def __init__(self, server, username, password, expires_at, issued_at):
+        self.server = server
+        self.username = username
+        self.password = password
+        self.expires_at = expires_at
+        self.issued_at = issued_at
+
+    def __repr__(self):
+        return 'Credentials(server=%r, username=%r, password=%r, expires_at=%r)' % (
+            self.server, self.username, REDACTED, format_rfc3339(self.expires_at) if self.expires_at else None)
+
+
+class Provider(object):
+    """Base of every credential provider (one class per file, listed in ``_providers.PROVIDERS``).
+
+    Class attributes: ``name`` (the value of ``provider:``), ``options`` (the names of the
+    registry entry keys it reads besides ``server``), ``lifetime`` (seconds: the service's
+    documented token lifetime, used when the service reports no usable expiry) and
+    ``default_refresh_before`` (seconds).
+
+    ``validate(options)`` checks and normalises a dict of those options plus ``server``
+    without any network access and returns the normalised dict; it raises
+    ``ValidationError(field=<option>)``. ``mint(options, now)`` returns :class:`Credentials`
+    for the normalised options; it raises ``ProviderError``. ``known_server(options)`` is the
+    registry key when it is known without minting (else None).
+
+    ``warn`` receives warnings (never a secret); ``session_factory`` lets tests replace the
+    SDK session.
+    """
+
+    name = None
+    options = ()
+    lifetime = None
+    default_refresh_before = None
+
+    def __init__(self, warn=None, session_factory=None):
+        self.warn = warn or (lambda msg: None)
+        self.session_factory = session_factory
+
+    def validate(self, options):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def mint(self, options, now):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def known_server(self, options):
+        return options.get('server')
+
+    def checked_expiry(self, reported, now, label):
+        """The expiry to record for credentials minted at ``now``.
+
+        ``reported`` (aware datetime or None) is what the service said. When it is missing or
+        not in the future -- the controller's clock is wrong, or the endpoint does not report
+        real expiries (moto answers 2015-01-01 for every ECR token) -- the documented lifetime
+        counted from ``now`` is used and a warning names both causes. An expiry further away
+        than the documented lifetime (the controller's clock is behind) is capped to it, so
+        that rotation never trusts a token longer than the service promises.
+        """
+        lifetime = datetime.timedelta(seconds=self.lifetime)
+        fallback = now + lifetime
+        if reported is None:
+            self.warn('%s: the service reported no expiry; recording the documented %s lifetime from now (%s)'
+                      % (label, _human(self.lifetime), format_rfc3339(fallback)))
+            return fallback
+        reported = reported.astimezone(datetime.timezone.utc)
+        if reported <= now:
+            self.warn('%s: the service reported an expiry of %s, which is not in the future: either the clock of '
+                      'the host running the module is wrong (clock skew), or the endpoint does not report real '
+                      'expiries (moto answers 2015-01-01 for every token). Recording the documented %s lifetime '
+                      'counted from now instead: %s'
+                      % (label, format_rfc3339(reported), _human(self.lifetime), format_rfc3339(fallback)))
+            return fallback
+        if reported > fallback + datetime.timedelta(seconds=EXPIRY_SLACK_SECONDS):
+            self.warn('%s: the service reported an expiry of %s, later than its documented %s lifetime allows '
+                      '(is the clock of the host running the module behind?); recording %s'
+                      % (label, format_rfc3339(reported), _human(self.lifetime), format_rfc3339(fallback)))
+            return fallback
+        return reported
+
+
+def _human(seconds):
+    seconds = int(seconds)
+    if seconds % 3600 == 0:
+        return '%dh' % (seconds // 3600)
+    if seconds % 60 == 0:
+        return '%dm' % (seconds // 60)
+    return '%ds' % seconds

@@ -1,0 +1,94 @@
+"""Kubernetes API errors become typed errors whose messages name verb, resource, namespace."""
+
+import json
+
+import pytest
+
+from ansible_collections.registrylink.k8s.plugins.module_utils import _k8s
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
+    ConflictError,
+    KubernetesAPIError,
+    NotFoundError,
+)
+
+
+class FakeApiException(Exception):
+    def __init__(self, status, body=None, headers=None, reason=''):
+        super(FakeApiException, self).__init__(status)
+        self.status = status
+        self.body = json.dumps(body) if isinstance(body, dict) else body
+        self.headers = headers or {}
+        self.reason = reason
+
+
+def test_403_names_verb_resource_namespace():
+    exc = FakeApiException(403, {'message': 'secrets is forbidden: User "bob" cannot create resource'})
+    err = _k8s.map_api_exception(exc, 'create', 'secrets', namespace='team-a')
+    assert isinstance(err, KubernetesAPIError) and err.status == 403
+    assert "cannot create secrets in namespace team-a" in err.msg
+    assert err.details == {'status': 403, 'verb': 'create', 'resource': 'secrets', 'namespace': 'team-a'}
+
+
+def test_404_409():
+    assert isinstance(_k8s.map_api_exception(FakeApiException(404, {}), 'get', 'secrets', 'a', 'x'), NotFoundError)
+    err = _k8s.map_api_exception(FakeApiException(409, {'message': 'the object has been modified'}),
+                                 'update', 'serviceaccounts', 'a', 'default')
+    assert isinstance(err, ConflictError) and 'serviceaccounts/default' in err.msg
+
+
+def test_422_lists_fields():
+    body = {'message': 'invalid', 'details': {'causes': [{'field': 'metadata.name', 'message': 'bad name'}]}}
+    err = _k8s.map_api_exception(FakeApiException(422, body), 'create', 'secrets', 'a', 'Bad')
+    assert 'metadata.name: bad name' in err.msg
+    assert err.details['invalid_fields'] == ['metadata.name']
+
+
+def test_non_json_body():
+    err = _k8s.map_api_exception(FakeApiException(500, '<html>oops</html>', reason='Internal'), 'list', 'secrets')
+    assert err.status == 500 and 'oops' in err.msg
+
+
+@pytest.mark.parametrize('headers, attempt, expected', [
+    ({'Retry-After': '3'}, 0, 3.0),
+    ({'Retry-After': '999'}, 0, 30.0),
+    ({}, 0, 0.2),
+    ({}, 10, 5.0),
+])
+def test_retry_after(headers, attempt, expected):
+    assert _k8s._retry_after(FakeApiException(429, headers=headers), attempt) == expected
+
+
+def test_call_retries_429_then_succeeds(monkeypatch):
+    monkeypatch.setattr(_k8s, 'ApiException', FakeApiException)
+    monkeypatch.setattr(_k8s.time, 'sleep', lambda s: None)
+    calls = []
+
+    class Response(object):
+        data = b'{"ok": true}'
+
+    def func(**kwargs):
+        calls.append(kwargs)
+        if len(calls) < 3:
+            raise FakeApiException(429, {'message': 'slow down'}, headers={'Retry-After': '1'})
+        return Response()
+
+    client = _k8s.KubeClient.__new__(_k8s.KubeClient)
+    client.max_retries = 5
+    client.request_count = 0
+    assert client.call('list', 'secrets', func, namespace='a') == {'ok': True}
+    assert len(calls) == 3 and calls[0]['namespace'] == 'a' and client.request_count == 3
+
+
+def test_retry_on_conflict(monkeypatch):
+    monkeypatch.setattr(_k8s.time, 'sleep', lambda s: None)
+    attempts = []
+
+    def op():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConflictError('conflict', status=409)
+        return 'done'
+
+    assert _k8s.retry_on_conflict(op) == 'done' and len(attempts) == 3
+    with pytest.raises(ConflictError):
+        _k8s.retry_on_conflict(lambda: (_ for _ in ()).throw(ConflictError('c', status=409)), attempts=2)

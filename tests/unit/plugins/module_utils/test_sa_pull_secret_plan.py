@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import threading
+import time
 
 import pytest
 
@@ -433,3 +435,30 @@ def test_runner_failure_is_reported_at_the_end():
     assert details['results'][0]['image_pull_secrets'] == ['a']
     assert details['changed'] is True
     assert 'apps/default' in err.value.msg
+
+
+def test_runner_writes_are_bounded():
+    names = ['ns-%02d' % i for i in range(40)]
+    kube = FakeKube(names, [sa(ns=n) for n in names], secrets=[(n, 'regcred') for n in names])
+    lock = threading.Lock()
+    state = {'now': 0, 'peak': 0}
+    original = kube.call
+
+    def slow(verb, resource, func, namespace=None, name=None, **kwargs):
+        if verb != 'update':
+            return original(verb, resource, func, namespace=namespace, name=name, **kwargs)
+        with lock:
+            state['now'] += 1
+            state['peak'] = max(state['peak'], state['now'])
+        time.sleep(0.01)
+        try:
+            with lock:
+                return original(verb, resource, func, namespace=namespace, name=name, **kwargs)
+        finally:
+            with lock:
+                state['now'] -= 1
+
+    kube.call = slow
+    result = SaPullSecretRunner(params(namespaces=['ns-*'], max_concurrent_writes=3), kube=kube).run()
+    assert result['summary'] == {'updated': 40}
+    assert 1 < state['peak'] <= 3

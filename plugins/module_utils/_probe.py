@@ -576,9 +576,10 @@ def run_module(params, register_secret=None, kube_client=None, client_factory=Re
     else:
         target = ProbeTarget(params.get('registry'), params.get('repository'),
                              (params.get('reference') or 'latest') if params.get('repository') else None)
-    kwargs = dict(conn, username=params.get('username') or None, password=params.get('password') or None,
-                  client_factory=client_factory, tls_checker=tls_checker)
-    result = run_probe(target, **kwargs)
+    kwargs = dict((k, v) for k, v in conn.items() if k not in ('username', 'password'))
+    kwargs['username'] = params.get('username') or None
+    kwargs['password'] = params.get('password') or None
+    result = run_probe(target, client_factory=client_factory, tls_checker=tls_checker, **kwargs)
     note = docker_hub_note(params.get('registry'))
     if note:
         result['warnings'].append(note)

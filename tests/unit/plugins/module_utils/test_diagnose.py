@@ -180,7 +180,7 @@ def test_pod_good_and_password_registered_for_masking():
 
 def test_br15_missing_secret_found_elsewhere():
     result, _seen = diagnose([secret('default', 'regcred', {'auths': {REG: entry()}}),
-                          pod('apps', 'web', IMAGE, ['regcred']), sa('apps', pull_secrets=['regcred'])], [registry()])
+                              pod('apps', 'web', IMAGE, ['regcred']), sa('apps', pull_secrets=['regcred'])], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
     assert c['pull_secrets'][0]['problem'] == 'missing' and c['pull_secrets'][0]['found_in'] == ['default']
@@ -190,7 +190,7 @@ def test_br15_missing_secret_found_elsewhere():
 
 def test_opaque_secret_is_ignored():
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='Opaque'),
-                          pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
+                              pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
     assert c['pull_secrets'][0]['problem'] == 'wrong_secret_type'
@@ -198,8 +198,8 @@ def test_opaque_secret_is_ignored():
 
 def test_br03_auths_wrapper_under_dockercfg():
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='kubernetes.io/dockercfg',
-                                 key='.dockercfg'),
-                          pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
+                                     key='.dockercfg'),
+                              pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
     assert c['pull_secrets'][0]['problem'] == 'shape_mismatch'
@@ -212,7 +212,7 @@ def test_br03_auths_wrapper_under_dockercfg():
 ])
 def test_near_misses(key, reason):
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {key: entry()}}),
-                          pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
+                              pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
     assert c['near_misses'][0]['reason'] == reason
@@ -222,7 +222,7 @@ def test_br10_registry_1_docker_io_key_never_matches_hub_images():
     hub = FakeRegistry(host='registry-1.docker.io', auth='bearer', realm='https://auth.docker.io/token',
                        acl={None: {}})
     result, _seen = diagnose([secret('apps', 'hubcred', {'auths': {'registry-1.docker.io': entry()}}),
-                          pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
+                              pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
     c = result['containers'][0]
     assert c['normalized'] == 'docker.io/team/app'
     assert c['category'] == 'no_credentials_matched'
@@ -235,7 +235,7 @@ def test_br10_index_docker_io_key_matches_through_the_fallback():
                        users={USER: PASSWORD}, acl={USER: {'team/app': ['pull']}})
     hub.add_tag('team/app', '1.0')
     result, _seen = diagnose([secret('apps', 'hubcred', {'auths': {'https://index.docker.io/v1/': entry()}}),
-                          pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
+                              pod('apps', 'web', 'team/app:1.0', ['hubcred']), sa('apps')], [hub])
     c = result['containers'][0]
     assert c['matched']['via'] == 'docker_hub_fallback'
     assert result['ok'] is True, c
@@ -243,7 +243,7 @@ def test_br10_index_docker_io_key_matches_through_the_fallback():
 
 def test_admission_race():
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
-                          pod('apps', 'web', IMAGE), sa('apps', pull_secrets=['regcred'])], [registry()])
+                              pod('apps', 'web', IMAGE), sa('apps', pull_secrets=['regcred'])], [registry()])
     assert result['service_account']['admission_race'] is True
     c = result['containers'][0]
     assert c['category'] == 'no_credentials_matched'
@@ -254,7 +254,7 @@ def test_br19_identitytoken_only_entry():
     config = {'auths': {REG: {'auth': base64.b64encode(b'00000000-0000-0000-0000-000000000000:').decode(),
                               'identitytoken': 'ACR-TOKEN-EXAMPLE'}}}
     result, _seen = diagnose([secret('apps', 'acr', config), pod('apps', 'web', IMAGE, ['acr']), sa('apps')],
-                         [registry()], secrets=['ACR-TOKEN-EXAMPLE'])
+                             [registry()], secrets=['ACR-TOKEN-EXAMPLE'])
     c = result['containers'][0]
     assert c['category'] == 'unauthorized'
     assert 'identitytoken' in c['hint']
@@ -267,9 +267,9 @@ def test_br22_rate_limit_unauthenticated_despite_pull_secret():
     msg = ('Failed to pull image "team/app:1.0": 429 Too Many Requests - Server message: toomanyrequests: You have'
            ' reached your unauthenticated pull rate limit.')
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {'registry-1.docker.io': entry()}}),
-                          pod('apps', 'web', 'team/app:1.0', ['regcred'],
-                              waiting={'reason': 'ErrImagePull', 'message': msg}),
-                          sa('apps'), event('apps', 'web', msg)], [hub])
+                              pod('apps', 'web', 'team/app:1.0', ['regcred'],
+                                  waiting={'reason': 'ErrImagePull', 'message': msg}),
+                              sa('apps'), event('apps', 'web', msg)], [hub])
     c = result['containers'][0]
     assert c['category'] == 'rate_limited'
     assert c['sub_reason'] == 'anonymous_despite_pull_secret'
@@ -281,9 +281,9 @@ def test_br23_x509_on_the_node_while_the_controller_trusts_the_ca():
     msg = ('Failed to pull image "%s": rpc error: code = Unknown desc = failed to resolve reference: '
            'x509: certificate signed by unknown authority' % IMAGE)
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
-                          pod('apps', 'web', IMAGE, ['regcred'],
-                              waiting={'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image'}),
-                          sa('apps'), event('apps', 'web', msg)], [registry()])
+                              pod('apps', 'web', IMAGE, ['regcred'],
+                                  waiting={'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image'}),
+                              sa('apps'), event('apps', 'web', msg)], [registry()])
     c = result['containers'][0]
     assert c['probe']['ok'] is True
     assert c['category'] == 'tls_untrusted'

@@ -320,14 +320,24 @@ def token_status(existing, desired, now):
 
     A token is kept ("fresh") when the Secret's provider record names the same provider and
     options (fingerprint), the record's expiry is more than ``desired.refresh_before`` seconds
-    away, and the recorded registry key still holds credentials in the Secret.
+    away, and the recorded registry key still holds credentials in the Secret. The Secret-level
+    ``registrylink.k8s/expires-at`` must be present; when it is earlier than every record (set
+    back by hand) it counts for every record.
 
     :returns: dict spec index -> ``{fresh, reason, record, raw}``; ``raw`` is the stored entry
         (holds a secret) of a fresh token, ``reason`` says why a stale one must be minted again.
     """
     out = {}
     meta = (existing or {}).get('metadata') or {}
-    records = dict((r['options'], r) for r in load_records((meta.get('annotations') or {}).get(PROVIDERS_ANNOTATION)))
+    annotations = meta.get('annotations') or {}
+    loaded = load_records(annotations.get(PROVIDERS_ANNOTATION))
+    records = dict((r['options'], r) for r in loaded)
+    # The Secret-level expiry is the earliest record; one set earlier than that by hand (to force a
+    # refresh) applies to every record, and a missing one means "no expiry recorded".
+    secret_expiry = parse_rfc3339(annotations.get(EXPIRES_AT_ANNOTATION))
+    override = None
+    if loaded and secret_expiry is not None and secret_expiry < min(parse_rfc3339(r['expires_at']) for r in loaded):
+        override = secret_expiry
     inner = None
     for spec in desired.provider_specs:
         status = {'fresh': False, 'reason': None, 'record': None, 'raw': None}
@@ -340,13 +350,19 @@ def token_status(existing, desired, now):
             status['reason'] = ('no token recorded for this provider entry' if not records
                                 else 'the provider entry changed since the token was minted')
             continue
+        if secret_expiry is None:
+            status['reason'] = 'no expiry recorded (annotation %s missing or unreadable)' % EXPIRES_AT_ANNOTATION
+            continue
         if inner is None:
             inner = _inner(_decode(existing)[0])
         raw = inner.get(record['server'])
         if not isinstance(raw, dict) or not (raw.get('password') or raw.get('auth')):
             status['reason'] = 'the recorded registry key %s holds no credentials' % record['server']
             continue
-        left = (parse_rfc3339(record['expires_at']) - now).total_seconds()
+        expiry = parse_rfc3339(record['expires_at'])
+        if override is not None:
+            expiry = min(expiry, override)
+        left = (expiry - now).total_seconds()
         if left <= 0:
             status['reason'] = 'expired %s ago' % format_time_left(-left)
             continue

@@ -468,7 +468,8 @@ def _secret_with_record(expires_at, fingerprint, server=ECR_KEY, entry=True):
     records = [{'server': server, 'provider': 'ecr', 'options': fingerprint, 'expires_at': format_rfc3339(expires_at)}]
     return {'type': 'kubernetes.io/dockerconfigjson',
             'metadata': {'name': 'ecr-pull', 'namespace': 'team-a', 'labels': dict(MANAGED),
-                         'annotations': {PROVIDERS_ANNOTATION: json.dumps(records)}},
+                         'annotations': {PROVIDERS_ANNOTATION: json.dumps(records),
+                                         EXPIRES_AT_ANNOTATION: format_rfc3339(expires_at)}},
             'data': {'.dockerconfigjson': base64.b64encode(json.dumps({'auths': auths}).encode()).decode()}}
 
 
@@ -699,3 +700,16 @@ def test_recorded_expiry_parses_back():
     h = Harness()
     h.run()
     assert parse_rfc3339(h.kube.annotations('team-a')[EXPIRES_AT_ANNOTATION]) == NOW + 12 * HOUR
+
+
+def test_setting_back_only_the_secret_level_expiry_forces_a_refresh():
+    h = Harness()
+    h.run()
+    ann = h.kube.secrets[('team-a', 'ecr-pull')]['metadata']['annotations']
+    ann[EXPIRES_AT_ANNOTATION] = format_rfc3339(NOW + HOUR)
+    del h.kube.secrets[('team-b', 'ecr-pull')]['metadata']['annotations'][EXPIRES_AT_ANNOTATION]
+    result = h.run()
+    by_ns = dict((r['namespace'], r) for r in result['results'])
+    assert by_ns['team-a']['refreshed'] and 'expires in 1h00m' in by_ns['team-a']['refresh_reason']
+    assert by_ns['team-b']['refreshed'] and 'no expiry recorded' in by_ns['team-b']['refresh_reason']
+    assert result['_mints'] == 1 and h.run()['changed'] is False

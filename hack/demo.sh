@@ -16,6 +16,9 @@
 #   4. rerun            playbooks/setup.yml again: every cluster must report changed=0
 #   5. prove            legacy-mirror is still there, first; a pull secret decodes to the
 #                       registry's credentials and they authenticate (GET /v2/ -> 200)
+#   6. verify           playbooks/verify.yml over demo-* plus one deliberately broken namespace
+#                       outside setup's glob (broken-demo: its ServiceAccount names a pull secret that does not exist):
+#                       the demo namespaces are ready, the broken one is diagnosed
 # No password ever reaches a command line or the console: credentials travel in mode-600
 # files of a temporary directory that is removed on exit, and each playbook run's output is
 # checked for the password.
@@ -39,9 +42,9 @@ step_environment() {
   if [ "$TARGET" = "current" ]; then
     [ -x .venv/bin/python ] || SKIP_KUBE_BUILD=1 hack/bootstrap.sh
     [ -n "${KUBECONFIG:-}" ] || die "TARGET=current needs KUBECONFIG (the demo never guesses a cluster)"
-    if [ -f .localenv/env.sh ] && [ -z "${DEMO_REGISTRY:-}" ]; then
+    if [ -f "${REGISTRYLINK_LOCALENV_DIR:-$ROOT/.localenv}/env.sh" ] && [ -z "${DEMO_REGISTRY:-}" ]; then
       # shellcheck disable=SC1091
-      KEEP_KUBECONFIG="$KUBECONFIG"; . .localenv/env.sh; export KUBECONFIG="$KEEP_KUBECONFIG"
+      KEEP_KUBECONFIG="$KUBECONFIG"; . "${REGISTRYLINK_LOCALENV_DIR:-$ROOT/.localenv}/env.sh"; export KUBECONFIG="$KEEP_KUBECONFIG"
     fi
     export K8S_AUTH_KUBECONFIG="$KUBECONFIG"
     export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$WORK/collections}"
@@ -59,7 +62,7 @@ step_environment() {
       make up
     fi
     # shellcheck disable=SC1091
-    . .localenv/env.sh
+    . "${REGISTRYLINK_LOCALENV_DIR:-$ROOT/.localenv}/env.sh"
     PY="$ROOT/.venv/bin/python"
     CONTEXTS="$(echo "${REGISTRYLINK_KUBE_CONTEXTS:-local-1}" | tr ' ' ',')"
     INVENTORY="$ROOT/inventories/local"
@@ -215,13 +218,80 @@ PYEOF
   [ "$code" = "200" ] || die "the registry answered $code to the decoded credentials (expected 200)"
 }
 
+# --------------------------------------------------------------------------- 6. verify
+step_verify() {
+  step "playbooks/verify.yml: the demo namespaces are ready; a deliberately broken one is diagnosed"
+  local image="$REGISTRY/demo/hello:1.0" rc=0
+  if [ "$TARGET" = "local" ]; then
+    "$PY" - "$CONTEXTS" <<'PYEOF'
+import os, sys
+sys.path.insert(0, os.getcwd())
+from tests.support.images import push_image
+from kubernetes import client as k, config
+from kubernetes.client.rest import ApiException
+
+registry = 'https://' + os.environ['REGISTRY']
+digest = push_image(registry, 'demo/hello', ['1.0'], auth=(os.environ['REGISTRY_USER'], os.environ['REGISTRY_PASSWORD']),
+                    ca=os.environ.get('REGISTRY_CA') or None)
+print('[demo] pushed demo/hello:1.0 (%s)' % digest)
+kubeconfig = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
+for ctx in sys.argv[1].split(','):
+    core = k.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=ctx))
+    try:
+        core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name='broken-demo')))
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    sa = k.V1ServiceAccount(metadata=k.V1ObjectMeta(name='default'),
+                            image_pull_secrets=[k.V1LocalObjectReference(name='regcred')])
+    try:
+        core.create_namespaced_service_account('broken-demo', sa)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.patch_namespaced_service_account('default', 'broken-demo', {'imagePullSecrets': [{'name': 'regcred'}]})
+    print('[demo] %s: broken-demo/default lists regcred, which does not exist there' % ctx)
+PYEOF
+  fi
+  (umask 077; "$PY" - "$image" "$WORK" > "$WORK/verify-vars.json" <<'PYEOF'
+import json, os, sys
+print(json.dumps({
+    'verify_images': [sys.argv[1]],
+    'verify_namespaces': ['demo-*', 'broken-demo'],
+    'verify_secret_name': 'regcred',
+    'verify_registry_ca_path': os.environ.get('REGISTRY_CA') or None,
+    'verify_report_dir': sys.argv[2],
+    'verify_fail_on_error': False,
+}))
+PYEOF
+  )
+  ansible-playbook -i "$INVENTORY" --limit "$LIMIT" -e "@$WORK/verify-vars.json" playbooks/verify.yml \
+    > "$WORK/verify.log" 2>&1 || rc=$?
+  sed -n '/Per-cluster table\]/,/^$/p; /TASK \[Fleet summary\]/,/^$/p' "$WORK/verify.log"
+  if grep -qF -- "$REGISTRY_PASSWORD" "$WORK/verify.log"; then die "the registry password appeared in the verify output"; fi
+  [ "$rc" -eq 0 ] || { tail -60 "$WORK/verify.log"; die "playbooks/verify.yml failed (rc=$rc)"; }
+  [ -f "$WORK/fleet.json" ] || die "verify wrote no fleet report"
+  "$PY" - "$WORK/fleet.json" "$TARGET" <<'PYEOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for cluster in report['clusters']:
+    print('[demo] %s: ok=%s category=%s' % (cluster.get('cluster'), cluster.get('ok'), cluster.get('category')))
+    if sys.argv[2] == 'local':
+        assert not cluster.get('ok'), 'the broken namespace was not reported'
+        text = json.dumps(cluster)
+        assert 'broken-demo' in text, 'the diagnosis does not name broken-demo'
+print('[demo] machine-readable report: fleet.json (verify_report_dir)')
+PYEOF
+}
+
 main() {
   step_environment
   step_namespaces
   step_setup
   step_rerun
   step_prove
-  # Later journeys append here: step_verify (playbooks/verify.yml), step_cleanup (playbooks/cleanup.yml).
+  step_verify
+  # Later journeys append here: step_cleanup (playbooks/cleanup.yml).
   echo
   say "OK: pull secrets in ${#DEMO_NAMESPACES[@]} namespaces per cluster, attached without disturbing"
   say "    legacy-mirror, second run changed=0, and the stored credentials authenticate to the registry."

@@ -458,3 +458,26 @@ def test_cleanup_playbook_undoes_setup_and_applies_retention(localenv, registry,
     rerun = run_playbook(localenv, "playbooks/cleanup.yml", extra_vars=extra, inventory="inventories/local")
     assert rerun.returncode == 0
     assert "changed=0" in rerun.stdout.split("PLAY RECAP", 1)[1].split("\n")[1]
+
+
+def test_credentials_from_a_pull_secret(localenv, registry, kube_client, unique_ns):
+    import base64
+    from kubernetes import client as k
+    ns = unique_ns("gcsecret", context="local-1")
+    auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    config = json.dumps({"auths": {registry.host: {"auth": auth}}})
+    k.CoreV1Api(kube_client("local-1")).create_namespaced_secret(ns, k.V1Secret(
+        metadata=k.V1ObjectMeta(name="cleaner"), type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": base64.b64encode(config.encode()).decode()}))
+    repo = _prefix() + "/app"
+    push_standard(registry, repo)
+    args = {"registry": registry.host, "registry_ca_path": registry.ca, "repositories": [repo],
+            "pull_secret": {"namespace": ns, "name": "cleaner"}, "tag_include": ["old-.*"],
+            "kubeconfig": localenv.kubeconfig, "context": "local-1"}
+    run = run_module(localenv, MODULE, args)
+    assert not run.failed, run.result.get("msg")
+    assert run.result["credentials"] == {"secret": f"{ns}/cleaner", "key": registry.host,
+                                         "username": registry.username}
+    assert _tags(registry, repo) == [t for t in ALL_TAGS if not t.startswith("old-")]
+    _no_secret(run, registry)
+    assert auth not in run.output

@@ -262,7 +262,7 @@ def test_forbidden_list_fails_closed(localenv, registry, kube_client, unique_ns,
         assert run.failed
         unreadable = run.result["unreadable"]
         assert len(unreadable) == 2
-        assert "cannot list jobs" in unreadable[0] and "cannot list cronjobs" in unreadable[1]
+        assert "cannot list jobs: forbidden" in unreadable[0] and "cannot list cronjobs: forbidden" in unreadable[1]
         assert _tags(registry, repo) == ALL_TAGS
         assert token not in run.output
     finally:

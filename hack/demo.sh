@@ -19,6 +19,10 @@
 #   6. verify           playbooks/verify.yml over demo-* plus one deliberately broken namespace
 #                       outside setup's glob (broken-demo: its ServiceAccount names a pull secret that does not exist):
 #                       the demo namespaces are ready, the broken one is diagnosed
+#   7. cleanup          playbooks/cleanup.yml, check mode first (the plan, nothing changes), then for
+#                       real: our pull secrets detached and deleted, legacy-mirror kept; registry
+#                       retention (keep_last 1) keeps the newest demo/hello (1.0), deletes 0.9, and
+#                       keeps the oldest, 0.8, because a Deployment in demo-web runs it
 # No password ever reaches a command line or the console: credentials travel in mode-600
 # files of a temporary directory that is removed on exit, and each playbook run's output is
 # checked for the password.
@@ -284,6 +288,89 @@ print('[demo] machine-readable report: fleet.json (verify_report_dir)')
 PYEOF
 }
 
+# --------------------------------------------------------------------------- 7. cleanup
+step_cleanup() {
+  step "playbooks/cleanup.yml: check mode shows the plan, then detach, delete, and registry retention"
+  local rc=0 gc=false
+  if [ "$TARGET" = "local" ]; then
+    gc=true
+    "$PY" - "$CONTEXTS" <<'PYEOF'
+import os, sys
+sys.path.insert(0, os.getcwd())
+from tests.support.images import push_image
+from kubernetes import client as k, config
+from kubernetes.client.rest import ApiException
+
+registry = 'https://' + os.environ['REGISTRY']
+auth = (os.environ['REGISTRY_USER'], os.environ['REGISTRY_PASSWORD'])
+ca = os.environ.get('REGISTRY_CA') or None
+for tag, created in (('0.8', '2023-01-01T00:00:00Z'), ('0.9', '2023-06-01T00:00:00Z')):
+    push_image(registry, 'demo/hello', [tag], auth=auth, ca=ca, created=created)
+print('[demo] pushed demo/hello:0.8 and 0.9 (older than 1.0)')
+kubeconfig = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
+ctx = sys.argv[1].split(',')[0]
+apps = k.AppsV1Api(config.new_client_from_config(config_file=kubeconfig, context=ctx))
+image = os.environ['REGISTRY'] + '/demo/hello:0.8'
+dep = {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'hello'},
+       'spec': {'replicas': 1, 'selector': {'matchLabels': {'app': 'hello'}},
+                'template': {'metadata': {'labels': {'app': 'hello'}},
+                             'spec': {'containers': [{'name': 'hello', 'image': image}]}}}}
+try:
+    apps.create_namespaced_deployment('demo-web', dep)
+except ApiException as exc:
+    if exc.status != 409:
+        raise
+print('[demo] %s: Deployment demo-web/hello runs %s: retention must keep it' % (ctx, image))
+PYEOF
+  fi
+  (umask 077; "$PY" - "$gc" > "$WORK/cleanup-vars.json" <<'PYEOF'
+import json, os, sys
+gc = sys.argv[1] == 'true'
+out = {'registrylink_cleanup_secret_names': ['regcred'], 'registrylink_cleanup_namespaces': ['demo-*'],
+       'cleanup_registry_gc': gc}
+if gc:
+    out['cleanup_registry'] = {'registry': os.environ['REGISTRY'], 'username': os.environ['REGISTRY_USER'],
+                               'password': os.environ['REGISTRY_PASSWORD'],
+                               'registry_ca_path': os.environ.get('REGISTRY_CA') or None}
+    out['cleanup_retention'] = {'repositories': ['demo/hello'], 'keep_last': 1}
+print(json.dumps(out))
+PYEOF
+  )
+  for mode in check real; do
+    local args=() log="$WORK/cleanup-$mode.log"
+    [ "$mode" = check ] && args=(--check)
+    ansible-playbook -i "$INVENTORY" --limit "$LIMIT" -e "@$WORK/cleanup-vars.json" "${args[@]}" playbooks/cleanup.yml \
+      > "$log" 2>&1 || rc=$?
+    say "cleanup ($mode mode):"
+    sed -n '/Per-cluster summary\]/,/^$/p; /Registry retention summary\]/,/^$/p' "$log"
+    if grep -qF -- "$REGISTRY_PASSWORD" "$log"; then die "the registry password appeared in the cleanup output"; fi
+    [ "$rc" -eq 0 ] || { tail -60 "$log"; die "playbooks/cleanup.yml ($mode) failed (rc=$rc)"; }
+  done
+  "$PY" - "$CONTEXTS" "$gc" <<'PYEOF'
+import os, sys
+sys.path.insert(0, os.getcwd())
+from kubernetes import client as k, config
+from kubernetes.client.rest import ApiException
+from tests.support.images import list_tags
+
+kubeconfig = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
+for ctx in sys.argv[1].split(','):
+    core = k.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=ctx))
+    names = [r.name for r in core.read_namespaced_service_account('default', 'demo-legacy').image_pull_secrets or []]
+    assert names == ['legacy-mirror'], (ctx, names)
+    left = [s.metadata.namespace for s in
+            core.list_secret_for_all_namespaces(field_selector='metadata.name=regcred').items]
+    assert not [ns for ns in left if ns.startswith('demo-')], (ctx, left)
+    print('[demo] %s: regcred detached and deleted in demo-*; demo-legacy/default still lists %s' % (ctx, names))
+if sys.argv[2] == 'true':
+    tags = sorted(list_tags('https://' + os.environ['REGISTRY'], 'demo/hello',
+                            auth=(os.environ['REGISTRY_USER'], os.environ['REGISTRY_PASSWORD']),
+                            ca=os.environ.get('REGISTRY_CA') or None))
+    assert '0.8' in tags and '1.0' in tags and '0.9' not in tags, tags
+    print('[demo] registry demo/hello tags after retention: %s (0.8 kept: a Deployment runs it)' % tags)
+PYEOF
+}
+
 main() {
   step_environment
   step_namespaces
@@ -291,10 +378,11 @@ main() {
   step_rerun
   step_prove
   step_verify
-  # Later journeys append here: step_cleanup (playbooks/cleanup.yml).
+  step_cleanup
   echo
-  say "OK: pull secrets in ${#DEMO_NAMESPACES[@]} namespaces per cluster, attached without disturbing"
-  say "    legacy-mirror, second run changed=0, and the stored credentials authenticate to the registry."
+  say "OK: setup put pull secrets in ${#DEMO_NAMESPACES[@]} namespaces per cluster without disturbing"
+  say "    legacy-mirror (second run changed=0) and they authenticate to the registry; verify found the"
+  say "    broken namespace; cleanup removed only what setup made and kept the image a Deployment runs."
 }
 
 main "$@"

@@ -375,7 +375,7 @@ def cmd_status(as_json: bool) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="hack/localenv.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="hack/localenv.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the environment (no-op when already up with N clusters)")
     up.add_argument("--clusters", type=int, default=int(os.environ.get("CLUSTERS", "1") or 1))

@@ -1295,7 +1295,7 @@ def _load_config_value(value, field):
         doc = _loads_json(text)
     except ValueError as exc:
         if not _looks_b64(text.replace('\n', '').replace('\r', '')):
-            raise ValidationError('%s: is not valid JSON (%s)' % (field, str(exc).split(':')[0]), field=field)
+            raise ValidationError('%s: is not valid JSON (%s)' % (field, str(exc).split(':', maxsplit=1)[0]), field=field)
         try:
             decoded = _b64_any(text).decode('utf-8').strip()
         except (binascii.Error, ValueError, UnicodeDecodeError):

@@ -107,7 +107,7 @@ def test_push_image_tags_index_and_delete(registry):
         assert r.headers["Content-Type"] == images.OCI_MANIFEST
 
     client = images.RegistryClient(registry)  # url, credentials and CA from the fixture
-    manifest, _, _ = client.get_manifest(repo, digest)
+    manifest = client.get_manifest(repo, digest)[0]
     config = json.loads(client.get_blob(repo, manifest["config"]["digest"]))
     assert config["created"] == "2024-01-01T00:00:00Z"
     assert config["architecture"] == "amd64" and len(config["rootfs"]["diff_ids"]) == 1
@@ -119,7 +119,7 @@ def test_push_image_tags_index_and_delete(registry):
                               auth=auth, ca=registry.ca)
     found = client.head_manifest(repo, "multi")
     assert found[:2] == (index, images.OCI_INDEX)
-    idx, _, _ = client.get_manifest(repo, index)
+    idx = client.get_manifest(repo, index)[0]
     assert [m["platform"]["architecture"] for m in idx["manifests"]] == ["amd64", "arm64", "amd64"]
     assert idx["manifests"][1]["platform"]["variant"] == "v8"
     assert images.list_tags(registry, repo) == ["1.0", "docker", "latest", "multi"]

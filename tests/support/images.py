@@ -78,7 +78,7 @@ def parse_challenge(header: str) -> Tuple[str, Dict[str, str]]:
     header = (header or "").strip()
     if not header:
         return "", {}
-    scheme, _, rest = header.partition(" ")
+    scheme, _sep, rest = header.partition(" ")
     params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
               for m in _CHALLENGE_PARAM.finditer(rest)}
     return scheme.lower(), params

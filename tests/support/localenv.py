@@ -25,7 +25,6 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import socket
 import ssl
@@ -187,7 +186,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     except (OSError, ValueError, IndexError):
         low = 32768
     low = max(low, 12000)
-    for _ in range(200):
+    for _attempt in range(200):
         port = random.randint(10000, low - 1)
         if port in _handed_out:
             continue
@@ -530,7 +529,7 @@ class Cluster:
     def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 5.0) -> Tuple[int, Any]:
         ctx = ssl_context(self.ca, self.pki / "admin.crt", self.pki / "admin.key")
         data = json.dumps(body).encode() if body is not None else None
-        status, _, raw = http_request(self.server + path, method=method, context=ctx, data=data, timeout=timeout,
+        status, _headers, raw = http_request(self.server + path, method=method, context=ctx, data=data, timeout=timeout,
                                       headers={"Content-Type": "application/json", "Accept": "application/json"})
         try:
             return status, json.loads(raw) if raw else None
@@ -572,7 +571,7 @@ class Cluster:
 
     def wait_etcd(self, timeout: float = 60) -> None:
         def healthy() -> bool:
-            status, _, body = http_request(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2)
+            status, _headers, body = http_request(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2)
             return status == 200 and json.loads(body).get("health") in ("true", True)
         wait_for(healthy, timeout, "etcd /health", f"etcd-{self.name}", self._proc("etcd"))
 
@@ -821,7 +820,7 @@ def start_moto(port: int, log: os.PathLike, venv: os.PathLike = REPO_ROOT / ".ve
 
 def moto_ready(url: str) -> bool:
     # STS GetCallerIdentity needs no prior state and proves the server parses AWS queries.
-    status, _, body = http_request(url + "/", method="POST", data=b"Action=GetCallerIdentity&Version=2011-06-15",
+    status, _headers, body = http_request(url + "/", method="POST", data=b"Action=GetCallerIdentity&Version=2011-06-15",
                                    headers={"Content-Type": "application/x-www-form-urlencoded",
                                             "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/"
                                                              "us-east-1/sts/aws4_request, SignedHeaders=host, "

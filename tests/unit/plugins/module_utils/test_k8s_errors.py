@@ -90,5 +90,8 @@ def test_retry_on_conflict(monkeypatch):
         return 'done'
 
     assert _k8s.retry_on_conflict(op) == 'done' and len(attempts) == 3
+    def always_conflicts():
+        raise ConflictError('c', status=409)
+
     with pytest.raises(ConflictError):
-        _k8s.retry_on_conflict(lambda: (_ for _ in ()).throw(ConflictError('c', status=409)), attempts=2)
+        _k8s.retry_on_conflict(always_conflicts, attempts=2)

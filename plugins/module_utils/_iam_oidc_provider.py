@@ -119,13 +119,19 @@ def plan_provider(current, desired):
     remove_ids = sorted(client_ids - set(desired['client_ids'])) if desired['purge_client_ids'] else []
     thumbprints = sorted(current['thumbprints'])
     new_thumbprints = desired['thumbprints'] if desired['thumbprints'] is not None else thumbprints
-    want_tags = dict(desired['tags'])
-    if managed or desired['force']:
+    owned = managed or desired['force']
+    want_tags = dict((k, v) for k, v in desired['tags'].items() if k != MANAGED_BY_LABEL)
+    if owned:
         want_tags[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
     set_tags = dict((k, v) for k, v in want_tags.items() if current['tags'].get(k) != v)
     untag = []
     if desired['purge_tags']:
         untag = sorted(k for k in current['tags'] if k not in want_tags)
+    if not owned and set_tags and not untag:
+        # someone else's provider: no tags of ours (state=absent could not take them back)
+        plan['reason'] = ('OIDC provider %s was not created by registrylink.k8s (no tag %s=%s); its tags are left '
+                          'as they are (force=true sets them)' % (desired['ident'], MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+        set_tags = {}
     destructive = []
     if remove_ids:
         destructive.append('remove client IDs %s' % ', '.join(remove_ids))
@@ -206,7 +212,7 @@ class OidcProviderRunner(object):
         plan = plan_provider(current, desired)
         if plan['action'] == 'conflict':
             raise RegistryLinkError(plan['reason'], arn=arn, url=desired['url'])
-        if plan['action'] == 'kept':
+        if plan['action'] in ('kept', 'unchanged', 'update') and plan['reason']:
             self.warn(plan['reason'])
         if arn is None and plan['action'] == 'create':
             arn = self.arn_for(desired['ident']) if self.check_mode else None

@@ -19,9 +19,10 @@ description:
   - amazon.aws has no module for this resource; this one is deliberately small. It is used by the
     C(registrylink.k8s.eks_ecr) role.
   - A provider created by this module carries the tag C(app.kubernetes.io/managed-by=registrylink.k8s).
-    A provider without that tag (created by eksctl, Terraform or the console) is never deleted, and never
-    loses client IDs, thumbprints or tags, unless O(force=true). With O(state=absent) such a provider is
-    left in place with a warning and RV(action=kept).
+    A provider without that tag (created by eksctl, Terraform or the console) is never deleted, never
+    loses client IDs, thumbprints or tags, and gets none of the O(tags), unless O(force=true); only missing
+    O(client_ids) are added to it. With O(state=absent) such a provider is left in place with a warning
+    and RV(action=kept).
   - Client IDs and tags are additive by default; O(purge_client_ids) and O(purge_tags) make them exact.
   - AWS credentials come from the standard chain (environment, O(profile), web identity, instance role);
     the module takes no AWS key as an option.

@@ -76,6 +76,8 @@ def test_validation(kw, field):
     (current(client_ids=['sts.amazonaws.com', 'other']), {'purge_client_ids': True}, 'conflict', []),
     (current(thumbprints=[TP]), {'thumbprints': ['b' * 40]}, 'conflict', []),
     (current(tags={'old': 'x'}), {'purge_tags': True}, 'conflict', []),
+    (current(), {'tags': {'team': 'a'}}, 'unchanged', []),
+    (current(), {'tags': dict(OURS, team='a')}, 'unchanged', []),
     (current(), {'force': True}, 'update', ['tag']),
     # absent
     (None, {'state': 'absent'}, 'absent', []),

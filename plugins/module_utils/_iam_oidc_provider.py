@@ -219,10 +219,10 @@ class OidcProviderRunner(object):
         if not self.check_mode:
             arn = self.apply(arn, plan) or arn
         state = plan['after']
+        done = {'create': 'created', 'update': 'updated', 'delete': 'deleted'}
         result = {
             'changed': plan['action'] in ('create', 'update', 'delete'),
-            'action': {'create': 'created', 'update': 'updated', 'delete': 'deleted'}.get(plan['action'],
-                                                                                            plan['action']),
+            'action': done.get(plan['action'], plan['action']),
             'arn': arn if plan['action'] not in ('absent',) else None,
             'url': desired['url'],
             'managed': bool(state) and state.get('tags', {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,

@@ -22,7 +22,6 @@ __metaclass__ = type
 
 import base64
 import copy
-import datetime
 import json
 import re
 
@@ -167,10 +166,10 @@ def validate_params(params, warn=None, provider_factory=None):
             continue
         stray = [k for k in _providers.option_names() if reg.get(k) not in (None, '')]
         if stray:
+            one = len(stray) == 1
             raise ValidationError('registries[%d]: %s only appl%s to an entry with a provider (for example provider: '
-                                  'ecr); remove %s, or set provider' % (index, ', '.join(stray),
-                                                                         'ies' if len(stray) == 1 else 'y',
-                                                                         'it' if len(stray) == 1 else 'them'),
+                                  'ecr); remove %s, or set provider'
+                                  % (index, ', '.join(stray), 'ies' if one else 'y', 'it' if one else 'them'),
                                   field='registries')
         entry, warnings = _entry_from_registry(index, reg)
         for w in warnings:
@@ -748,4 +747,3 @@ class RegistrySecretRunner(object):
             res['action'] = 'failed'
             res['msg'] = getattr(error, 'msg', None) or str(error)
         return res
-

@@ -65,7 +65,9 @@ attributes:
         C(GetAuthorizationToken)), so that missing AWS permissions show up; the token is not written.
   diff_mode:
     support: full
-    details: One diff per namespace with registry keys, usernames, labels, annotations (including the recorded expiry) and a content hash; never a password, token or C(auth).
+    details:
+      - One diff per namespace with registry keys, usernames, labels, annotations (including the recorded expiry)
+        and a content hash; never a password, token or C(auth).
   idempotent:
     support: full
 options:

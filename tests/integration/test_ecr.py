@@ -15,7 +15,6 @@ import datetime
 import json
 import re
 import secrets
-import tempfile
 from pathlib import Path
 
 import boto3
@@ -23,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from tests.support.ansible_run import REPO_ROOT, run_module, run_playbook
+from tests.support.ansible_run import run_module, run_playbook
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -1410,8 +1410,8 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
                 entries.append(entry)
                 continue
             else:
-                missing.append((loc, 'identitytoken only (the kubelet ignores identitytoken; set identity_token '
-                                     'to rewrite, or give username/password)'))
+                missing.append((loc, 'identitytoken only (the kubelet ignores identitytoken; give this registry '
+                                     'username and password in registries, e.g. the ACR token as password)'))
                 continue
         if not has_inline:
             helper = cred_helpers.get(loc) or creds_store

@@ -80,6 +80,10 @@ def map_api_exception(exc, verb, resource, namespace=None, name=None):
         details['namespace'] = namespace
     if name:
         details['name'] = name
+    if status == 403 and 'being terminated' in message:
+        msg = ('namespace %s is being deleted: the API server refuses to %s %s there (%s)'
+               % (namespace, verb, where, message))
+        return KubernetesAPIError(msg, status=status, reason='NamespaceTerminating', **details)
     if status == 403:
         msg = ('forbidden: the credentials cannot %s %s%s (RBAC denies verb %r on resource %r). '
                'Grant it with a Role/ClusterRole, or use another context. API server said: %s'

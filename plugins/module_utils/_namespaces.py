@@ -155,6 +155,10 @@ def validate_selection(namespaces, namespace_selector, exclude_namespaces, requi
     return parse_label_selector(namespace_selector)
 
 
+def _matches_any(name, globs):
+    return any(fnmatch.fnmatchcase(name, g) for g in globs)
+
+
 def select_namespaces(cluster_namespaces, namespaces=None, namespace_selector=None,
                       exclude_namespaces=None):
     """Resolve a selection against the namespaces of a cluster (pure).
@@ -166,7 +170,8 @@ def select_namespaces(cluster_namespaces, namespaces=None, namespace_selector=No
     :param namespace_selector: label selector string or dict.
     :param exclude_namespaces: globs applied to glob/selector matches, never to literal names.
     :returns: dict ``{'selected': [sorted names], 'missing': [literal names not in the cluster],
-        'terminating': [names left out because they are being deleted]}``.
+        'terminating': [names left out because they are being deleted (phase Terminating),
+        literal names included]}``.
     :raises ValidationError: on bad input (see :func:`validate_selection`).
     """
     reqs = validate_selection(namespaces, namespace_selector, exclude_namespaces, required=True)
@@ -182,22 +187,20 @@ def select_namespaces(cluster_namespaces, namespaces=None, namespace_selector=No
     missing = [n for n in literals if n not in by_name]
     for name, ns in by_name.items():
         meta = ns.get('metadata') or {}
-        labels = meta.get('labels') or {}
-        if reqs and not selector_matches(reqs, labels):
+        if reqs and not selector_matches(reqs, meta.get('labels') or {}):
             continue
-        phase = (ns.get('status') or {}).get('phase')
         if name in literals:
-            selected.add(name)
+            wanted = True  # literal names are never excluded
+        else:
+            wanted = (_matches_any(name, globs) if namespaces else True) and not _matches_any(name, excludes)
+        if not wanted:
             continue
-        by_glob = any(fnmatch.fnmatchcase(name, g) for g in globs) if namespaces else True
-        if not by_glob:
-            continue
-        if any(fnmatch.fnmatchcase(name, x) for x in excludes):
-            continue
-        if phase == 'Terminating':
+        if (ns.get('status') or {}).get('phase') == 'Terminating':
+            # Being deleted: the API refuses new objects there. Callers decide whether a
+            # literal name in this list is an error (state=present) or nothing to do.
             terminating.add(name)
-            continue
-        selected.add(name)
+        else:
+            selected.add(name)
     return {'selected': sorted(selected), 'missing': sorted(missing), 'terminating': sorted(terminating)}
 
 
@@ -212,3 +215,26 @@ def resolve_namespaces(kube, namespaces=None, namespace_selector=None, exclude_n
     validate_selection(namespaces, namespace_selector, exclude_namespaces)
     items = kube.list_all('namespaces', kube.core.list_namespace)
     return select_namespaces(items, namespaces, namespace_selector, exclude_namespaces)
+
+
+def require_literal_namespaces(selection, namespaces):
+    """Refuse a write run whose literally listed namespaces cannot take writes.
+
+    :param selection: the dict of :func:`select_namespaces` / :func:`resolve_namespaces`.
+    :param namespaces: the ``namespaces`` option (names or globs).
+    :raises ValidationError: (field ``namespaces``) naming the literal namespaces that do not
+        exist or are being deleted, before anything is written anywhere.
+    """
+    literals = set(n for n in (namespaces or []) if not is_glob(n))
+    missing = [n for n in selection['missing'] if n in literals]
+    terminating = [n for n in selection['terminating'] if n in literals]
+    problems = []
+    if missing:
+        problems.append('%s listed by name but not found in the cluster (create them first or remove them '
+                        'from namespaces)' % ', '.join(missing))
+    if terminating:
+        problems.append('%s listed by name but being deleted (phase Terminating; the API server refuses new '
+                        'objects there)' % ', '.join(terminating))
+    if problems:
+        raise ValidationError('namespaces: ' + '; '.join(problems), field='namespaces',
+                              missing_namespaces=missing, terminating_namespaces=terminating)

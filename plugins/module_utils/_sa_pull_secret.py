@@ -41,6 +41,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeC
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     is_glob,
     parse_label_selector,
+    require_literal_namespaces,
     resolve_namespaces,
     selector_matches,
     validate_selection,
@@ -117,8 +118,12 @@ def validate_params(params):
     if purge and state != 'present':
         raise ValidationError('purge applies to state=present only (absent already removes exactly the named '
                               'entries)', field='purge')
-    if purge and names is None:
-        raise ValidationError('purge needs pull_secrets: it makes the list exactly pull_secrets', field='purge')
+    if purge and not names:
+        # An empty list with purge would strip every entry, other people's included, from every
+        # ServiceAccount in scope: almost always an unset variable, never worth the risk.
+        raise ValidationError('purge needs a non-empty pull_secrets: it makes the list exactly pull_secrets, and an '
+                              'empty list would remove every entry, including ones this collection did not add',
+                              field='purge')
 
     selector_raw = params.get('service_account_selector')
     selector = parse_label_selector(selector_raw, field='service_account_selector')
@@ -435,12 +440,9 @@ class SaPullSecretRunner(object):
 
         selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
                                        params.get('exclude_namespaces'))
-        if selection['missing']:
-            if spec.state == 'present':
-                raise ValidationError(
-                    'namespaces: %s listed by name but not found in the cluster; create them first or remove '
-                    'them from namespaces' % ', '.join(selection['missing']), field='namespaces',
-                    missing_namespaces=selection['missing'])
+        if spec.state == 'present':
+            require_literal_namespaces(selection, params.get('namespaces'))
+        elif selection['missing']:
             self.warn('namespaces not found (nothing to remove there): %s' % ', '.join(selection['missing']))
         namespaces = selection['selected']
         ns_set = set(namespaces)

@@ -93,6 +93,8 @@ options:
     description:
       - With O(state=present), make the list exactly O(pull_secrets) (entries not named are removed; the
         kept ones keep their order). Off by default, so the module only adds.
+      - O(pull_secrets) must then name at least one Secret; an empty list (often an unset variable)
+        is refused, because it would remove every entry, other people's included.
     type: bool
     default: false
   annotations:

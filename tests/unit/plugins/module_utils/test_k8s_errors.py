@@ -43,6 +43,13 @@ def test_422_lists_fields():
     assert err.details['invalid_fields'] == ['metadata.name']
 
 
+def test_403_in_a_terminating_namespace_is_not_blamed_on_rbac():
+    body = {'message': 'secrets "x" is forbidden: unable to create new content in namespace term because it '
+                       'is being terminated'}
+    err = _k8s.map_api_exception(FakeApiException(403, body), 'create', 'secrets', namespace='term')
+    assert 'being deleted' in err.msg and 'RBAC' not in err.msg
+
+
 def test_non_json_body():
     err = _k8s.map_api_exception(FakeApiException(500, '<html>oops</html>', reason='Internal'), 'list', 'secrets')
     assert err.status == 500 and 'oops' in err.msg

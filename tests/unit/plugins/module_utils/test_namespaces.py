@@ -29,6 +29,8 @@ CLUSTER = [
     (['team-*'], None, DEFAULT_EXCLUDE, ['team-a', 'team-b'], [], ['team-c']),
     # literal names are never excluded, even kube-system
     (['kube-system', 'team-a'], None, DEFAULT_EXCLUDE, ['kube-system', 'team-a'], [], []),
+    # a literal name being deleted is reported, never selected (writes there would fail half-way)
+    (['team-c', 'team-a'], None, DEFAULT_EXCLUDE, ['team-a'], [], ['team-c']),
     (['nope', 'team-a'], None, DEFAULT_EXCLUDE, ['team-a'], ['nope'], []),
     (None, 'env=prod', DEFAULT_EXCLUDE, ['kube-tools', 'team-a'], [], ['team-c']),
     (None, 'env=prod', ['kube-*'], ['team-a'], [], ['team-c']),
@@ -95,3 +97,14 @@ def test_literal_names_are_selected_exactly_when_they_exist(names):
     out = select_namespaces(cluster, names, None, ['*'])
     assert out['selected'] == sorted(names[::2])
     assert out['missing'] == sorted(names[1::2])
+
+
+def test_require_literal_namespaces():
+    from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import require_literal_namespaces
+    sel = select_namespaces(CLUSTER, ['team-*', 'team-c', 'nope'], None, DEFAULT_EXCLUDE)
+    with pytest.raises(ValidationError) as err:
+        require_literal_namespaces(sel, ['team-*', 'team-c', 'nope'])
+    assert 'nope' in err.value.msg and 'team-c' in err.value.msg and 'being deleted' in err.value.msg
+    assert err.value.details['terminating_namespaces'] == ['team-c']
+    # a terminating namespace reached only through a glob is left out quietly
+    require_literal_namespaces(select_namespaces(CLUSTER, ['team-*'], None, []), ['team-*'])

@@ -85,7 +85,7 @@ def test_annotations_only():
     (dict(pull_secrets=None), 'pull_secrets', 'pull_secrets is required'),
     (dict(pull_secrets=[{'name': 'regcred', 'namespace': 'default'}]), 'pull_secrets', 'has no namespace'),  # BR-15
     (dict(purge=True, state='absent'), 'purge', 'state=present only'),
-    (dict(purge=True, pull_secrets=None, annotations={'a': 'b'}), 'purge', 'purge needs pull_secrets'),
+    (dict(purge=True, pull_secrets=None, annotations={'a': 'b'}), 'purge', 'purge needs a non-empty pull_secrets'),
     (dict(service_accounts=['Bad_Name']), 'service_accounts', 'neither a valid ServiceAccount name'),
     (dict(service_accounts=[]), 'service_accounts', 'service_accounts is empty'),
     (dict(service_account_selector='team in ()'), 'service_account_selector', 'needs at least one value'),
@@ -462,3 +462,12 @@ def test_runner_writes_are_bounded():
     result = SaPullSecretRunner(params(namespaces=['ns-*'], max_concurrent_writes=3), kube=kube).run()
     assert result['summary'] == {'updated': 40}
     assert 1 < state['peak'] <= 3
+
+
+@pytest.mark.parametrize('annotations', [None, {'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/r'}])
+def test_purge_refuses_an_empty_list(annotations):
+    # An empty list with purge would strip other people's entries from every ServiceAccount in scope.
+    params = {'pull_secrets': [], 'purge': True, 'state': 'present', 'namespaces': ['a'], 'annotations': annotations}
+    with pytest.raises(ValidationError) as err:
+        validate_params(params)
+    assert err.value.field == 'purge'

@@ -131,7 +131,7 @@ def down(workdir: Path) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="tests/bench/privenv.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="tests/bench/privenv.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("up")
     u.add_argument("--dir", type=Path, required=True)

@@ -529,8 +529,9 @@ class Cluster:
     def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 5.0) -> Tuple[int, Any]:
         ctx = ssl_context(self.ca, self.pki / "admin.crt", self.pki / "admin.key")
         data = json.dumps(body).encode() if body is not None else None
-        status, _headers, raw = http_request(self.server + path, method=method, context=ctx, data=data, timeout=timeout,
-                                      headers={"Content-Type": "application/json", "Accept": "application/json"})
+        status, _headers, raw = http_request(
+            self.server + path, method=method, context=ctx, data=data, timeout=timeout,
+            headers={"Content-Type": "application/json", "Accept": "application/json"})
         try:
             return status, json.loads(raw) if raw else None
         except ValueError:
@@ -820,11 +821,12 @@ def start_moto(port: int, log: os.PathLike, venv: os.PathLike = REPO_ROOT / ".ve
 
 def moto_ready(url: str) -> bool:
     # STS GetCallerIdentity needs no prior state and proves the server parses AWS queries.
-    status, _headers, body = http_request(url + "/", method="POST", data=b"Action=GetCallerIdentity&Version=2011-06-15",
-                                   headers={"Content-Type": "application/x-www-form-urlencoded",
-                                            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/"
-                                                             "us-east-1/sts/aws4_request, SignedHeaders=host, "
-                                                             "Signature=0"}, timeout=3)
+    status, _headers, body = http_request(
+        url + "/", method="POST", data=b"Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/"
+                                  "us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0"},
+        timeout=3)
     return status == 200 and b"GetCallerIdentityResult" in body
 
 

@@ -97,6 +97,7 @@ def test_retry_on_conflict(monkeypatch):
         return 'done'
 
     assert _k8s.retry_on_conflict(op) == 'done' and len(attempts) == 3
+
     def always_conflicts():
         raise ConflictError('c', status=409)
 

@@ -238,3 +238,17 @@ def require_literal_namespaces(selection, namespaces):
     if problems:
         raise ValidationError('namespaces: ' + '; '.join(problems), field='namespaces',
                               missing_namespaces=missing, terminating_namespaces=terminating)
+
+
+def validate_metadata(labels=None, annotations=None):
+    """Check label keys/values and annotation keys the way the API server will, before any write.
+
+    :param labels: dict of label key -> value (str), or None.
+    :param annotations: dict of annotation key -> value, or None (values are free text).
+    :raises ValidationError: (field ``labels`` or ``annotations``) naming the bad key or value.
+    """
+    for key, value in (labels or {}).items():
+        _check_key(key, 'labels')
+        _check_value('' if value is None else str(value), 'labels')
+    for key in (annotations or {}):
+        _check_key(key, 'annotations')

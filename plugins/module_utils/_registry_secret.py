@@ -47,7 +47,12 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ValidationError,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
-from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces, validate_selection
+from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
+    require_literal_namespaces,
+    resolve_namespaces,
+    validate_metadata,
+    validate_selection,
+)
 
 TYPE_DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson'
 TYPE_DOCKERCFG = 'kubernetes.io/dockercfg'
@@ -140,6 +145,7 @@ def validate_params(params, warn=None, provider_factory=None):
         for key, value in (params.get(field) or {}).items():
             if not isinstance(value, str):
                 raise ValidationError('%s: the value of %r must be a string (quote it in YAML)' % (field, key), field=field)
+    validate_metadata(params.get('labels'), params.get('annotations'))
     labels = dict(params.get('labels') or {})
     if labels.get(MANAGED_BY_LABEL, MANAGED_BY_VALUE) != MANAGED_BY_VALUE:
         raise ValidationError('labels: %s is set by this collection and cannot be overridden' % MANAGED_BY_LABEL,
@@ -155,7 +161,9 @@ def validate_params(params, warn=None, provider_factory=None):
     entries = []
     imported = []
     if params.get('docker_config') not in (None, '', {}):
-        imported, warnings = dc.parse_docker_config(params['docker_config'])
+        # Registries that `registries` gives credentials for may be helper-only in the import.
+        provided = [r.get('server') for r in params.get('registries') or [] if r.get('server')]
+        imported, warnings = dc.parse_docker_config(params['docker_config'], provided=provided)
         for w in warnings:
             warn(w)
     static_entries = []
@@ -574,11 +582,8 @@ class RegistrySecretRunner(object):
         kube = self.kube
         selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
                                        params.get('exclude_namespaces'))
-        if selection['missing'] and state == 'present':
-            raise ValidationError(
-                'namespaces: %s listed by name but not found in the cluster; create them first or remove them '
-                'from namespaces' % ', '.join(selection['missing']), field='namespaces',
-                missing_namespaces=selection['missing'])
+        if state == 'present':
+            require_literal_namespaces(selection, params.get('namespaces'))
         namespaces = selection['selected']
         secrets = kube.list_all('secrets', kube.core.list_secret_for_all_namespaces,
                                 field_selector='metadata.name=%s' % params['name'])

@@ -19,9 +19,14 @@ description:
   - Registry keys are written the way the kubelet matches them
     (C(pkg/credentialprovider/keyring.go) in kubernetes/kubernetes). Docker Hub in any spelling
     (C(docker.io), C(index.docker.io), C(https://index.docker.io/v1/)) becomes
-    C(https://index.docker.io/v1/). A key the kubelet will never match for the images you
-    likely mean (C(registry-1.docker.io), an explicit C(:443), a C(/v2/) path, uppercase
-    letters) produces a warning that names the fix.
+    C(https://index.docker.io/v1/), the key the kubelet reads for Docker Hub images.
+  - Spellings the kubelet reads the same way are written in their plain form without a warning
+    (C(https://registry.example.com/v2/) and C(http://registry.example.com) become
+    C(registry.example.com), since the kubelet drops the scheme and a leading C(/v1/) or C(/v2/)).
+  - Spellings the kubelet would never match for the images you likely mean are rewritten with a
+    warning naming the fix (C(registry-1.docker.io), uppercase letters, C(/v2) without the slash).
+    An explicit C(:443) is kept, with a warning, because the kubelet compares ports as text and
+    images named C(host:443/...) exist.
   - The C(auth) field is always written, computed from C(username:password) when not given.
     The JSON is produced by a serializer, so usernames with C($) (Harbor robot accounts) and
     passwords with quotes, backslashes, braces or non-ASCII characters survive byte for byte.
@@ -104,17 +109,20 @@ options:
         type: str
       username:
         description:
-          - User name. Robot accounts such as Harbor's C(robot$project+name) are kept byte for byte.
-        type: str
+          - User name, a string. Robot accounts such as Harbor's C(robot$project+name) are kept byte for byte.
+          - A value YAML reads as a number or boolean is refused (quote it), never converted.
+        type: raw
       password:
         description:
-          - Password or token. Never logged or returned.
-        type: str
+          - Password or token, a string. Never logged or returned.
+          - A value YAML reads as a number (C(0123) is the number 83 to YAML) is refused with
+            "quote the value", never converted, so the secret never holds a mangled password.
+        type: raw
       auth:
         description:
           - Base64 of C(username:password). When given with O(registries[].username) and
             O(registries[].password) the three must agree. Never logged or returned.
-        type: str
+        type: raw
       email:
         description:
           - Optional e-mail address; the kubelet ignores it.
@@ -412,9 +420,11 @@ def argument_spec():
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         registries=dict(type='list', elements='dict', default=[], options=dict(
             server=dict(type='str'),
-            username=dict(type='str'),
-            password=dict(type='str', no_log=True),
-            auth=dict(type='str', no_log=True),
+            # raw, not str: Ansible would silently turn an unquoted YAML number such as 0123
+            # into '83'; the runner refuses non-strings with "quote the value in YAML".
+            username=dict(type='raw'),
+            password=dict(type='raw', no_log=True),
+            auth=dict(type='raw', no_log=True),
             email=dict(type='str'),
             provider=dict(type='str'),
             region=dict(type='str'),

@@ -225,6 +225,16 @@ def test_validation_happens_before_any_write(localenv, api, unique_ns):
                                         "docker_config": {"credsStore": "desktop", "auths": {"ghcr.io": {}}}})
     assert run.failed and "ghcr.io" in run.result["msg"]
     assert read_secret(api, ns, "regcred") is None
+    # An unquoted YAML number (0123 is 83 to YAML) is refused, never written as "83".
+    run = run_module(localenv, MODULE, {"name": "regcred", "namespaces": [ns],
+                                        "registries": [{"server": "r.example.test", "username": "u", "password": 83}]})
+    assert run.failed and "quote" in run.result["msg"]
+    assert read_secret(api, ns, "regcred") is None
+    # Label keys the API server would reject are caught before the first write.
+    run = run_module(localenv, MODULE, {"name": "regcred", "namespaces": [ns], "labels": {"bad key!": "x"},
+                                        "registries": bad[:1]})
+    assert run.failed and run.result.get("field") == "labels"
+    assert read_secret(api, ns, "regcred") is None
 
 
 def test_no_credential_in_verbose_diff_output(localenv, api, unique_ns):

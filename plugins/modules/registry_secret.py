@@ -34,7 +34,7 @@ description:
     C(stringData) versus C(data) never cause a change. A second run reports C(changed=false)
     and makes no write.
   - Cost does not grow with the number of namespaces on the read side. One LIST resolves the
-    namespace selection and one LIST (paginated by 500) reads the named Secret in every
+    namespace selection and one LIST (paginated by 5000) reads the named Secret in every
     namespace with a field selector. Writes go out concurrently, at most
     O(max_concurrent_writes) at a time.
   - Every input is validated before the first write. When any selected namespace holds a

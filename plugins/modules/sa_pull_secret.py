@@ -37,7 +37,7 @@ description:
   - Reads do not grow with the number of namespaces or ServiceAccounts. A run costs one LIST of
     namespaces, one LIST of ServiceAccounts, one LIST of Secret metadata per name in O(pull_secrets)
     (one LIST of all Secret metadata with O(prune_missing=true); none for O(state=absent)) and one LIST
-    of pending pods (only when attaching); more only when a LIST has more than 500 items per page.
+    of pending pods (only when attaching); more only when a LIST has more than 5000 items (one page).
     Secret data is never read. Writes go out concurrently, at most O(max_concurrent_writes) at a time.
   - Every input is validated before the first write.
 author:

@@ -591,6 +591,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                         if problem:
                             res["problem"] = problem
                             failed = True
+                            sick = [t.name for t in runner.targets if not metrics.ready(t)]
+                            if sick:
+                                doc["runs"].append(res)
+                                raise RuntimeError(f"API server(s) of {', '.join(sick)} not ready (GET /readyz) after "
+                                                   f"{label}: the environment broke; stopping the benchmark")
                         doc["runs"].append(res)
                         say(f"N={n} {scen:10} {tool:6} {phase:6} {res['seconds']:8.2f}s  "
                             f"{res['requests']['total']:6d} requests {res['requests']['by_verb']}  "
@@ -598,6 +603,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         results_path.write_text(json.dumps(doc, indent=1, default=str))
     except KeyboardInterrupt:
         say("interrupted")
+        failed = True
+    except RuntimeError as exc:
+        say(str(exc))
         failed = True
     finally:
         try:

@@ -95,6 +95,15 @@ def scrape(target: Target, timeout: float = 30.0) -> Dict[Key, float]:
         return parse(lines)
 
 
+def ready(target: Target, timeout: float = 10.0) -> bool:
+    """GET /readyz answers 200 (the API server can reach etcd)."""
+    try:
+        with urllib.request.urlopen(target.server + "/readyz", context=target.context(), timeout=timeout) as resp:
+            return resp.status == 200
+    except Exception:  # any failure means not ready
+        return False
+
+
 def scrape_all(targets: List[Target]) -> Dict[str, Dict[Key, float]]:
     """Scrape every target concurrently; {target name: series}."""
     results: Dict[str, Dict[Key, float]] = {}

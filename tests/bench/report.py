@@ -279,7 +279,8 @@ def render(doc: Dict[str, Any], notes: str = "") -> str:
               ".venv/bin/python tests/bench/privenv.py down --dir /tmp/rlbench-env",
               "```",
               "",
-              "Raw results (every run, every task, requests per cluster and resource): `.localenv/bench/results-*.json`",
+              "Raw results (every run, every task, requests per cluster and resource): `bench/results-<mode>.json`",
+              "beside the environment's `state.json` (`.localenv/bench/` for `make up`)",
               f"(regenerate this page with `.venv/bin/python tests/bench/report.py <results.json>`). Whole run: "
               f"{doc.get('total_s', '?')} s; not timed in it: creating the namespaces " +
               ", ".join(f"{_num(x['n'])} per cluster: {x['create_namespaces_s']} s" for x in doc.get("setup", [])) +

@@ -100,6 +100,15 @@ class DesiredSecret(object):
     def static_keys(self):
         return [e.key for e in self.static_entries]
 
+    def canonical_config(self):
+        """``dc.canonical(self.config)``, computed once per config object (a bulk run compares
+        the same desired config with every namespace's Secret)."""
+        cached = self.__dict__.get('_canonical')
+        if cached is None or cached[0] is not self.config:
+            cached = (self.config, dc.canonical(self.config))
+            self._canonical = cached
+        return cached[1]
+
     def copy_with(self, **changes):
         """A shallow copy with some attributes replaced."""
         new = copy.copy(self)
@@ -450,9 +459,10 @@ def plan_namespace(namespace, existing, desired, state, merge=False, force=False
     """
     plan = {'namespace': namespace, 'action': None, 'reason': None, 'body': None,
             'before': {}, 'after': {}}
+    current_config = None
     if existing is not None:
         meta = existing.get('metadata') or {}
-        current_config, _err = _decode(existing)
+        current_config, _err = _decode(existing)  # decoded once, used for the view and the comparison
         plan['before'] = describe(existing.get('type'), current_config, meta.get('labels') or {},
                                   meta.get('annotations') or {}) or {'type': existing.get('type')}
     reason = conflict_reason(existing, desired.type if desired is not None else None, state, force)
@@ -485,13 +495,13 @@ def plan_namespace(namespace, existing, desired, state, merge=False, force=False
         plan['after'] = describe(desired.type, desired.config, desired.labels, annotations)
         return plan
 
-    current_config, _err = _decode(existing)
     config = desired.config
     if merge and current_config is not None:
         config = dc.merge_configs(current_config, desired.config, merge=True)
     labels = dict(meta.get('labels') or {})
     labels.update(desired.labels)
-    same_content = current_config is not None and dc.canonical(current_config) == dc.canonical(config)
+    wanted = desired.canonical_config() if config is desired.config else dc.canonical(config)
+    same_content = current_config is not None and dc.canonical(current_config) == wanted
     annotations = _annotations(desired, meta.get('annotations') or {}, config, content_changed=not same_content)
     same_meta = labels == (meta.get('labels') or {}) and annotations == (meta.get('annotations') or {})
     if same_content and same_meta:

@@ -95,6 +95,7 @@ class DesiredSecret(object):
         self.minted = bool(kwargs.get('minted'))
         self.stamp_issued_at = bool(kwargs.get('stamp_issued_at'))
         self.now = kwargs.get('now')
+        self._canonical = None  # (config, canonical form), see canonical_config()
 
     @property
     def static_keys(self):
@@ -103,7 +104,7 @@ class DesiredSecret(object):
     def canonical_config(self):
         """``dc.canonical(self.config)``, computed once per config object (a bulk run compares
         the same desired config with every namespace's Secret)."""
-        cached = self.__dict__.get('_canonical')
+        cached = self._canonical
         if cached is None or cached[0] is not self.config:
             cached = (self.config, dc.canonical(self.config))
             self._canonical = cached

@@ -100,8 +100,18 @@ def parse_label_selector(selector, field='namespace_selector'):
     return reqs
 
 
+def is_qualified_name(key):
+    """True when ``key`` is a valid label or annotation key: ``[prefix/]name`` with a DNS-subdomain
+    prefix of at most 253 characters and a name of at most 63 (apimachinery
+    ``validation.IsQualifiedName``)."""
+    if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+        return False
+    prefix, _sep, name = key.rpartition('/')
+    return len(name) <= 63 and len(prefix) <= 253
+
+
 def _check_key(key, field):
-    if not _LABEL_KEY_RE.match(key or ''):
+    if not is_qualified_name(key or ''):
         raise ValidationError('%s: %r is not a valid label key' % (field, key), field=field)
 
 

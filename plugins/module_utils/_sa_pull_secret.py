@@ -40,6 +40,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     is_glob,
+    is_qualified_name,
     parse_label_selector,
     require_literal_namespaces,
     resolve_namespaces,
@@ -59,8 +60,6 @@ METADATA_ONLY_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s
 MAX_WARNED_NAMESPACES = 20
 
 _SA_NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
-_QUALIFIED_NAME_RE = re.compile(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?'
-                                r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')
 
 
 class Spec(object):
@@ -160,8 +159,7 @@ def _validate_annotations(annotations, state):
         raise ValidationError('annotations must be a dictionary of annotation keys to values', field='annotations')
     out = {}
     for key, value in annotations.items():
-        if not isinstance(key, str) or len(key) > 316 or not _QUALIFIED_NAME_RE.match(key) \
-                or len(key.rsplit('/', 1)[-1]) > 63:
+        if not is_qualified_name(key):
             raise ValidationError('annotations: %r is not a valid annotation key ([prefix/]name, name at most 63 '
                                   'characters)' % (key,), field='annotations')
         if value is None and state == 'absent':

@@ -108,3 +108,12 @@ def test_require_literal_namespaces():
     assert err.value.details['terminating_namespaces'] == ['team-c']
     # a terminating namespace reached only through a glob is left out quietly
     require_literal_namespaces(select_namespaces(CLUSTER, ['team-*'], None, []), ['team-*'])
+
+
+@pytest.mark.parametrize('key, ok', [
+    ('app', True), ('example.com/team', True), ('a' * 63, True), ('a' * 64, False),
+    ('p.' * 126 + 'x/' + 'n', True), ('p' * 254 + '/n', False), ('Bad_Prefix/x', False), ('x/', False), ('', False),
+])
+def test_qualified_names_follow_apimachinery(key, ok):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
+    assert is_qualified_name(key) is ok

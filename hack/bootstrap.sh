@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Everything `make up` needs, idempotent and fast when all is present:
-#   1. Debian packages: etcd-server docker-registry openssl apache2-utils curl
+#   1. Debian packages: etcd-server docker-registry openssl apache2-utils curl, and for the
+#      real node containerd runc containernetworking-plugins iptables conntrack busybox-static
+#      gcc libc6-dev skopeo iproute2 util-linux
 #      (apt-get update + install only when one is missing; sudo only when not root)
 #   2. .venv with Python >= 3.11 and requirements-dev.txt (pip runs only when the
 #      requirements changed: a hash stamp is kept in .venv/.requirements.sha256)
-#   3. kube-apiserver + kube-controller-manager via hack/build-kube.sh (cached in ~/.cache)
+#   3. kube-apiserver, kube-controller-manager, kube-scheduler, kubelet via hack/build-kube.sh
+#      (cached in ~/.cache)
 # Environment: PYTHON=/path/to/python3.x to choose the interpreter; SKIP_KUBE_BUILD=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +17,11 @@ say() { echo "[bootstrap] $*"; }
 die() { echo "[bootstrap] ERROR: $*" >&2; exit 1; }
 
 # --- 1. system packages -------------------------------------------------------------------
-PKGS=(etcd-server docker-registry openssl apache2-utils curl)
+# containerd, runc, CNI plugins, iptables, conntrack: the real node (kubelet on containerd);
+# busybox-static: the one-layer test image; gcc + libc6-dev: the static pause program;
+# skopeo: a real client that pushes OCI layouts and checks decoded auth files.
+PKGS=(etcd-server docker-registry openssl apache2-utils curl containerd runc containernetworking-plugins
+      iptables conntrack busybox-static gcc libc6-dev skopeo iproute2 util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
@@ -69,7 +76,7 @@ if [ "${SKIP_KUBE_BUILD:-0}" = "1" ]; then
 fi
 KV="${KUBE_VERSION:-1.33.13}"
 BIN="${REGISTRYLINK_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/registrylink/kube/v$KV}"
-if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
+if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ] || [ ! -x "$BIN/kube-scheduler" ] || [ ! -x "$BIN/kubelet" ]; then
   # `make` may run with a PATH without Go's default install location.
   [ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
   command -v go >/dev/null || die "Go is missing: it is needed once to build kube-apiserver and

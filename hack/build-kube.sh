@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build kube-apiserver and kube-controller-manager from the k8s.io/kubernetes Go module
-# through the Go module proxy, into a cache outside the repository. Does nothing when the
-# binaries are already there. Recipe: ../shared/reference/control-plane.md, section 2.
+# Build kube-apiserver, kube-controller-manager, kube-scheduler and kubelet from the
+# k8s.io/kubernetes Go module through the Go module proxy, into a cache outside the
+# repository, in one run (one warm Go build cache). Does nothing when every binary is already
+# there. Recipe: docs/local-environment.md ("Building the kube binaries").
 set -euo pipefail
 KV="${KUBE_VERSION:-1.33.13}"
 SV="0.${KV#1.}"
@@ -9,7 +10,10 @@ MINOR="$(echo "$KV" | cut -d. -f2)"
 OUT="${REGISTRYLINK_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/registrylink/kube/v$KV}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
-if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ]; then
+CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+have_all=1
+for cmd in "${CMDS[@]}"; do [ -x "$OUT/$cmd" ] || have_all=0; done
+if [ "$have_all" = 1 ]; then
   echo "kube binaries v$KV cached in $OUT"
   exit 0
 fi
@@ -31,7 +35,7 @@ MODFILE=$(go mod download -json "k8s.io/kubernetes@v$KV" | python3 -c 'import js
 for m in $(sed -n 's|^[[:space:]]*\(k8s\.io/[^ ]*\) v0\.0\.0$|\1|p' "$MODFILE"); do
   go mod edit -replace="$m=$m@v$SV"
 done
-go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KV" "k8s.io/kubernetes/cmd/kube-controller-manager@v$KV"
+go get $(for cmd in "${CMDS[@]}"; do printf 'k8s.io/kubernetes/cmd/%s@v%s ' "$cmd" "$KV"; done)
 if go list -m all | grep -E ' v0\.0\.0$'; then echo "ERROR: unreplaced staging module" >&2; exit 1; fi
 
 LDF="-s -w \
@@ -41,9 +45,10 @@ LDF="-s -w \
  -X k8s.io/component-base/version.gitTreeState=clean \
  -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
 mkdir -p "$OUT.tmp"
-for cmd in kube-apiserver kube-controller-manager; do
+for cmd in "${CMDS[@]}"; do
   go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$LDF" -o "$OUT.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
 done
 "$OUT.tmp/kube-apiserver" --version
+"$OUT.tmp/kubelet" --version
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 echo "built kube binaries v$KV into $OUT in $(( $(date +%s) - start ))s"

@@ -211,6 +211,7 @@ class RepositoryReader(object):
             subject = (body.get('subject') or {}).get('digest')
             created = parse_rfc3339(annotations.get(CREATED_ANNOTATION))
             children = []
+            config = None
             if isinstance(body.get('manifests'), list) or media_type in INDEX_MEDIA_TYPES:
                 children = [c.get('digest') for c in body.get('manifests') or [] if c.get('digest')]
                 child_infos = [self._describe(d, depth + 1) for d in children] if depth < 4 else []
@@ -218,10 +219,12 @@ class RepositoryReader(object):
                     times = [c.created for c in child_infos if c.created is not None]
                     created = max(times) if times else None
             else:
+                config = (body.get('config') or {}).get('digest') or None
                 config_created = self._config_created(body)
                 if config_created is not None:
                     created = config_created
-            m = ManifestInfo(digest, created=created, children=children, subject=subject, media_type=media_type)
+            m = ManifestInfo(digest, created=created, children=children, subject=subject, media_type=media_type,
+                             config=config)
         with self._lock:
             self._manifests[digest] = m
         return m

@@ -11,6 +11,13 @@ Two parts:
   container status), and :func:`protected_digests` turns the references into the
   ``protected`` mapping of the retention planner, resolving tags through the tag -> digest
   maps the runner read from the registry;
+* in use means the digest the kubelet runs: a container status ``imageID`` names the digest
+  the node pulled, whatever the tag in the spec points at today (the tag may have been pushed
+  again since). That digest is protected in the repository the ``imageID`` names **and** in the
+  repository of the container's spec image (the runtime reports the first of the names it
+  holds for that image, which may be another alias of the same registry). A bare ``sha256:...``
+  ``imageID`` is the runtime's image ID, i.e. the digest of the image **config**; it protects,
+  in every repository, the manifests with that config (``_retention``);
 * I/O: :func:`scan_clusters` lists those kinds in every cluster, **fail closed**: if any
   list in any cluster fails, :class:`InUseScanError` is raised naming everything that could
   not be read, and the runner deletes nothing.
@@ -24,6 +31,7 @@ import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._retention import ANY_REPOSITORY
 
 CONTAINER_FIELDS = ('initContainers', 'containers', 'ephemeralContainers')
 STATUS_FIELDS = ('initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses')
@@ -50,24 +58,33 @@ class InUseScanError(RegistryLinkError):
 class ImageUse(object):
     """One image reference found in a cluster: ``image`` as written (or a resolved imageID),
     ``source`` a secret-free description (cluster, kind, namespace/name, container),
-    ``resolved`` True when it came from a container status ``imageID``."""
+    ``resolved`` True when it came from a container status ``imageID``, ``spec_image`` (only
+    for resolved ones) the image the container's spec names, when the status could be paired
+    with a spec container."""
 
-    __slots__ = ('image', 'source', 'resolved')
+    __slots__ = ('image', 'source', 'resolved', 'spec_image')
 
-    def __init__(self, image, source, resolved=False):
+    def __init__(self, image, source, resolved=False, spec_image=None):
         self.image = image
         self.source = source
         self.resolved = resolved
+        self.spec_image = spec_image
+
+    def _key(self):
+        return (self.image, self.source, self.resolved, self.spec_image)
 
     def __repr__(self):
-        return 'ImageUse(%r, %r%s)' % (self.image, self.source, ', resolved' if self.resolved else '')
+        return 'ImageUse(%r, %r%s%s)' % (self.image, self.source, ', resolved' if self.resolved else '',
+                                         ', spec_image=%r' % self.spec_image if self.spec_image else '')
 
     def __eq__(self, other):
-        return isinstance(other, ImageUse) and (self.image, self.source, self.resolved) == (
-            other.image, other.source, other.resolved)
+        return isinstance(other, ImageUse) and self._key() == other._key()
+
+    def __ne__(self, other):
+        return not self == other
 
     def __hash__(self):
-        return hash((self.image, self.source, self.resolved))
+        return hash(self._key())
 
 
 def pod_spec_of(obj, kind):
@@ -85,7 +102,8 @@ def object_images(obj, kind, cluster=None):
 
     ``kind`` is one of the kinds in :data:`KINDS`. For Pods, ``status.*ContainerStatuses[].imageID``
     (the digest the node actually pulled, ``docker-pullable://`` / ``containerd`` forms) is added
-    with ``resolved=True``.
+    with ``resolved=True`` and ``spec_image`` set to the image of the spec container of the same
+    name and list (None when there is none).
     """
     meta = obj.get('metadata') or {}
     where = '%s %s/%s' % (kind, meta.get('namespace') or '-', meta.get('name') or '?')
@@ -102,13 +120,15 @@ def object_images(obj, kind, cluster=None):
                 out.append(ImageUse(image, '%s container %s' % (where, container.get('name') or '?')))
     if kind == 'Pod':
         status = obj.get('status') or {}
-        for field in STATUS_FIELDS:
+        for spec_field, field in zip(CONTAINER_FIELDS, STATUS_FIELDS):
+            spec_images = dict(((c or {}).get('name'), (c or {}).get('image')) for c in spec.get(spec_field) or [])
             for cs in status.get(field) or []:
                 image_id = (cs or {}).get('imageID') or ''
-                if image_id and image_id not in seen:
-                    seen.add(image_id)
+                spec_image = spec_images.get(cs.get('name')) or None
+                if image_id and (image_id, spec_image) not in seen:
+                    seen.add((image_id, spec_image))
                     out.append(ImageUse(image_id, '%s container %s (imageID)' % (where, cs.get('name') or '?'),
-                                        resolved=True))
+                                        resolved=True, spec_image=spec_image))
     return out
 
 
@@ -154,7 +174,10 @@ def protected_digests(uses, registry_hosts, tag_maps):
         (``host[:port]``; the registry itself plus any aliases/mirrors).
     :param tag_maps: ``{repository: {tag: digest}}`` as read from the registry.
     :returns: ``(protected, unparsable)``: ``protected`` maps repository (``'*'`` for a bare
-        digest from an imageID) to ``{digest: reason}``; ``unparsable`` lists the uses that
+        digest from an imageID, which the planner matches against manifest and config digests)
+        to ``{digest: reason}``; a resolved ``imageID`` protects its digest under its own
+        repository and under the repository of its ``spec_image`` (when both name this
+        registry), whatever the spec's tag resolves to now; ``unparsable`` lists the uses that
         could not be parsed but mention one of ``registry_hosts`` (the caller fails closed on
         those).
     """
@@ -170,7 +193,7 @@ def protected_digests(uses, registry_hosts, tag_maps):
         elif reason not in previous.split('; ') and previous.count('; ') < 4:
             protected[repository][digest] = previous + '; ' + reason
 
-    for use in sorted(uses, key=lambda u: (u.source, u.image)):
+    for use in sorted(uses, key=lambda u: (u.source, u.image, u.spec_image or '')):
         parsed = parse_use(use)
         if parsed is None:
             lowered = use.image.lower()
@@ -180,8 +203,14 @@ def protected_digests(uses, registry_hosts, tag_maps):
         registry, repository, tag, digest = parsed
         reason = 'in use: %s (%s)' % (use.source, use.image)
         if registry is None:
-            add('*', digest, reason)
+            add(ANY_REPOSITORY, digest, reason)
             continue
+        if use.resolved and digest:
+            # the digest the kubelet runs, also under the repository the spec names (another
+            # alias of this registry, or the same image known under several names on the node)
+            spec = parse_use(ImageUse(use.spec_image, use.source)) if use.spec_image else None
+            if spec is not None and spec[0] in hosts and (spec[0], spec[1]) != (registry, repository):
+                add(spec[1], digest, reason)
         if registry not in hosts:
             continue
         if digest:

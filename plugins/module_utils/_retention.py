@@ -26,7 +26,9 @@ Semantics (the documentation in ``docs/cleanup.md`` is written from this):
 * A digest is deleted only when **all** of its tags are candidates (deleting a manifest
   deletes every tag that points at it) and it is not protected.
 * Protected: the digests given in ``protected`` (in use in a cluster, listed in
-  ``in_use_images``), the children of every kept or protected index (recursively), and
+  ``in_use_images``; a protected image ID, the digest of an image config, protects the
+  manifests with that config and the indexes listing them), the children of every kept or
+  protected index (recursively), and
   manifests whose ``subject`` is not deleted (signatures, SBOMs, attestations).
 * Referrers tags (``sha256-<hex>``, ``sha256-<hex>.sig`` ...) are not judged by the rules:
   they follow their subject; deleted only when the subject digest is deleted.
@@ -155,18 +157,20 @@ class ManifestInfo(object):
     ``created``: aware datetime of the image creation (config blob ``created``; for an index
     the newest of its children) or None. ``pushed``: push-order key (int or aware datetime;
     larger = pushed later) or None. ``children``: digests of the manifests an index lists.
-    ``subject``: digest of the manifest's ``subject`` (referrers) or None.
+    ``subject``: digest of the manifest's ``subject`` (referrers) or None. ``config``: digest
+    of an image manifest's config blob (what container runtimes call the image ID) or None.
     """
 
-    __slots__ = ('digest', 'created', 'pushed', 'children', 'subject', 'media_type')
+    __slots__ = ('digest', 'created', 'pushed', 'children', 'subject', 'media_type', 'config')
 
-    def __init__(self, digest, created=None, pushed=None, children=(), subject=None, media_type=None):
+    def __init__(self, digest, created=None, pushed=None, children=(), subject=None, media_type=None, config=None):
         self.digest = digest
         self.created = created
         self.pushed = pushed
         self.children = tuple(children or ())
         self.subject = subject
         self.media_type = media_type
+        self.config = config
 
     def __repr__(self):
         return 'ManifestInfo(%r, created=%r, pushed=%r, children=%r)' % (
@@ -316,13 +320,35 @@ def _age_basis(info):
     return None, None
 
 
-def _protected_for(protected, repository):
-    """digest -> reason for ``repository`` from the protected mapping."""
+def _protected_for(protected, state):
+    """digest -> reason for the repository ``state`` from the protected mapping.
+
+    A protected digest is a manifest digest; it may also be an image ID (the digest of an image
+    config, what a runtime reports as a bare ``sha256:...`` ``imageID``): then every manifest of
+    the repository with that config is protected, and so is every index that lists one of them.
+    """
     out = {}
     if not protected:
         return out
-    for key in (ANY_REPOSITORY, repository):
+    for key in (ANY_REPOSITORY, state.name):
         for digest, reason in (protected.get(key) or {}).items():
+            out.setdefault(digest, reason)
+    by_config = {}
+    for digest in sorted(state.manifests):
+        config = state.manifests[digest].config
+        if config and config in out and digest not in out:
+            by_config[digest] = '%s (image config %s)' % (out[config], config)
+    grown = bool(by_config)
+    while grown:  # indexes listing a protected manifest (nested indexes too)
+        grown = False
+        for digest in sorted(state.manifests):
+            if digest in out or digest in by_config:
+                continue
+            child = next((c for c in state.manifests[digest].children if c in by_config), None)
+            if child is not None:
+                by_config[digest] = 'index listing %s, %s' % (child, by_config[child])
+                grown = True
+        for digest, reason in by_config.items():
             out.setdefault(digest, reason)
     return out
 
@@ -391,7 +417,7 @@ def _plan_repository(state, rules, protected, now):
             reasons.append('%s %s is older than %s' % (basis, format_rfc3339(when), _fmt_duration(rules.older_than)))
         verdict[tag] = (True, '; '.join(reasons))
 
-    protected_here = _protected_for(protected, state.name)
+    protected_here = _protected_for(protected, state)
 
     # initial deletion set: digests whose ordinary tags are all candidates (referrer tags are
     # decided below), not protected

@@ -19,7 +19,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Re
 from ansible_collections.registrylink.k8s.plugins.module_utils._gc import (
     UNSUPPORTED_MSG, GcRunner, glob_to_regex, resolve_repositories,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, InUseScanError
+from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, InUseScanError, object_images
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import Rules
 
 UTC = datetime.timezone.utc
@@ -236,6 +236,50 @@ def test_in_use_untagged_index_protects_its_tagged_children():
     result, failure = runner(reg, uses=uses, tag_include=['arm-only']).run()
     assert failure is None
     assert 'arm-only' in remaining(reg)
+
+
+def _pod_running(spec_image, image_id):
+    pod = {'metadata': {'name': 'web-0', 'namespace': 'shop'},
+           'spec': {'containers': [{'name': 'app', 'image': spec_image}]},
+           'status': {'containerStatuses': [{'name': 'app', 'imageID': image_id, 'state': {'running': {}}}]}}
+    return object_images(pod, 'Pod', 'local-1')
+
+
+@pytest.mark.parametrize('image_id', ['repo_digest', 'image_id'])
+def test_digest_a_pod_runs_survives_its_tag_being_pushed_again(image_id):
+    """A Pod started from team/app:1 (then D1) keeps D1 after 1 was pushed again (D2): check mode
+    plans no deletion of D1 and the real run deletes nothing of it. The runtime names what it runs
+    by repository digest, or (an image it holds under no name) by image ID = config digest."""
+    reg = FakeRegistry()
+    d1 = reg.push_image('team/app', ['1', 'build-1'], 3, 'one')
+    d2 = reg.push_image('team/app', ['1', 'build-2'], 1, 'two')
+    config1 = json.loads(reg.repos['team/app']['manifests'][d1])['config']['digest']
+    ran = HOST + '/team/app@' + d1 if image_id == 'repo_digest' else config1
+    uses = _pod_running(HOST + '/team/app:1', ran)
+    # without the Pod, keep_last=1 deletes D1 (build-1): the protection below is the Pod's doing
+    plain = runner(reg, check_mode=True, keep_last=1).run()[0]
+    assert [e['digest'] for e in plain['plan']['repositories'][0]['delete']] == [d1]
+    check = runner(reg, check_mode=True, uses=uses, keep_last=1).run()[0]
+    assert check['plan']['repositories'][0]['delete'] == [] and check['changed'] is False
+    kept = dict((e['digest'], e['reason']) for e in check['plan']['repositories'][0]['keep'])
+    assert kept[d1].startswith('protected: in use: local-1: Pod shop/web-0 container app (imageID)')
+    assert check['summary']['protected_in_use'] == 2   # D1 by imageID, D2 by the spec's tag
+    real, failure = runner(reg, uses=uses, keep_last=1).run()
+    assert failure is None and real['deleted'] == [] and reg.deletes() == []
+    assert remaining(reg) == ['1', 'build-1', 'build-2']
+
+
+def test_digest_a_pod_runs_stays_protected_when_untagged_and_listed_by_an_index():
+    # D1 lost every tag; an old index still lists it: the index is kept because of the Pod
+    reg = FakeRegistry()
+    d1 = reg.push_image('team/app', [], 60, 'one')
+    reg.push_image('team/app', ['1'], 1, 'two')
+    index = reg.push_index('team/app', ['multi-old'], [d1])
+    config1 = json.loads(reg.repos['team/app']['manifests'][d1])['config']['digest']
+    result, failure = runner(reg, uses=_pod_running(HOST + '/team/app:1', config1), older_than='30d').run()
+    assert failure is None and reg.deletes() == []
+    kept = dict((e['digest'], e['reason']) for e in result['plan']['repositories'][0]['keep'])
+    assert kept[index].startswith('protected: index listing %s, in use: local-1: Pod shop/web-0' % d1)
 
 
 def test_in_use_failure_deletes_nothing():

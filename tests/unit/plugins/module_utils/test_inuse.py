@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import KubernetesAPIError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import (
@@ -211,3 +213,83 @@ def test_scan_clusters_unexpected_exception_is_a_failure_too():
 ])
 def test_cluster_label_never_uses_secrets(params, index, expected):
     assert cluster_label(params, index) == expected
+
+
+# ---------------------------------------------------------------------------------------
+# in use means the digest the kubelet runs (container status imageID)
+
+def running_pod(spec_image, image_id, name='web', container='app', field='containers'):
+    status_field = {'containers': 'containerStatuses', 'initContainers': 'initContainerStatuses'}[field]
+    return {'metadata': meta(name), 'spec': {field: [{'name': container, 'image': spec_image}]},
+            'status': {status_field: [{'name': container, 'image': spec_image, 'imageID': image_id,
+                                       'state': {'running': {}}}]}}
+
+
+def test_object_images_pairs_each_image_id_with_its_spec_container():
+    pod = {'metadata': meta(), 'spec': {
+        'initContainers': [{'name': 'app', 'image': REG + '/init:1'}],
+        'containers': [{'name': 'app', 'image': REG + '/team/app:1'}, {'name': 'side', 'image': REG + '/side:1'}]},
+        'status': {
+            'initContainerStatuses': [{'name': 'app', 'imageID': REG + '/init@' + D3}],
+            'containerStatuses': [{'name': 'side', 'imageID': REG + '/side@' + D2},
+                                  {'name': 'app', 'imageID': REG + '/team/app@' + D1},
+                                  {'name': 'gone', 'imageID': REG + '/x@' + D1}]}}
+    resolved = [(u.image, u.spec_image) for u in object_images(pod, 'Pod') if u.resolved]
+    # the init container and a container may share a name: each list is paired with its own
+    assert resolved == [(REG + '/init@' + D3, REG + '/init:1'), (REG + '/side@' + D2, REG + '/side:1'),
+                        (REG + '/team/app@' + D1, REG + '/team/app:1'), (REG + '/x@' + D1, None)]
+
+
+def test_image_id_is_protected_after_its_tag_was_pushed_again():
+    # the Pod was started from team/app:1 when it was D1; the tag now points at D2
+    uses = object_images(running_pod(REG + '/team/app:1', REG + '/team/app@' + D1), 'Pod', 'local-1')
+    protected, unparsable = protected_digests(uses, [REG], {'team/app': {'1': D2, 'old': D1}})
+    assert unparsable == []
+    assert protected == {'team/app': {
+        D1: 'in use: local-1: Pod default/web container app (imageID) (%s/team/app@%s)' % (REG, D1),
+        D2: 'in use: local-1: Pod default/web container app (%s/team/app:1)' % REG}}
+
+
+def test_image_id_under_another_name_of_the_registry_protects_the_spec_repository():
+    # the runtime reports the first name it holds for the image: here an alias we were not told about
+    uses = object_images(running_pod(REG + '/team/app:1', 'localhost:5000/mirror/app@' + D1), 'Pod')
+    protected = protected_digests(uses, [REG], {'team/app': {'1': D2}})[0]
+    assert sorted(protected['team/app']) == [D1, D2]
+    assert 'mirror/app' not in protected
+
+
+def test_image_id_of_another_registry_protects_nothing_of_ours():
+    uses = object_images(running_pod('elsewhere.io/team/app:1', 'elsewhere.io/team/app@' + D1), 'Pod')
+    assert protected_digests(uses, [REG], {'team/app': {'1': D2}}) == ({}, [])
+
+
+def test_bare_image_id_is_protected_in_every_repository():
+    uses = object_images(running_pod(REG + '/team/app:1', 'sha256:' + 'c' * 64), 'Pod')
+    protected = protected_digests(uses, [REG], {'team/app': {'1': D2}})[0]
+    assert protected['*'] == {'sha256:' + 'c' * 64: 'in use: Pod default/web container app (imageID) (sha256:%s)'
+                              % ('c' * 64)}
+    assert protected['team/app'] == {D2: 'in use: Pod default/web container app (%s/team/app:1)' % REG}
+
+
+_hexdigest = st.text('0123456789abcdef', min_size=64, max_size=64).map(lambda h: 'sha256:' + h)
+_tag = st.from_regex(r'\A[a-z0-9][a-z0-9._-]{0,8}\Z')
+_repo = st.sampled_from(['app', 'team/app', 'team/tools/app'])
+
+
+@settings(max_examples=200, deadline=None)
+@given(repo=_repo, tag=_tag, ran=_hexdigest, now=st.one_of(st.none(), _hexdigest),
+       form=st.sampled_from(['{host}/{repo}@{d}', 'docker-pullable://{host}/{repo}@{d}',
+                             '{host}/{repo}:{tag}@{d}']),
+       host=st.sampled_from([REG, 'REG.example.com:5000', 'alias.local']))
+def test_property_the_digest_a_container_runs_is_always_protected(repo, tag, ran, now, form, host):
+    """Whatever the spec's tag points at now (another digest, or nothing), the digest named by the
+    imageID is protected in the spec's repository, and the tag's current digest too."""
+    image_id = form.format(host=host, repo=repo, tag=tag, d=ran)
+    uses = object_images(running_pod('%s/%s:%s' % (REG, repo, tag), image_id), 'Pod', 'c1')
+    tag_maps = {repo: {tag: now}} if now else {}
+    protected, unparsable = protected_digests(uses, [REG], tag_maps)
+    assert unparsable == []
+    assert ran in protected[repo]
+    if now:
+        assert now in protected[repo]
+    assert set(protected) == {repo}

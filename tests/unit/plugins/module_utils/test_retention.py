@@ -243,6 +243,39 @@ def test_protection_is_per_repository_unless_any():
     assert plan.deletions() == []
 
 
+def config_state():
+    """team/app: run-1 (config c1, old), run-2 (config c2, old), multi -> index listing run-1's
+    manifest, nested -> index listing that index; everything 90 days old."""
+    manifests = {
+        dg(1): ManifestInfo(dg(1), created=days_ago(90), config=dg(0xc1)),
+        dg(2): ManifestInfo(dg(2), created=days_ago(90), config=dg(0xc2)),
+        dg(0xa): ManifestInfo(dg(0xa), created=days_ago(90), children=[dg(1)]),
+        dg(0xb): ManifestInfo(dg(0xb), created=days_ago(90), children=[dg(0xa)]),
+    }
+    tags = {'run-1': dg(1), 'run-2': dg(2), 'multi': dg(0xa), 'nested': dg(0xb)}
+    return RepositoryState('team/app', tags, manifests)
+
+
+def test_bare_image_id_protects_the_manifests_with_that_config_and_their_indexes():
+    # a runtime reports an image it holds under no name by its image ID: the config digest
+    state = config_state()
+    plan = plan_retention([state], Rules(older_than='30d'), protected={ANY_REPOSITORY: {dg(0xc1): 'in use: P'}},
+                          now=NOW)
+    assert deleted_tags(plan) == ['run-2']
+    kept = dict((e.digest, e.reason) for e in plan.kept())
+    assert kept[dg(1)] == 'protected: in use: P (image config %s)' % dg(0xc1)
+    assert kept[dg(0xa)] == 'protected: index listing %s, in use: P (image config %s)' % (dg(1), dg(0xc1))
+    assert kept[dg(0xb)].startswith('protected: index listing %s, index listing %s' % (dg(0xa), dg(1)))
+
+
+def test_config_digest_protection_is_per_repository_unless_any():
+    state = config_state()
+    plan = plan_retention([state], Rules(older_than='30d'), protected={'other': {dg(0xc1): 'in use'}}, now=NOW)
+    assert sorted(deleted_tags(plan)) == ['multi', 'nested', 'run-1', 'run-2']
+    plan = plan_retention([state], Rules(older_than='30d'), protected={'team/app': {dg(0xc2): 'in use'}}, now=NOW)
+    assert sorted(deleted_tags(plan)) == ['multi', 'nested', 'run-1']
+
+
 def test_br27_children_of_kept_index_are_protected():
     # 1.0 -> index a with children b, c; b is also tagged (per-arch tag) and old
     state = repo({'1.0': 0xa, 'amd64-old': 0xb, 'old': 0xd},
@@ -326,6 +359,7 @@ def test_empty_repository():
 # ---------------------------------------------------------------------------------------
 # property tests
 
+CONFIGS = [dg('c%d' % i) for i in range(3)]
 TAG = st.from_regex(r'[a-z0-9][a-z0-9._-]{0,5}', fullmatch=True)
 
 
@@ -344,8 +378,10 @@ def scenarios(draw):
         pushed = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=20)))
         children = draw(st.lists(st.sampled_from(digests), max_size=3))
         subject = draw(st.one_of(st.none(), st.sampled_from(digests)))
+        config = draw(st.one_of(st.none(), st.sampled_from(CONFIGS)))
         manifests[d] = ManifestInfo(d, created=None if created is None else days_ago(created), pushed=pushed,
-                                    children=[c for c in children if c != d], subject=subject if subject != d else None)
+                                    children=[c for c in children if c != d], subject=subject if subject != d else None,
+                                    config=config)
     state = RepositoryState('r', tags, manifests)
     rules = Rules(
         keep_last=draw(st.one_of(st.none(), st.integers(min_value=0, max_value=5))),
@@ -355,6 +391,8 @@ def scenarios(draw):
         keep_tags=draw(st.lists(TAG, max_size=3)),
     )
     protected = {'r': dict((d, 'in use') for d in draw(st.lists(st.sampled_from(digests), max_size=3)))}
+    for config in draw(st.lists(st.sampled_from(CONFIGS), max_size=2)):
+        protected['r'][config] = 'in use (image ID)'
     return state, rules, protected
 
 
@@ -381,12 +419,17 @@ def test_property_nothing_protected_or_shared_with_kept_tag_is_deleted(scenario)
     # carries a tag that the plan keeps
     for entry in plan.deletions():
         assert entry.digest not in protected['r']
+        # a protected image ID (config digest) keeps every manifest with that config
+        assert state.info(entry.digest).config not in protected['r']
         assert set(entry.tags) == set(t for t, d in state.tags.items() if d == entry.digest)
         for tag in entry.tags:
             assert tag not in rules.keep_tags or referrers_subject(tag)
             assert not entry.tag_reasons[tag].startswith('kept')
-    # nothing reachable (children, recursively) from a kept or protected digest is deleted
+    # nothing reachable (children, recursively) from a kept or protected digest is deleted, and
+    # no index from which a manifest with a protected config is reachable
     assert not (_reachable(state, kept_digests | set(protected['r'])) & deleted)
+    for d in deleted:
+        assert not any(state.info(r).config in protected['r'] for r in _reachable(state, [d]))
     # referrers: a deleted manifest's subject is deleted too
     for d in deleted:
         subject = state.info(d).subject

@@ -1,0 +1,913 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to registrylink.k8s
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planner and runner of the ``pull_canary`` module: ask the kubelet itself whether a pull works. Private to this collection.
+
+Flow: validate every input (no network: :func:`plan_canary`) -> check the ServiceAccount (and the
+node, with ``node_name``) exists -> garbage-collect canary Pods an interrupted earlier run left
+behind (older than ``gc_older_than``) -> one server-side dry-run create per image (admission and
+validation see the real Pod before anything is written; check mode stops here) -> create one Pod
+per image -> poll the Pods and their Events until the kubelet (or the scheduler) has a verdict for
+each, or ``timeout`` -> diagnose each failed pull on its Pod (``_diagnose.diagnose_pod``) -> delete
+every Pod of the run in a ``finally``.
+
+Why the workload can never run (:func:`build_pod`): the container's ``command`` is ``/dev/null``.
+The container runtime mounts its own ``/dev`` (a tmpfs holding device nodes) over whatever the
+image has there, so ``/dev/null`` always exists and is always a character device without an
+execute bit: the runtime refuses to start the process (``exec: "/dev/null": permission denied``)
+whatever the image contains, and the image's entrypoint and ``CMD`` are never used because
+``command`` replaces them. The image is still pulled, because the kubelet pulls an image before it
+creates the container. A failing init container would not do: the kubelet starts (and pulls for)
+the app container only after every init container succeeded, so the image would never be pulled.
+``restartPolicy: Never`` keeps the kubelet from retrying the start, the Pod runs with a non-root
+user, no privileges, no ServiceAccount token and a deadline, and ``kubernetes.io/os: linux`` is
+required because the ``/dev/null`` argument only holds on Linux nodes.
+
+The pure functions (planning, the Pod manifest, the kubelet's verdict from Pod status and Events,
+the failure category, the garbage-collection choice) take data and return data and are unit-tested
+without a cluster.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import binascii
+import functools
+import os
+import re
+import time
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, parse_duration, parse_rfc3339, utcnow,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
+    KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
+
+CANARY_LABEL = 'registrylink.k8s/canary'
+RUN_LABEL = 'registrylink.k8s/canary-run'
+IMAGE_ANNOTATION = 'registrylink.k8s/canary-image'
+CANARY_SELECTOR = '%s=%s,%s=true' % (MANAGED_BY_LABEL, MANAGED_BY_VALUE, CANARY_LABEL)
+CONTAINER_NAME = 'canary'
+GENERATE_NAME = 'registrylink-canary-'
+#: The command that can never run (see the module docstring).
+NEVER_RUNS_COMMAND = ['/dev/null']
+OS_LABEL = 'kubernetes.io/os'
+MIN_TIMEOUT, MAX_TIMEOUT = 5, 3600
+#: The kubelet's own deadline is ours plus this margin, so the Pod stops itself if this task dies.
+DEADLINE_MARGIN = 60
+#: Seconds to keep waiting for the Event that completes a verdict (pull time, pull error text).
+EVENT_GRACE = 3.0
+POLL_INTERVAL = 0.5
+RESOURCES = {'requests': {'cpu': '1m', 'memory': '4Mi'}, 'limits': {'cpu': '10m', 'memory': '16Mi'}}
+PULL_FAILURE_REASONS = ('ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull',
+                        'RegistryUnavailable', 'SignatureValidationFailed')
+TOLERATION_KEYS = ('key', 'operator', 'value', 'effect', 'tolerationSeconds')
+VERDICTS = ('pulled', 'pull_failed', 'unschedulable', 'node_rejected', 'pod_rejected', 'timeout', 'vanished',
+            'would_run')
+
+#: Categories the canary adds to ``registry_probe``'s (``_distribution.CATEGORIES``): the kubelet says
+#: "401 Unauthorized" for all of the first five, the diagnosis of the Pod tells them apart.
+CANARY_CATEGORIES = {
+    'no_pull_secret': 'The Pod had no image pull secret (the ServiceAccount lists none and pull_secrets is not set),'
+                      ' so the kubelet pulled anonymously and the registry refused. Attach a pull secret to the'
+                      ' ServiceAccount (sa_pull_secret) or name one in pull_secrets.',
+    'pull_secret_missing': 'A pull secret the Pod names does not exist in its namespace: the kubelet warned'
+                           ' FailedToRetrieveImagePullSecret and pulled without it. Create the Secret in this namespace'
+                           ' (registry_secret); a reference never reaches another namespace.',
+    'key_port_mismatch': 'The pull secret has an entry for the registry host but with another port (or none): the'
+                         ' kubelet compares ports exactly, so it sent no credentials. Key the entry host:port as in'
+                         ' the image.',
+    'key_path_mismatch': 'The pull secret\'s entry is scoped to a repository path that is not a prefix of the image\'s'
+                         ' path, so the kubelet sent no credentials for this image. Use a key without a path or with'
+                         ' a path that prefixes the image.',
+    'node_pull_failed': 'The kubelet could not pull, but the same credentials work from here: the node differs'
+                        ' (network path or proxy, DNS, CA trust of the container runtime, platform of the image).'
+                        ' See kubelet_message.',
+    'unschedulable': 'No node could take the canary Pod (see scheduler_message): check node_selector, tolerations and'
+                     ' node capacity. The pull was not tried.',
+    'node_rejected': 'The node refused to admit the canary Pod (see kubelet_message). The pull was not tried.',
+    'pod_rejected': 'The API server refused the canary Pod (admission: Pod Security, ResourceQuota, LimitRange,'
+                    ' a webhook). The pull was not tried.',
+    'timeout': 'The kubelet gave no verdict within timeout seconds (see kubelet_message for the last state). Raise'
+               ' timeout for a large image, or check the node (kubelet, container runtime, network to the registry).',
+    'vanished': 'The canary Pod was deleted by someone else before the kubelet gave a verdict.',
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# planning (pure)
+# ---------------------------------------------------------------------------------------------
+
+class CanaryPlan(object):
+    """The validated inputs of one run (no secret in it)."""
+
+    def __init__(self, namespace, images, service_account, pull_secrets, node_name, node_selector, tolerations,
+                 timeout, gc_older_than):
+        self.namespace = namespace
+        self.images = images
+        self.service_account = service_account
+        self.pull_secrets = pull_secrets
+        self.node_name = node_name
+        self.node_selector = node_selector
+        self.tolerations = tolerations
+        self.timeout = timeout
+        self.gc_older_than = gc_older_than
+
+
+def _dns_label(value, field):
+    if not isinstance(value, str) or not re.match(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', value) or len(value) > 63:
+        raise ValidationError('%s: %r is not a valid name (lowercase letters, digits and -, at most 63 characters)'
+                              % (field, value), field=field)
+
+
+def _dns_subdomain(value, field):
+    if not isinstance(value, str) or len(value) > 253 or not re.match(
+            r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', value):
+        raise ValidationError('%s: %r is not a valid name (a lowercase DNS subdomain, at most 253 characters)'
+                              % (field, value), field=field)
+
+
+def _validate_tolerations(tolerations):
+    out = []
+    for index, tol in enumerate(tolerations or []):
+        field = 'tolerations[%d]' % index
+        if not isinstance(tol, dict):
+            raise ValidationError('%s: expected a dictionary with key, operator, value, effect, tolerationSeconds'
+                                  % field, field='tolerations')
+        unknown = sorted(set(tol) - set(TOLERATION_KEYS))
+        if unknown:
+            raise ValidationError('%s: unknown key(s) %s; a toleration has %s' % (
+                field, ', '.join(unknown), ', '.join(TOLERATION_KEYS)), field='tolerations')
+        operator = tol.get('operator') or 'Equal'
+        if operator not in ('Equal', 'Exists'):
+            raise ValidationError('%s: operator must be Equal or Exists, got %r' % (field, operator),
+                                  field='tolerations')
+        if operator == 'Exists' and tol.get('value'):
+            raise ValidationError('%s: operator Exists takes no value' % field, field='tolerations')
+        if tol.get('effect') not in (None, '', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'):
+            raise ValidationError('%s: effect must be NoSchedule, PreferNoSchedule or NoExecute, got %r'
+                                  % (field, tol.get('effect')), field='tolerations')
+        if tol.get('key') and not is_qualified_name(tol['key']):
+            raise ValidationError('%s: %r is not a valid taint key' % (field, tol['key']), field='tolerations')
+        if tol.get('tolerationSeconds') is not None:
+            if tol.get('effect') != 'NoExecute':
+                raise ValidationError('%s: tolerationSeconds only applies to effect NoExecute' % field,
+                                      field='tolerations')
+            try:
+                seconds = int(tol['tolerationSeconds'])
+            except (TypeError, ValueError):
+                raise ValidationError('%s: tolerationSeconds must be an integer' % field, field='tolerations')
+            tol = dict(tol, tolerationSeconds=seconds)
+        out.append(dict((k, v) for k, v in tol.items() if v not in (None, '')))
+    return out
+
+
+def plan_canary(params):
+    """Validate the module parameters before any request; returns a :class:`CanaryPlan`.
+
+    :param params: the module's params (``namespace``, ``image`` (str or list), ``service_account``,
+        ``pull_secrets``, ``node_name``, ``node_selector``, ``tolerations``, ``timeout``, ``gc_older_than``).
+    :raises ValidationError: naming the option and what a valid value looks like.
+    """
+    namespace = params.get('namespace')
+    if not namespace:
+        raise ValidationError('namespace: required, the namespace the canary Pods run in', field='namespace')
+    _dns_label(namespace, 'namespace')
+    raw_images = params.get('image')
+    if isinstance(raw_images, str):
+        raw_images = [raw_images]
+    if not raw_images:
+        raise ValidationError('image: give at least one image reference, for example registry.example.com/team/app:1.0',
+                              field='image')
+    images = []
+    for index, image in enumerate(raw_images):
+        parse_image_reference(image, field='image[%d]' % index)
+        if image not in images:
+            images.append(image)
+    service_account = params.get('service_account') or 'default'
+    _dns_subdomain(service_account, 'service_account')
+    pull_secrets = None
+    if params.get('pull_secrets') is not None:
+        pull_secrets = []
+        for index, name in enumerate(params['pull_secrets']):
+            if isinstance(name, dict) and set(name) == set(['name']):
+                name = name['name']
+            if isinstance(name, dict):
+                raise ValidationError('pull_secrets[%d]: a pull secret reference is a name (or {name: ...}); it names a'
+                                      ' Secret in the canary\'s own namespace' % index, field='pull_secrets')
+            _dns_subdomain(name, 'pull_secrets[%d]' % index)
+            if name not in pull_secrets:
+                pull_secrets.append(name)
+        if not pull_secrets:
+            raise ValidationError('pull_secrets: an empty list would test nothing; leave it unset to use the'
+                                  ' ServiceAccount\'s image pull secrets', field='pull_secrets')
+    node_name = params.get('node_name') or None
+    if node_name is not None:
+        _dns_subdomain(node_name, 'node_name')
+    node_selector = {}
+    for key, value in (params.get('node_selector') or {}).items():
+        value = '' if value is None else value
+        if not isinstance(value, str):
+            raise ValidationError('node_selector: the value of %s must be a string (quote numbers and booleans), got %r'
+                                  % (key, value), field='node_selector')
+        if not is_qualified_name(key) or len(value) > 63 or not re.match(
+                r'^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$', value):
+            raise ValidationError('node_selector: %s=%s is not a valid label' % (key, value), field='node_selector')
+        node_selector[key] = value
+    if node_selector.get(OS_LABEL, 'linux') != 'linux':
+        raise ValidationError('node_selector: the canary only runs on Linux nodes (%s=linux); its guarantee that the'
+                              ' image never runs relies on the Linux container runtime' % OS_LABEL,
+                              field='node_selector')
+    node_selector[OS_LABEL] = 'linux'
+    tolerations = _validate_tolerations(params.get('tolerations'))
+    timeout = params.get('timeout')
+    timeout = 120 if timeout is None else timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+        raise ValidationError('timeout: seconds to wait for the kubelet, between %d and %d, got %r' % (
+            MIN_TIMEOUT, MAX_TIMEOUT, timeout), field='timeout')
+    gc_older_than = parse_duration(params.get('gc_older_than') or '15m', field='gc_older_than')
+    if gc_older_than < timeout + DEADLINE_MARGIN:
+        raise ValidationError('gc_older_than: must be at least timeout + %d seconds (%d s), or a canary of a run still'
+                              ' in progress could be deleted; got %d s' % (
+                                  DEADLINE_MARGIN, timeout + DEADLINE_MARGIN, gc_older_than), field='gc_older_than')
+    return CanaryPlan(namespace, images, service_account, pull_secrets, node_name, node_selector, tolerations,
+                      timeout, gc_older_than)
+
+
+def build_pod(plan, image, run_id):
+    """The canary Pod for ``image`` (a dict for ``create_namespaced_pod``); see the module docstring.
+
+    ``imagePullPolicy: Always`` so that an image already on the node cannot pass for working
+    credentials; ``command: [/dev/null]`` so that the image never runs.
+    """
+    spec = {
+        'restartPolicy': 'Never',
+        'activeDeadlineSeconds': plan.timeout + DEADLINE_MARGIN,
+        'terminationGracePeriodSeconds': 0,
+        'serviceAccountName': plan.service_account,
+        'automountServiceAccountToken': False,
+        'enableServiceLinks': False,
+        'nodeSelector': dict(plan.node_selector),
+        'securityContext': {'runAsNonRoot': True, 'runAsUser': 65534, 'runAsGroup': 65534,
+                            'seccompProfile': {'type': 'RuntimeDefault'}},
+        'containers': [{
+            'name': CONTAINER_NAME,
+            'image': image,
+            'imagePullPolicy': 'Always',
+            'command': list(NEVER_RUNS_COMMAND),
+            'resources': {'requests': dict(RESOURCES['requests']), 'limits': dict(RESOURCES['limits'])},
+            'securityContext': {'allowPrivilegeEscalation': False, 'privileged': False,
+                                'readOnlyRootFilesystem': True, 'capabilities': {'drop': ['ALL']}},
+        }],
+    }
+    if plan.pull_secrets is not None:
+        spec['imagePullSecrets'] = [{'name': name} for name in plan.pull_secrets]
+    if plan.node_name:
+        spec['nodeName'] = plan.node_name
+    if plan.tolerations:
+        spec['tolerations'] = [dict(t) for t in plan.tolerations]
+    return {
+        'apiVersion': 'v1',
+        'kind': 'Pod',
+        'metadata': {
+            'generateName': GENERATE_NAME,
+            'namespace': plan.namespace,
+            'labels': {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CANARY_LABEL: 'true', RUN_LABEL: run_id},
+            'annotations': {IMAGE_ANNOTATION: image},
+        },
+        'spec': spec,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the kubelet's verdict (pure)
+# ---------------------------------------------------------------------------------------------
+
+_GO_DURATION_PART = re.compile(r'([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\xb5s|\u03bcs|ms|s|m|h)')
+_GO_UNITS = {'ns': 1e-9, 'us': 1e-6, '\xb5s': 1e-6, '\u03bcs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+_PULLED_RE = re.compile(r'Successfully pulled image .* in ((?:[0-9.]+(?:ns|us|\xb5s|\u03bcs|ms|s|m|h))+)')
+
+
+def parse_go_duration(text):
+    """Seconds (float) of a Go ``time.Duration`` string (``215ms``, ``1.5s``, ``1m2.5s``); None if it is not one."""
+    if not text:
+        return None
+    pos = 0
+    total = 0.0
+    for m in _GO_DURATION_PART.finditer(text):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or pos == 0:
+        return None
+    return total
+
+
+def pull_seconds_from_event(message):
+    """The pull time the kubelet reports in its ``Pulled`` event, in seconds (float), or None.
+
+    The kubelet (v1.30+) writes ``Successfully pulled image "<image>" in 215ms (215ms including waiting).
+    Image size: <n> bytes.``: the first duration is the pull itself, the second adds the time spent
+    waiting for other pulls.
+    """
+    m = _PULLED_RE.search(message or '')
+    return parse_go_duration(m.group(1)) if m else None
+
+
+def _container_status(pod):
+    for st in (pod.get('status') or {}).get('containerStatuses') or []:
+        if st.get('name') == CONTAINER_NAME:
+            return st
+    return {}
+
+
+def _condition(pod, ctype):
+    for cond in (pod.get('status') or {}).get('conditions') or []:
+        if cond.get('type') == ctype:
+            return cond
+    return {}
+
+
+def _events_by_reason(events, *reasons):
+    out = [e for e in events or [] if e.get('reason') in reasons]
+    out.sort(key=lambda e: e.get('last_timestamp') or e.get('lastTimestamp') or '')
+    return out
+
+
+def _workload_started(status):
+    state = status.get('state') or {}
+    if state.get('running'):
+        return True
+    term = state.get('terminated') or {}
+    return bool(term) and term.get('reason') not in ('StartError', 'ContainerCannotRun') and bool(term.get('startedAt'))
+
+
+def kubelet_verdict(pod, events, settled=False):
+    """What the kubelet (or the scheduler) has said about one canary Pod so far.
+
+    :param pod: the Pod (dict), or None when it no longer exists.
+    :param events: the Pod's Events as dicts with ``reason``, ``message``, ``type``, ``last_timestamp``.
+    :param settled: True once the grace for late Events is over: a verdict is then returned even
+        when the Event that completes it (the pull time, the pull error's text) has not arrived.
+    :returns: None while there is no verdict yet, else a dict: ``verdict`` (``pulled``,
+        ``pull_failed``, ``unschedulable``, ``node_rejected``, ``timeout``, ``vanished``),
+        ``complete`` (False when an Event is still expected), ``node``, ``pulled`` (bool),
+        ``pull_seconds`` (float or None), ``kubelet_message``, ``scheduler_message``,
+        ``missing_pull_secrets_event`` (the ``FailedToRetrieveImagePullSecret`` message or None),
+        ``workload_started`` (must always be False), ``image_id``.
+    """
+    if pod is None:
+        return dict(_empty_verdict(None), verdict='vanished')
+    spec = pod.get('spec') or {}
+    status = pod.get('status') or {}
+    out = _empty_verdict(spec.get('nodeName'))
+    cs = _container_status(pod)
+    out['workload_started'] = _workload_started(cs)
+    out['image_id'] = cs.get('imageID') or None
+    secret_events = _events_by_reason(events, 'FailedToRetrieveImagePullSecret')
+    if secret_events:
+        out['missing_pull_secrets_event'] = secret_events[-1].get('message')
+    pulled_events = [e for e in _events_by_reason(events, 'Pulled')
+                     if 'Successfully pulled image' in (e.get('message') or '')]
+    pull_errors = [e for e in _events_by_reason(events, 'Failed')
+                   if (e.get('message') or '').startswith('Failed to pull image')]
+    waiting = (cs.get('state') or {}).get('waiting') or {}
+    terminated = (cs.get('state') or {}).get('terminated') or {}
+
+    if pulled_events or out['image_id']:
+        out.update(verdict='pulled', pulled=True)
+        if pulled_events:
+            out['pull_seconds'] = pull_seconds_from_event(pulled_events[-1].get('message'))
+            out['kubelet_message'] = pulled_events[-1].get('message')
+        start_errors = [e for e in _events_by_reason(events, 'Failed') if e not in pull_errors]
+        if terminated.get('message') or start_errors:
+            out['container_start'] = (terminated.get('message') or start_errors[-1].get('message') or '')[:500]
+        out['complete'] = bool(pulled_events) or settled
+        return out
+    if waiting.get('reason') in PULL_FAILURE_REASONS or pull_errors:
+        out.update(verdict='pull_failed', pulled=False)
+        out['kubelet_reason'] = waiting.get('reason') or 'ErrImagePull'
+        out['kubelet_message'] = (pull_errors[-1].get('message') if pull_errors else None) or waiting.get('message')
+        out['complete'] = bool(pull_errors) or settled
+        return out
+    scheduled = _condition(pod, 'PodScheduled')
+    if scheduled.get('status') == 'False' and scheduled.get('reason') == 'Unschedulable':
+        failed_scheduling = _events_by_reason(events, 'FailedScheduling')
+        out.update(verdict='unschedulable', pulled=False,
+                   scheduler_message=scheduled.get('message') or (
+                       failed_scheduling[-1].get('message') if failed_scheduling else None))
+        return out
+    if status.get('phase') == 'Failed':
+        if status.get('reason') == 'DeadlineExceeded':
+            out.update(verdict='timeout', pulled=False, kubelet_message=status.get('message'))
+        else:
+            out.update(verdict='node_rejected', pulled=False, kubelet_reason=status.get('reason'),
+                       kubelet_message=status.get('message') or status.get('reason'))
+        return out
+    return None
+
+
+def _empty_verdict(node):
+    return {'verdict': None, 'complete': True, 'node': node, 'pulled': None, 'pull_seconds': None,
+            'kubelet_message': None, 'kubelet_reason': None, 'scheduler_message': None,
+            'missing_pull_secrets_event': None, 'workload_started': False, 'image_id': None, 'container_start': None}
+
+
+def timeout_verdict(pod, events, timeout):
+    """The verdict when ``timeout`` seconds passed without one: what the Pod was doing (no secret)."""
+    out = _empty_verdict((pod or {}).get('spec', {}).get('nodeName') if pod else None)
+    out.update(verdict='timeout', pulled=False)
+    if pod is None:
+        out['kubelet_message'] = 'no verdict within %d s' % timeout
+        return out
+    waiting = ((_container_status(pod).get('state') or {}).get('waiting') or {})
+    pulling = _events_by_reason(events, 'Pulling')
+    if not out['node']:
+        state = 'the Pod was not scheduled to a node'
+    elif pulling:
+        state = 'the kubelet on %s was still pulling (%s)' % (out['node'], pulling[-1].get('message'))
+    else:
+        state = 'the Pod was on node %s, %s' % (out['node'], waiting.get('reason') or (
+            pod.get('status') or {}).get('phase') or 'Pending')
+    out['kubelet_message'] = 'no verdict within %d s: %s' % (timeout, state)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# categories (pure)
+# ---------------------------------------------------------------------------------------------
+
+def _missing_secret_names(diagnosis, verdict):
+    names = [s.get('name') for s in (diagnosis or {}).get('pull_secrets') or [] if s.get('problem') == 'missing']
+    text = (verdict or {}).get('missing_pull_secrets_event') or ''
+    m = re.search(r'image pull secrets \(([^)]*)\)', text)
+    if m:
+        for name in m.group(1).split(','):
+            name = name.strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def classify_failure(verdict, diagnosis):
+    """(category, hint) for a canary that did not pull.
+
+    :param verdict: from :func:`kubelet_verdict` / :func:`timeout_verdict`.
+    :param diagnosis: the compact diagnosis of the Pod (:func:`compact_diagnosis`) or None when none ran.
+
+    The kubelet reports the same "401 Unauthorized" for a wrong password, no pull secret, a key that
+    does not match and a Secret that does not exist; the diagnosis of the same Pod (which secrets
+    and keys the kubelet considered, what the registry said to those credentials) tells them apart.
+    ``registry_probe``'s categories are kept (``unauthorized``, ``denied``, ``not_found``,
+    ``tls_untrusted``, ``expired_credentials``, ...); ``no_credentials_matched`` is split by cause into
+    ``no_pull_secret``, ``pull_secret_missing``, ``key_port_mismatch``, ``key_path_mismatch`` (and stays
+    ``no_credentials_matched`` for other causes); ``node_pull_failed`` means the same credentials work
+    from the controller. See ``CANARY_CATEGORIES``.
+    """
+    kind = verdict.get('verdict')
+    if kind in ('unschedulable', 'node_rejected', 'pod_rejected', 'timeout', 'vanished'):
+        return kind, CANARY_CATEGORIES[kind]
+    if diagnosis is None:
+        return 'node_pull_failed', CANARY_CATEGORIES['node_pull_failed']
+    category = diagnosis.get('category')
+    detail = diagnosis.get('hint')
+    missing = _missing_secret_names(diagnosis, verdict)
+    if category == 'no_credentials_matched':
+        near = diagnosis.get('near_misses') or []
+        if not diagnosis.get('pod_pull_secrets'):
+            return 'no_pull_secret', _join(CANARY_CATEGORIES['no_pull_secret'], detail)
+        if missing:
+            found_in = []
+            for s in diagnosis.get('pull_secrets') or []:
+                if s.get('found_in'):
+                    found_in.append('%s exists in: %s' % (s['name'], ', '.join(s['found_in'])))
+            return 'pull_secret_missing', _join('Missing in namespace %s: %s%s.' % (
+                diagnosis.get('namespace'), ', '.join(missing), ' (%s)' % '; '.join(found_in) if found_in else ''),
+                CANARY_CATEGORIES['pull_secret_missing'])
+        if any(m.get('reason') == 'port_mismatch' for m in near):
+            return 'key_port_mismatch', _join(CANARY_CATEGORIES['key_port_mismatch'], detail)
+        if any(m.get('reason') == 'scheme_or_path' and '/' in (m.get('key') or '') for m in near):
+            return 'key_path_mismatch', _join(CANARY_CATEGORIES['key_path_mismatch'], detail)
+        return category, detail
+    if category is None:
+        return 'node_pull_failed', _join(CANARY_CATEGORIES['node_pull_failed'], detail)
+    if missing:
+        detail = _join(detail, 'Also missing in the namespace: %s (FailedToRetrieveImagePullSecret).' % ', '.join(
+            missing))
+    return category, detail
+
+
+def _join(*parts):
+    return ' '.join(p.strip() for p in parts if p)
+
+
+_PROBE_KEYS = ('ok', 'category', 'hint', 'msg', 'registry', 'repository', 'reference', 'credentials', 'manifest')
+
+
+def compact_diagnosis(diag):
+    """The part of ``diagnose_pod``'s result that a canary returns, for its one container (no secret)."""
+    containers = diag.get('containers') or [{}]
+    c = containers[0]
+    probe = c.get('probe') or None
+    if probe:
+        probe = dict((k, probe.get(k)) for k in _PROBE_KEYS)
+        probe['steps'] = [dict(s) for s in (c.get('probe') or {}).get('steps') or []]
+        auth = (c.get('probe') or {}).get('auth') or {}
+        probe['auth'] = {'scheme': auth.get('scheme'), 'authenticated': auth.get('authenticated')} if auth else None
+    return {
+        'namespace': (diag.get('pod') or {}).get('namespace'),
+        'category': c.get('category'),
+        'hint': c.get('hint'),
+        'pod_pull_secrets': list(diag.get('pod_pull_secrets') or []),
+        'service_account': diag.get('service_account'),
+        'pull_secrets': [dict(s) for s in c.get('pull_secrets') or []],
+        'matched': c.get('matched'),
+        'near_misses': list(c.get('near_misses') or []),
+        'ignored_secrets': list(c.get('ignored_secrets') or []),
+        'normalized_image': c.get('normalized'),
+        'probe': probe,
+        'node_evidence': c.get('node_evidence'),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# garbage collection and results (pure)
+# ---------------------------------------------------------------------------------------------
+
+def gc_candidates(pods, now, older_than):
+    """Canary Pods of earlier runs to delete: ours (both labels) and created more than ``older_than`` seconds
+    before ``now`` (an aware datetime). Returns ``[{"name", "run", "image", "age_seconds"}]``."""
+    out = []
+    for pod in pods or []:
+        meta = pod.get('metadata') or {}
+        labels = meta.get('labels') or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(CANARY_LABEL) != 'true':
+            continue
+        created = parse_rfc3339(meta.get('creationTimestamp'))
+        if created is None:
+            continue
+        age = (now - created).total_seconds()
+        if age > older_than:
+            out.append({'name': meta.get('name'), 'run': labels.get(RUN_LABEL),
+                        'image': (meta.get('annotations') or {}).get(IMAGE_ANNOTATION), 'age_seconds': int(age)})
+    out.sort(key=lambda p: p['name'] or '')
+    return out
+
+
+def summarize(results):
+    """Counts per verdict, plus ``images``."""
+    summary = {'images': len(results)}
+    for r in results:
+        summary[r['verdict']] = summary.get(r['verdict'], 0) + 1
+    return summary
+
+
+def table(results):
+    """Fixed-width lines, one per image, for the verify role's per-cluster table."""
+    lines = ['%-50s %-14s %-20s %-8s %s' % ('IMAGE (canary Pod)', 'VERDICT', 'CATEGORY', 'SECONDS', 'NODE')]
+    for r in results:
+        seconds = '-' if r.get('pull_seconds') is None else '%.2f' % r['pull_seconds']
+        lines.append('%-50s %-14s %-20s %-8s %s' % (r['image'], r['verdict'], r.get('category') or '-', seconds,
+                                                    r.get('node') or '-'))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# runner
+# ---------------------------------------------------------------------------------------------
+
+def _event_dicts(items, uid=None):
+    out = []
+    for ev in items or []:
+        involved = ev.get('involvedObject') or {}
+        if uid and involved.get('uid') and involved.get('uid') != uid:
+            continue
+        out.append({'type': ev.get('type'), 'reason': ev.get('reason'), 'message': ev.get('message'),
+                    'count': ev.get('count') or 1,
+                    'last_timestamp': ev.get('lastTimestamp') or ev.get('eventTime') or
+                    (ev.get('metadata') or {}).get('creationTimestamp')})
+    out.sort(key=lambda e: e.get('last_timestamp') or '')
+    return out
+
+
+def _registry_conn(params):
+    return dict(ca_path=params.get('registry_ca_path'),
+                validate_certs=params.get('registry_validate_certs', True) is not False,
+                timeout=params.get('registry_timeout') or 10,
+                allow_insecure_http=bool(params.get('allow_insecure_http')),
+                allow_cross_host_realm=bool(params.get('allow_cross_host_realm')))
+
+
+class PullCanaryRunner(object):
+    """Runs one ``pull_canary`` task. ``run()`` returns the result dict (with ``warnings``)."""
+
+    def __init__(self, params, check_mode=False, register_secret=None, kube_client=None, diagnose=None,
+                 clock=time.monotonic, sleep=time.sleep, now=utcnow, poll_interval=POLL_INTERVAL):
+        self.params = params
+        self.check_mode = check_mode
+        self.register_secret = register_secret
+        self._kube = kube_client
+        self._diagnose = diagnose
+        self.clock = clock
+        self.sleep = sleep
+        self.now = now
+        self.poll_interval = poll_interval
+        self.warnings = []
+        self.run_id = binascii.hexlify(os.urandom(5)).decode('ascii')
+
+    @property
+    def kube(self):
+        if self._kube is None:
+            from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
+            self._kube = KubeClient.from_params(cluster_params(self.params))
+        return self._kube
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _find(self, resource, method, namespace, name):
+        page = self.kube.call('list', resource, functools.partial(
+            method, namespace=namespace, field_selector='metadata.name=%s' % name)) or {}
+        items = page.get('items') or []
+        return items[0] if items else None
+
+    def _preflight(self, plan):
+        core = self.kube.core
+        sa = self._find('serviceaccounts', core.list_namespaced_service_account, plan.namespace,
+                        plan.service_account)
+        if sa is None:
+            try:
+                self.kube.call('get', 'namespaces', core.read_namespace, name=plan.namespace)
+            except NotFoundError:
+                raise ValidationError('namespace: namespace %s does not exist' % plan.namespace, field='namespace')
+            except KubernetesAPIError:
+                pass  # not allowed to read namespaces: the ServiceAccount message below still holds
+            raise ValidationError('service_account: ServiceAccount %s does not exist in namespace %s; create it or name'
+                                  ' another (the API server refuses Pods of a missing ServiceAccount)'
+                                  % (plan.service_account, plan.namespace), field='service_account')
+        if plan.node_name:
+            try:
+                self.kube.call('get', 'nodes', core.read_node, name=plan.node_name)
+            except NotFoundError:
+                raise ValidationError('node_name: node %s does not exist' % plan.node_name, field='node_name')
+            except KubernetesAPIError as exc:
+                if exc.status != 403:
+                    raise
+                self.warnings.append('cannot read node %s (%s); a missing node shows as a timeout'
+                                     % (plan.node_name, exc.reason))
+        return sa
+
+    def _list_canaries(self, namespace, selector):
+        return self.kube.list_all('pods', functools.partial(self.kube.core.list_namespaced_pod, namespace=namespace,
+                                                            label_selector=selector))
+
+    def _events(self, namespace, name, uid):
+        try:
+            items = self.kube.list_all('events', functools.partial(
+                self.kube.core.list_namespaced_event, namespace=namespace,
+                field_selector='involvedObject.kind=Pod,involvedObject.name=%s' % name))
+        except KubernetesAPIError as exc:
+            if exc.status != 403:
+                raise
+            if not any('cannot list events' in w for w in self.warnings):
+                self.warnings.append('cannot list events in %s: the pull time and the kubelet\'s full message come'
+                                     ' from Events; only Pod status is used' % namespace)
+            return []
+        return _event_dicts(items, uid)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _delete(self, namespace, name):
+        try:
+            self.kube.call('delete', 'pods', self.kube.core.delete_namespaced_pod, namespace=namespace, name=name,
+                           grace_period_seconds=0, propagation_policy='Background')
+        except NotFoundError:
+            pass
+
+    def _garbage_collect(self, plan):
+        pods = self._list_canaries(plan.namespace, CANARY_SELECTOR)
+        stale = gc_candidates(pods, self.now(), plan.gc_older_than)
+        for item in stale:
+            if not self.check_mode:
+                self._delete(plan.namespace, item['name'])
+        return stale
+
+    def _dry_run(self, plan, manifest):
+        return self.kube.call('create', 'pods', self.kube.core.create_namespaced_pod, namespace=plan.namespace,
+                              body=manifest, dry_run='All')
+
+    def _admission_error(self, exc, plan):
+        """A create error that concerns the whole task (raised) rather than one image (returned text)."""
+        if isinstance(exc, NotFoundError):
+            return ValidationError('namespace: namespace %s does not exist' % plan.namespace, field='namespace')
+        if exc.status in (401, 0) or (exc.status == 403 and 'cannot create resource' in exc.msg):
+            return exc
+        return None
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self):
+        plan = plan_canary(self.params)
+        sa = self._preflight(plan)
+        if plan.pull_secrets is None and not (sa.get('imagePullSecrets') or []):
+            self.warnings.append('ServiceAccount %s/%s lists no image pull secrets: the canary pulls anonymously'
+                                 % (plan.namespace, plan.service_account))
+        garbage = self._garbage_collect(plan)
+        results = []
+        manifests = []
+        for image in plan.images:
+            manifest = build_pod(plan, image, self.run_id)
+            item = self._new_result(image, manifest)
+            try:
+                self._dry_run(plan, manifest)
+            except KubernetesAPIError as exc:
+                fatal = self._admission_error(exc, plan)
+                if fatal is not None:
+                    raise fatal
+                item.update(verdict='pod_rejected', pulled=False, kubelet_message=exc.msg)
+                item['category'], item['hint'] = 'pod_rejected', CANARY_CATEGORIES['pod_rejected']
+            results.append(item)
+            manifests.append(manifest)
+        if self.check_mode:
+            for item, manifest in zip(results, manifests):
+                if item['verdict'] is None:
+                    item['verdict'] = 'would_run'
+                    item['manifest'] = manifest
+        else:
+            self._run_pods(plan, results, manifests)
+        return self._result(plan, results, garbage)
+
+    def _new_result(self, image, manifest):
+        return {'image': image, 'verdict': None, 'pod': None, 'node': None, 'pulled': None, 'pull_seconds': None,
+                'kubelet_message': None, 'kubelet_reason': None, 'scheduler_message': None, 'category': None,
+                'hint': None, 'diagnosis': None, 'events': [], 'elapsed_seconds': None, 'deleted': None,
+                'image_id': None, 'container_start': None, 'workload_started': False,
+                'missing_pull_secrets_event': None,
+                'pull_secrets': [s['name'] for s in manifest['spec'].get('imagePullSecrets') or []] or None}
+
+    def _run_pods(self, plan, results, manifests):
+        created = {}
+        started = self.clock()
+        try:
+            for item, manifest in zip(results, manifests):
+                if item['verdict'] is not None:
+                    continue
+                try:
+                    pod = self.kube.call('create', 'pods', self.kube.core.create_namespaced_pod,
+                                         namespace=plan.namespace, body=manifest) or {}
+                except KubernetesAPIError as exc:
+                    fatal = self._admission_error(exc, plan)
+                    if fatal is not None:
+                        raise fatal
+                    item.update(verdict='pod_rejected', pulled=False, kubelet_message=exc.msg,
+                                category='pod_rejected', hint=CANARY_CATEGORIES['pod_rejected'])
+                    continue
+                meta = pod.get('metadata') or {}
+                item['pod'] = meta.get('name')
+                created[meta.get('name')] = (item, meta.get('uid'), self.clock())
+            self._wait(plan, created, started)
+            for name, (item, uid, _t) in created.items():
+                if item['verdict'] == 'pull_failed':
+                    self._diagnose_item(plan, item)
+                elif item['category'] is None and item['verdict'] != 'pulled':
+                    item['category'], item['hint'] = classify_failure(item, None)
+        finally:
+            self._cleanup(plan, created)
+
+    def _wait(self, plan, created, started):
+        deadline = started + plan.timeout
+        pending = dict((name, None) for name in created)  # name -> clock when a verdict first appeared
+        last = {}
+        while pending:
+            pods = dict(((p.get('metadata') or {}).get('name'), p) for p in self._list_canaries(
+                plan.namespace, '%s=%s' % (RUN_LABEL, self.run_id)))
+            now = self.clock()
+            for name in list(pending):
+                item, uid, t0 = created[name]
+                pod = pods.get(name)
+                events = self._events(plan.namespace, name, uid) if pod is not None else []
+                last[name] = (pod, events)
+                first_seen = pending[name]
+                settled = first_seen is not None and now - first_seen >= EVENT_GRACE or now >= deadline
+                verdict = kubelet_verdict(pod, events, settled=settled)
+                if verdict is None:
+                    continue
+                if not verdict['complete']:
+                    if first_seen is None:
+                        pending[name] = now
+                    continue
+                self._apply_verdict(item, verdict, events, now - t0)
+                del pending[name]
+            if not pending:
+                break
+            if self.clock() >= deadline:
+                for name in list(pending):
+                    item, uid, t0 = created[name]
+                    pod, events = last.get(name, (None, []))
+                    self._apply_verdict(item, timeout_verdict(pod, events, plan.timeout), events, self.clock() - t0)
+                    del pending[name]
+                break
+            self.sleep(self.poll_interval)
+
+    def _apply_verdict(self, item, verdict, events, elapsed):
+        for key in ('verdict', 'node', 'pulled', 'pull_seconds', 'kubelet_message', 'kubelet_reason',
+                    'scheduler_message', 'image_id', 'container_start'):
+            item[key] = verdict.get(key)
+        item['missing_pull_secrets_event'] = verdict.get('missing_pull_secrets_event')
+        item['workload_started'] = verdict.get('workload_started', False)
+        item['elapsed_seconds'] = round(max(elapsed, 0.0), 2)
+        item['events'] = [{'type': e['type'], 'reason': e['reason'], 'message': (e.get('message') or '')[:1000],
+                           'count': e['count']} for e in events]
+        if item['workload_started']:
+            self.warnings.append('the canary container for %s started, which must never happen; report this'
+                                 % item['image'])
+
+    def _diagnose_item(self, plan, item):
+        diagnosis = None
+        if self.params.get('diagnose', True):
+            try:
+                diag = self._run_diagnosis(plan, item['pod'])
+                diagnosis = compact_diagnosis(diag)
+                for warning in diag.get('warnings') or []:
+                    if warning not in self.warnings:
+                        self.warnings.append(warning)
+            except RegistryLinkError as exc:
+                self.warnings.append('diagnosis of %s failed: %s' % (item['image'], exc.msg))
+        item['diagnosis'] = diagnosis
+        item['category'], item['hint'] = classify_failure(item, diagnosis)
+
+    def _run_diagnosis(self, plan, pod_name):
+        diagnose = self._diagnose
+        if diagnose is None:
+            from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import diagnose_pod
+            diagnose = diagnose_pod
+        params = dict(cluster_params(self.params), pod={'namespace': plan.namespace, 'name': pod_name})
+        return diagnose(params, _registry_conn(self.params), register_secret=self.register_secret,
+                        kube_client=self.kube)
+
+    def _cleanup(self, plan, created):
+        """Delete every Pod this run created, then read back that none is left."""
+        errors = []
+        for name, (item, _uid, _t) in created.items():
+            try:
+                self._delete(plan.namespace, name)
+                item['deleted'] = True
+            except RegistryLinkError as exc:
+                item['deleted'] = False
+                errors.append('%s: %s' % (name, exc.msg))
+        if not created:
+            return
+        try:
+            left = [(p.get('metadata') or {}).get('name') for p in self._list_canaries(
+                plan.namespace, '%s=%s' % (RUN_LABEL, self.run_id))]
+        except RegistryLinkError as exc:
+            left = []
+            errors.append('cannot read back the canary Pods: %s' % exc.msg)
+        for name in left:
+            if name in created:
+                created[name][0]['deleted'] = False
+        if errors or left:
+            self.cleanup_error = ('canary Pod(s) may be left in namespace %s (label %s=%s): %s; the next run deletes'
+                                  ' them once older than gc_older_than' % (
+                                      plan.namespace, RUN_LABEL, self.run_id,
+                                      '; '.join(errors + ['%s still exists' % n for n in left])))
+
+    cleanup_error = None
+
+    def _result(self, plan, results, garbage):
+        summary = summarize(results)
+        not_pulled = [r for r in results if r['verdict'] not in ('pulled', 'would_run')]
+        ok = not not_pulled and not self.cleanup_error
+        msg = None
+        if not_pulled:
+            msg = '%d of %d image(s) did not pull on the cluster: %s' % (
+                len(not_pulled), len(results), ', '.join('%s (%s)' % (r['image'], r['category']) for r in not_pulled))
+        if self.cleanup_error:
+            msg = '%s%s' % (msg + '; ' if msg else '', self.cleanup_error)
+        first = not_pulled[0] if not_pulled else None
+        return {
+            'changed': bool(garbage),
+            'ok': ok,
+            'msg': msg,
+            'category': first['category'] if first else None,
+            'hint': ('%s: %s' % (first['image'], first['hint'])) if first else None,
+            'results': results,
+            'summary': summary,
+            'garbage_collected': garbage,
+            'run_id': self.run_id,
+            'namespace': plan.namespace,
+            'cleanup_failed': bool(self.cleanup_error),
+            'table': table(results),
+            'warnings': list(self.warnings),
+        }
+
+
+def run_module(params, check_mode=False, register_secret=None, kube_client=None):
+    """Run ``pull_canary`` for its module params; returns the result dict (with a ``warnings`` list)."""
+    return PullCanaryRunner(params, check_mode=check_mode, register_secret=register_secret,
+                            kube_client=kube_client).run()

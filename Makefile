@@ -1,14 +1,14 @@
 # registrylink.k8s developer entry points. See docs/local-environment.md.
 #   make up [CLUSTERS=3]   bootstrap, then start N control planes + registry + moto
 #   . .localenv/env.sh     use them from a shell
-#   make test | unit | integration | sanity | lint | demo | bench [QUICK=1] | status | down
+#   make test | unit | oracle | integration | sanity | lint | demo | bench [QUICK=1] | status | down
 SHELL := /bin/bash
 CLUSTERS ?= 1
 QUICK ?=
 PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up down status test sanity unit lint integration demo bench
+.PHONY: help bootstrap up down status test sanity unit oracle lint integration demo bench
 
 help:
 	@echo "make bootstrap            apt packages, .venv, kube binaries (idempotent)"
@@ -16,7 +16,7 @@ help:
 	@echo "make status               health of the local environment"
 	@echo "make down                 stop it"
 	@echo "make test                 sanity + unit + integration (hack/test.sh)"
-	@echo "make sanity|unit|lint|integration"
+	@echo "make sanity|unit|oracle|lint|integration"
 	@echo "make demo                 hack/demo.sh"
 	@echo "make bench [QUICK=1]      hack/bench.sh"
 
@@ -35,7 +35,7 @@ status:
 test:
 	hack/test.sh
 
-sanity unit lint integration:
+sanity unit oracle lint integration:
 	hack/test.sh $@
 
 demo:

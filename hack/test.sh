@@ -2,6 +2,8 @@
 # The project's test command (`make test`, called by .ci/run):
 #   sanity       ansible-test sanity on a copy of the collection under ansible_collections/registrylink/k8s
 #   unit         pytest tests/unit (pure logic, no environment)
+#   oracle       the kubelet model against the kubelet's own code (tests/oracle; builds the
+#                oracle with hack/build-oracle.sh when it is not cached; no cluster needed)
 #   lint         ansible-lint (production profile) on roles and playbooks
 #   integration  starts the local environment (3 clusters), runs pytest tests/integration
 #                (Python-level tests and the Ansible targets), stops it again
@@ -46,6 +48,13 @@ run_unit() {
   "$PY" -m pytest tests/unit -q -p no:cacheprovider
 }
 
+run_oracle() {
+  say "oracle: the kubelet's own credential matching (k8s.io/kubernetes) against the collection's model"
+  # Built here (cached in ~/.cache/registrylink/oracle) so its toolchain warning, if any, is in the log.
+  hack/build-oracle.sh >/dev/null
+  "$PY" -m pytest tests/oracle -q -p no:cacheprovider
+}
+
 run_lint() {
   say "lint: ansible-lint (production profile)"
   # ansible-lint resolves registrylink.k8s.* through the collections path: point it at this checkout.
@@ -68,8 +77,9 @@ run_integration() {
 case "${1:-all}" in
   sanity) run_sanity ;;
   unit) run_unit ;;
+  oracle) run_oracle ;;
   lint) run_lint ;;
   integration) run_integration ;;
   all) run_sanity; run_unit; run_lint; run_integration ;;
-  *) echo "usage: hack/test.sh [sanity|unit|lint|integration|all]" >&2; exit 2 ;;
+  *) echo "usage: hack/test.sh [sanity|unit|oracle|lint|integration|all]" >&2; exit 2 ;;
 esac

@@ -80,7 +80,7 @@ class KubeletOracle:
             numbered = [dict(r, id=base + i) for i, r in enumerate(requests)]
             writer = threading.Thread(target=self._send, args=(numbered,))
             writer.start()
-            answers = [self._read() for _ in numbered]
+            answers = [self._read() for _request in numbered]
             writer.join()
         for i, answer in enumerate(answers):
             if answer.get("id") != base + i:

@@ -4,13 +4,14 @@
 """``registry_probe`` ``verify`` mode: one cluster's pull readiness over a namespace selection. Private to this collection.
 
 Reads are a constant number of LIST requests whatever the number of namespaces (namespaces,
-the named Secret across all namespaces, ServiceAccounts, Pending pods), then:
+the named Secret across all namespaces, ServiceAccounts, unfinished pods), then:
 
 * per namespace: the Secret is present, of a type the kubelet reads, decodes, and has an entry the
   kubelet will match for each target image (``_dockerconfig``); the ServiceAccounts list it;
 * one live probe per distinct (image, credential) pair, cached (``_diagnose._ProbeCache``);
 * Pods stuck in ``ErrImagePull`` / ``ImagePullBackOff`` are diagnosed (``_diagnose.diagnose_pod``),
-  at most ``max_pod_diagnoses`` of them.
+  at most ``max_pod_diagnoses`` of them; also those in phase ``Running`` whose restarting container
+  cannot be pulled again (see :data:`UNFINISHED_PODS`).
 
 The result has per-namespace rows, the probes, the stuck pods, ``summary`` counts and ``table``
 (lines a person reads at a glance). No secret in any of it.
@@ -35,6 +36,12 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces impor
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import tls_check
 
 STUCK_REASONS = ('ErrImagePull', 'ImagePullBackOff')
+STATUS_FIELDS = ('initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses')
+#: The Pods a kubelet can hold in a pull back-off: those not finished. Not only ``Pending`` ones: when a
+#: container that already ran restarts and its image cannot be pulled again (a rotated password,
+#: ``imagePullPolicy: Always``), the kubelet counts the restarting container as stopped and keeps the
+#: Pod in phase ``Running`` while the container waits in ``ImagePullBackOff``.
+UNFINISHED_PODS = 'status.phase!=Succeeded,status.phase!=Failed'
 KUBELET_TYPES = ('kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg')
 
 PROBLEM_HINTS = {
@@ -94,6 +101,23 @@ def _check_secret(secret, images, register_secret):
     return row, per_image, problems, configs
 
 
+def stuck_pods(pods, in_scope):
+    """The metadata of the Pods (in namespaces ``in_scope``) with a container, init container or
+    ephemeral container waiting in ``ErrImagePull`` / ``ImagePullBackOff``, whatever the Pod's
+    phase, sorted by namespace and name (pure)."""
+    stuck = []
+    for pod in pods:
+        meta = pod.get('metadata') or {}
+        if meta.get('namespace') not in in_scope or meta.get('deletionTimestamp'):
+            continue
+        status = pod.get('status') or {}
+        reasons = [((s.get('state') or {}).get('waiting') or {}).get('reason')
+                   for field in STATUS_FIELDS for s in status.get(field) or []]
+        if any(r in STUCK_REASONS for r in reasons):
+            stuck.append(meta)
+    return sorted(stuck, key=lambda m: (m.get('namespace') or '', m.get('name') or ''))
+
+
 def verify_cluster(params, conn, register_secret=None, kube_client=None, client_factory=RegistryClient,
                    tls_checker=tls_check):
     """Run the ``verify`` mode; returns the module result dict (with a ``warnings`` list)."""
@@ -121,7 +145,7 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
                 service_accounts[(meta['namespace'], meta['name'])] = sa
     pods = []
     if spec.get('diagnose_stuck_pods', True):
-        pods = _all_items(kube, 'pods', kube.core.list_pod_for_all_namespaces, field_selector='status.phase=Pending')
+        pods = _all_items(kube, 'pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
 
     cache = _ProbeCache(conn, client_factory, tls_checker)
     probes = {}
@@ -164,17 +188,7 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
         rows.append({'namespace': ns, 'ok': not problems, 'secret': secret_row, 'images': per_image,
                      'service_accounts': sa_rows, 'problems': problems})
 
-    stuck = []
-    for p in pods:
-        meta = p.get('metadata') or {}
-        if meta.get('namespace') not in in_scope:
-            continue
-        statuses = ((p.get('status') or {}).get('containerStatuses') or []) + \
-            ((p.get('status') or {}).get('initContainerStatuses') or [])
-        reasons = [((s.get('state') or {}).get('waiting') or {}).get('reason') for s in statuses]
-        if any(r in STUCK_REASONS for r in reasons):
-            stuck.append(meta)
-    stuck.sort(key=lambda m: (m.get('namespace'), m.get('name')))
+    stuck = stuck_pods(pods, in_scope)
     limit = spec.get('max_pod_diagnoses', 20)
     stuck_rows = []
     for meta in stuck[:limit]:

@@ -62,6 +62,9 @@ MIN_TIMEOUT, MAX_TIMEOUT = 5, 3600
 DEADLINE_MARGIN = 60
 #: Seconds to keep waiting for the Event that completes a verdict (pull time, pull error text).
 EVENT_GRACE = 3.0
+#: Seconds to keep waiting, after the pull, for the runtime's refusal to start the container (the
+#: proof that the image never ran; about 3 s after ``Pulled`` on a busy node).
+START_GRACE = 10.0
 POLL_INTERVAL = 0.5
 RESOURCES = {'requests': {'cpu': '1m', 'memory': '4Mi'}, 'limits': {'cpu': '10m', 'memory': '16Mi'}}
 PULL_FAILURE_REASONS = ('ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull',
@@ -360,7 +363,10 @@ def kubelet_verdict(pod, events, settled=False):
         ``complete`` (False when an Event is still expected), ``node``, ``pulled`` (bool),
         ``pull_seconds`` (float or None), ``kubelet_message``, ``scheduler_message``,
         ``missing_pull_secrets_event`` (the ``FailedToRetrieveImagePullSecret`` message or None),
-        ``workload_started`` (must always be False), ``image_id``.
+        ``workload_started`` (must always be False), ``image_id``, ``container_start`` (the runtime's refusal
+        to start the never-running command), ``grace`` (seconds the runner waits for a missing Event).
+        A ``pulled`` verdict is complete once the ``Pulled`` event and the container's final state (with the
+        image ID and the runtime's refusal) are seen.
     """
     if pod is None:
         return dict(_empty_verdict(None), verdict='vanished')
@@ -383,12 +389,15 @@ def kubelet_verdict(pod, events, settled=False):
     if pulled_events or out['image_id']:
         out.update(verdict='pulled', pulled=True)
         if pulled_events:
-            out['pull_seconds'] = pull_seconds_from_event(pulled_events[-1].get('message'))
+            seconds = pull_seconds_from_event(pulled_events[-1].get('message'))
+            out['pull_seconds'] = None if seconds is None else round(seconds, 6)
             out['kubelet_message'] = pulled_events[-1].get('message')
         start_errors = [e for e in _events_by_reason(events, 'Failed') if e not in pull_errors]
         if terminated.get('message') or start_errors:
             out['container_start'] = (terminated.get('message') or start_errors[-1].get('message') or '')[:500]
-        out['complete'] = bool(pulled_events) or settled
+        # complete with the kubelet's pull time and the outcome of the start (refused, as designed)
+        out['complete'] = bool(pulled_events) and bool(terminated or out['workload_started']) or settled
+        out['grace'] = START_GRACE
         return out
     if waiting.get('reason') in PULL_FAILURE_REASONS or pull_errors:
         out.update(verdict='pull_failed', pulled=False)
@@ -414,7 +423,7 @@ def kubelet_verdict(pod, events, settled=False):
 
 
 def _empty_verdict(node):
-    return {'verdict': None, 'complete': True, 'node': node, 'pulled': None, 'pull_seconds': None,
+    return {'verdict': None, 'complete': True, 'grace': EVENT_GRACE, 'node': node, 'pulled': None, 'pull_seconds': None,
             'kubelet_message': None, 'kubelet_reason': None, 'scheduler_message': None,
             'missing_pull_secrets_event': None, 'workload_started': False, 'image_id': None, 'container_start': None}
 
@@ -793,10 +802,12 @@ class PullCanaryRunner(object):
                 events = self._events(plan.namespace, name, uid) if pod is not None else []
                 last[name] = (pod, events)
                 first_seen = pending[name]
-                settled = first_seen is not None and now - first_seen >= EVENT_GRACE or now >= deadline
-                verdict = kubelet_verdict(pod, events, settled=settled)
+                verdict = kubelet_verdict(pod, events)
                 if verdict is None:
                     continue
+                grace = verdict.get('grace', EVENT_GRACE)
+                if first_seen is not None and now - first_seen >= grace or now >= deadline:
+                    verdict = kubelet_verdict(pod, events, settled=True)
                 if not verdict['complete']:
                     if first_seen is None:
                         pending[name] = now

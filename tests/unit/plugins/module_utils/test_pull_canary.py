@@ -214,6 +214,18 @@ def test_verdict_pulled_with_the_kubelets_time():
     assert v['workload_started'] is False
 
 
+def test_verdict_pulled_waits_for_the_start_refusal():
+    pod = kpod(state={'waiting': {'reason': 'ContainerCreating'}})
+    v = pc.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Created', 'Created container: canary')])
+    assert v['verdict'] == 'pulled' and v['complete'] is False and v['grace'] == pc.START_GRACE
+    pod = kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64)
+    refused = ('Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc'
+               ' create failed: unable to start container process: exec: "/dev/null": permission denied: unknown')
+    v = pc.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Failed', refused, 'Warning')])
+    assert v['complete'] is True and 'permission denied' in v['container_start']
+    assert v['pull_seconds'] == pytest.approx(0.215)
+
+
 def test_verdict_pulled_waits_for_the_event_then_settles():
     pod = kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64)
     v = pc.kubelet_verdict(pod, [])

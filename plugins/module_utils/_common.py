@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -102,3 +103,27 @@ def is_managed(metadata):
     """True when a Kubernetes object's metadata (dict) carries our managed-by label."""
     labels = (metadata or {}).get('labels') or {}
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+GLOB_CHARS = '*?['
+
+
+def is_glob(pattern):
+    """True when ``pattern`` contains a shell glob character (``*``, ``?``, ``[``)."""
+    return any(c in GLOB_CHARS for c in pattern)
+
+
+def b64decode_lenient(text):
+    """Decode base64 the forgiving way tokens and ``auth`` values are written in the wild.
+
+    Surrounding whitespace and line breaks are ignored, missing ``=`` padding is added, and the
+    URL-safe alphabet (``-``, ``_``) is read as well as the standard one. Returns bytes; raises
+    ``ValueError`` (``binascii.Error``) when the text cannot be decoded at all. For the kubelet's
+    own, stricter reading of ``auth`` see ``_go_compat.go_b64_auth``.
+    """
+    if isinstance(text, bytes):
+        text = text.decode('ascii', 'replace')
+    data = text.strip().replace('\r', '').replace('\n', '')
+    data += '=' * (-len(data) % 4)
+    return base64.urlsafe_b64decode(data.encode('ascii', 'replace'))
+

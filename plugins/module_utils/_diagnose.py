@@ -19,10 +19,11 @@ import hashlib
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import CATEGORIES, RegistryClient
-from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
-    SecretDecodeError, decode_secret, inspect_config, kubelet_keyring, kubelet_lookup,
-)
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import b64decode_lenient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
+from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import SecretDecodeError, decode_secret
+from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import inspect_config, kubelet_keyring, kubelet_lookup
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import NotFoundError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import ProbeTarget, run_probe, tls_check
@@ -122,9 +123,8 @@ def _register_config_secrets(config, register_secret):
 
 
 def _register_auth_parts(auth, register_secret):
-    import base64
     try:
-        decoded = base64.b64decode(auth + '=' * (-len(auth) % 4)).decode('utf-8', 'replace')
+        decoded = b64decode_lenient(auth).decode('utf-8', 'replace')
     except Exception:
         return
     if ':' in decoded:

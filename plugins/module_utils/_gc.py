@@ -25,10 +25,11 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._common import parse_rfc3339, utcnow
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob, parse_rfc3339, utcnow
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, protected_digests
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import DOCKER_HUB_API_HOST, DOCKER_HUB_IMAGE_HOST, api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import (
     INDEX_MEDIA_TYPES, ManifestInfo, RepositoryState, plan_retention,
 )
@@ -43,11 +44,6 @@ MAX_CONFIG_SIZE = 4 * 1024 * 1024
 UNSUPPORTED_MSG = ('the registry refuses deletes (storage.delete.enabled=false, or the registry is a pull-through '
                    'cache): DELETE answered 405 UNSUPPORTED')
 
-_GLOB_CHARS = re.compile(r'[*?\[]')
-
-
-def is_glob(pattern):
-    return bool(_GLOB_CHARS.search(pattern))
 
 
 def glob_to_regex(pattern):
@@ -594,8 +590,7 @@ def credentials_from_pull_secret(kube, pull_secret, registry_host, repository, r
     ``<registry_host>/<repository>``. Returns ``(username, password, facts)``; facts are
     secret-free (secret, key, username)."""
     from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import read_pull_secret
-    from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
-        kubelet_keyring, match_credentials)
+    from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import kubelet_keyring, match_credentials
     namespace, name = pull_secret['namespace'], pull_secret['name']
     entry = read_pull_secret(kube, namespace, name, register_secret)
     if not entry['found'] or entry['config'] is None or not entry['usable']:
@@ -655,7 +650,7 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
             from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
             return KubeClient.from_params(cluster)
     if client_factory is None:
-        from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
+        from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
         client_factory = RegistryClient
     rules = Rules.from_params(params)
     max_concurrency = params.get('max_concurrency')
@@ -670,17 +665,16 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
         if kwargs.get('username'):
             raise ValidationError('pull_secret and username/password are mutually exclusive', field='pull_secret')
         from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
-        from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import normalize_registry
         literal = [r for r in params.get('repositories') or [] if isinstance(r, str) and not is_glob(r)]
-        host = normalize_registry(params['registry'])[1]
+        host = api_host(params['registry'])[1]
         username, password, facts = credentials_from_pull_secret(
             kube_factory(cluster_params(params)), params['pull_secret'], host, (literal or ['library/x'])[0],
             register_secret)
         kwargs['username'], kwargs['password'] = username, password
     client = client_factory(params['registry'], **kwargs)
     hosts = [client.netloc] + list(params.get('registry_aliases') or [])
-    if client.netloc == 'registry-1.docker.io':
-        hosts.append('docker.io')
+    if client.netloc == DOCKER_HUB_API_HOST:
+        hosts.append(DOCKER_HUB_IMAGE_HOST)
 
     protect_clusters = params.get('in_use_protection', True)
     if not protect_clusters:

@@ -31,6 +31,7 @@ import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import image_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import ANY_REPOSITORY
 
 CONTAINER_FIELDS = ('initContainers', 'containers', 'ephemeralContainers')
@@ -48,7 +49,6 @@ KINDS = (
 )
 
 _DIGEST_IN_TEXT_RE = re.compile(r'(sha256:[0-9a-f]{64})')
-_DOCKER_HUB = ('docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com')
 
 
 class InUseScanError(RegistryLinkError):
@@ -132,20 +132,6 @@ def object_images(obj, kind, cluster=None):
     return out
 
 
-def normalize_host(host):
-    """``host[:port]`` lower-cased; ``:443`` dropped; Docker Hub aliases become ``docker.io``."""
-    host = (host or '').strip().lower()
-    for prefix in ('https://', 'http://'):
-        if host.startswith(prefix):
-            host = host[len(prefix):]
-    host = host.split('/', 1)[0]
-    if host.endswith(':443'):
-        host = host[:-4]
-    if host in _DOCKER_HUB:
-        return 'docker.io'
-    return host
-
-
 def parse_use(use):
     """Parse an ImageUse into ``(registry, repository, tag, digest)``; None when unparsable.
 
@@ -163,7 +149,7 @@ def parse_use(use):
         ref = parse_image_reference(text, field='image')
     except ValidationError:
         return None
-    return (normalize_host(ref.registry), ref.repository, ref.tag, ref.digest)
+    return (image_host(ref.registry), ref.repository, ref.tag, ref.digest)
 
 
 def protected_digests(uses, registry_hosts, tag_maps):
@@ -181,7 +167,7 @@ def protected_digests(uses, registry_hosts, tag_maps):
         could not be parsed but mention one of ``registry_hosts`` (the caller fails closed on
         those).
     """
-    hosts = set(normalize_host(h) for h in registry_hosts)
+    hosts = set(image_host(h) for h in registry_hosts)
     protected = {}
     unparsable = []
 

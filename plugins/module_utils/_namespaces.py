@@ -15,18 +15,13 @@ __metaclass__ = type
 import fnmatch
 import re
 
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 
-_GLOB_CHARS = set('*?[')
 _LABEL_KEY_RE = re.compile(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?'
                            r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')
 _LABEL_VALUE_RE = re.compile(r'^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$')
 _NS_NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
-
-
-def is_glob(pattern):
-    """True when ``pattern`` contains a shell glob character (``*``, ``?``, ``[``)."""
-    return any(c in _GLOB_CHARS for c in pattern)
 
 
 def _split_top_level(text):

@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import binascii
 import datetime
 import hashlib
@@ -30,12 +29,14 @@ import ssl
 import tempfile
 import time
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._common import format_rfc3339
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import (
-    CATEGORIES, DOCKER_HUB_API_HOST, RegistryClient, classify_exception, decode_jwt_claims, normalize_registry,
-    parse_rate_limit,
-)
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import b64decode_lenient, format_rfc3339
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES, classify_exception
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, parse_rate_limit
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import (
+    ACR_NULL_GUID, DOCKER_HUB_API_HOST, GAR_HOST_RE, api_host, is_ecr_host,
+)
 
 try:
     import requests
@@ -43,10 +44,6 @@ try:
 except ImportError:  # pragma: no cover - reported by the module
     requests = None
 
-ECR_HOST_RE = re.compile(r'^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$')
-ACR_HOST_RE = re.compile(r'^[a-z0-9]+\.azurecr\.(?:io|cn|us)$')
-GAR_HOST_RE = re.compile(r'^(?:[a-z0-9-]+-docker\.pkg\.dev|(?:[a-z]+\.)?gcr\.io)$')
-ACR_NULL_GUID = '00000000-0000-0000-0000-000000000000'
 
 
 def _epoch_to_rfc3339(epoch):
@@ -63,7 +60,7 @@ def _ecr_expiration(password):
     ``version``, ``type`` and ``expiration`` [unverified: observed format, not documented by AWS].
     """
     try:
-        raw = base64.b64decode(password + '=' * (-len(password) % 4), validate=False)
+        raw = b64decode_lenient(password)
         doc = json.loads(raw.decode('utf-8'))
     except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         return None
@@ -91,7 +88,7 @@ def credential_facts(registry_host, username, password, now=None):
         if claims is not None:
             facts['password_kind'] = 'jwt'
             exp = claims.get('exp')
-        elif ECR_HOST_RE.match(host) or username == 'AWS':
+        elif is_ecr_host(host) or username == 'AWS':
             exp = _ecr_expiration(password)
             if exp is not None:
                 facts['password_kind'] = 'ecr_token'
@@ -106,7 +103,7 @@ def credential_facts(registry_host, username, password, now=None):
         if username == 'gitlab-ci-token':
             facts['advice'].append('CI job tokens expire when the job ends; use a deploy token with read_registry'
                                    ' (username gitlab+deploy-token-<n>).')
-        if ECR_HOST_RE.match(host) and username == 'AWS':
+        if is_ecr_host(host) and username == 'AWS':
             facts['advice'].append('ECR authorization tokens last 12 hours; schedule a refresh (rotate playbook).')
         if username == ACR_NULL_GUID:
             facts['advice'].append('ACR AAD refresh tokens are short-lived (about 3 hours); prefer a scope-map token'
@@ -377,7 +374,7 @@ def run_probe(target, username=None, password=None, ca_path=None, validate_certs
         return result
 
     try:
-        scheme, netloc = normalize_registry(target.registry)
+        scheme, netloc = api_host(target.registry)
     except RegistryError as err:
         return fail(err.category, err.msg, err.hint, step='input')
     result['registry'] = netloc
@@ -523,10 +520,10 @@ def _collect_client_facts(client, result):
 def docker_hub_note(registry):
     """A warning when the registry given is a Docker Hub alias that pull secrets must not use as a key."""
     try:
-        _scheme, netloc = normalize_registry(registry)
+        _scheme, netloc = api_host(registry)
     except RegistryError:
         return None
-    if netloc == DOCKER_HUB_API_HOST and 'registry-1.docker.io' in (registry or ''):
+    if netloc == DOCKER_HUB_API_HOST and DOCKER_HUB_API_HOST in (registry or ''):
         return ('registry-1.docker.io is the Docker Hub API host; a pull secret keyed with it never matches'
                 ' Docker Hub images (use https://index.docker.io/v1/).')
     return None

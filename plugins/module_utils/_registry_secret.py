@@ -38,7 +38,6 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
 from ansible_collections.registrylink.k8s.plugins.module_utils import _providers
-from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import parse_ecr_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
     NotFoundError,
@@ -47,6 +46,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ValidationError,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import parse_ecr_host, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     require_literal_namespaces,
     resolve_namespaces,
@@ -287,15 +287,6 @@ def _decode(secret):
         return None, str(getattr(exc, 'msg', exc))
 
 
-def _inner(config):
-    """The registry map of a docker config in either form (``auths`` wrapper or flat)."""
-    if not isinstance(config, dict):
-        return {}
-    if isinstance(config.get('auths'), dict):
-        return config['auths']
-    return config
-
-
 def load_records(text):
     """Parse the ``registrylink.k8s/providers`` annotation: a JSON list of ``{server, provider, options,
     expires_at}``. Anything unreadable yields [] (the tokens are then treated as unrecorded)."""
@@ -371,7 +362,7 @@ def token_status(existing, desired, now):
             status['reason'] = 'no expiry recorded (annotation %s missing or unreadable)' % EXPIRES_AT_ANNOTATION
             continue
         if inner is None:
-            inner = _inner(_decode(existing)[0])
+            inner = dc.auths_map(_decode(existing)[0])
         raw = inner.get(record['server'])
         if not isinstance(raw, dict) or not (raw.get('password') or raw.get('auth')):
             status['reason'] = 'the recorded registry key %s holds no credentials' % record['server']
@@ -530,7 +521,7 @@ def _annotations(desired, current, config, content_changed):
     records = []
     if desired.merge:
         ours = set(r['server'] for r in desired.records) | set(desired.static_keys)
-        keys = set(_inner(config))
+        keys = set(dc.auths_map(config))
         records = [r for r in load_records(current.get(PROVIDERS_ANNOTATION))
                    if r['server'] in keys and r['server'] not in ours]
     records = records + list(desired.records)
@@ -736,7 +727,7 @@ class RegistrySecretRunner(object):
         except ProviderError as exc:
             raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
         self.mint_count += 1
-        key = dc.normalize_server(creds.server)[0]
+        key = secret_key(creds.server)[0]
         if key in desired.static_keys:
             raise ValidationError('%s: the token is for the registry key %s, which another entry lists with static '
                                   'credentials; list each registry once' % (spec.label, key), field='registries')

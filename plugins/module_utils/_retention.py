@@ -53,7 +53,6 @@ ORDER_NONE = 'none'
 
 ANY_REPOSITORY = '*'
 
-_DIGEST_RE = re.compile(r'^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$')
 # Referrers tag schema (OCI distribution-spec "fallback tag"), and cosign's suffixed tags.
 _REFERRERS_TAG_RE = re.compile(r'^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})(\..+)?$')
 
@@ -521,8 +520,3 @@ def plan_retention(repositories, rules, protected=None, now=None):
     for state in sorted(repositories, key=lambda s: s.name):
         plans.append(_plan_repository(state, rules, protected or {}, now))
     return Plan(plans, rules, now)
-
-
-def is_digest(value):
-    """True when ``value`` looks like ``<algorithm>:<encoded>``."""
-    return bool(value) and bool(_DIGEST_RE.match(value))

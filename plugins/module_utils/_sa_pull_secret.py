@@ -25,7 +25,7 @@ import fnmatch
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
-from ansible_collections.registrylink.k8s.plugins.module_utils._common import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.registrylink.k8s.plugins.module_utils._common import MANAGED_BY_LABEL, MANAGED_BY_VALUE, is_glob
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
     NotFoundError,
@@ -39,7 +39,6 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
-    is_glob,
     is_qualified_name,
     parse_label_selector,
     require_literal_namespaces,

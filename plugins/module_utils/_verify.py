@@ -26,10 +26,10 @@ import functools
 from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import (
     _ProbeCache, _kube, _register_config_secrets, _try_matches, diagnose_pod,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import CATEGORIES, RegistryClient
-from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
-    SecretDecodeError, decode_secret, inspect_config, kubelet_keyring, kubelet_lookup,
-)
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
+from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import SecretDecodeError, decode_secret
+from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import inspect_config, kubelet_keyring, kubelet_lookup
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces

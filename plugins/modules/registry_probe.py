@@ -538,7 +538,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC, NAMESPACES_ARGSPEC
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
 from tests.support.images import push_image

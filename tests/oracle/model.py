@@ -19,6 +19,8 @@ import traceback
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
+from ansible_collections.registrylink.k8s.plugins.module_utils import _kubelet
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils import _imageref
 
 from .oracle_client import b64, unb64
@@ -100,13 +102,13 @@ def model_pull(image, secrets):
     try:
         configs = _model_configs(secrets)
         try:
-            lookup = dc.kubelet_lookup(image, configs)
+            lookup = _kubelet.kubelet_lookup(image, configs)
         except ValidationError as exc:
             return {"image_error": exc.msg}
         out = {"repo": _bytes(lookup["name"]),
                "keyring_error": (lookup["keyring_error"] or {}).get("reason")}
         if out["keyring_error"] is None:
-            keyring = dc.kubelet_keyring(configs)
+            keyring = _kubelet.kubelet_keyring(configs)
             out["keys"] = [_bytes(k) for k in keyring["index"]]
             creds, groups = [], []
             for m in lookup["matches"]:
@@ -126,14 +128,14 @@ def model_pull(image, secrets):
 
 def model_add_key(key):
     try:
-        return {"key": _bytes(dc.kubelet_key(key))}
+        return {"key": _bytes(_kubelet.kubelet_key(key))}
     except Exception as exc:
         return _crash(exc)
 
 
 def model_match(glob, target):
     try:
-        return {"match": bool(dc.urls_match(glob, target))}
+        return {"match": bool(_kubelet.urls_match(glob, target))}
     except Exception as exc:
         return _crash(exc)
 
@@ -153,7 +155,7 @@ def model_writer(server):
     """registry_secret's key normalisation: {"refused": msg} or {"key": str, "warnings": [...]}."""
     try:
         try:
-            key, warnings = dc.normalize_server(server)
+            key, warnings = secret_key(server)
         except ValidationError as exc:
             return {"refused": exc.msg}
         return {"key": key, "warnings": warnings}

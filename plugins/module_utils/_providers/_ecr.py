@@ -17,29 +17,14 @@ import binascii
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _aws
-from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import ecr_host, parse_ecr_host, secret_key
 
-ECR_HOST_RE = re.compile(r'^(?P<account>\d{12})\.dkr\.ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)'
-                         r'\.amazonaws\.com(?P<cn>\.cn)?$')
 _REGION_RE = re.compile(r'^[a-z]{2}(-[a-z0-9]+)+-\d+$')
 _ACCOUNT_RE = re.compile(r'^\d{12}$')
 _ROLE_ARN_RE = re.compile(r'^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$')
 _URL_RE = re.compile(r'^https?://[^/\s?#]+(/[^\s]*)?$')
-
-
-def ecr_host(registry_id, region):
-    """The ECR registry host of an account in a region (``.amazonaws.com.cn`` for China regions)."""
-    return '%s.dkr.ecr.%s.amazonaws.com%s' % (registry_id, region, '.cn' if region.startswith('cn-') else '')
-
-
-def parse_ecr_host(key):
-    """``(account, region)`` of an ECR registry host (port-less, path-less), or None."""
-    m = ECR_HOST_RE.match(key or '')
-    if not m:
-        return None
-    return m.group('account'), m.group('region')
 
 
 class EcrProvider(Provider):
@@ -65,7 +50,7 @@ class EcrProvider(Provider):
                 out[key] = value.strip() or None
         from_host = None
         if out['server']:
-            key, _warnings = dc.normalize_server(out['server'])
+            key, _warnings = secret_key(out['server'])
             out['server'] = key
             from_host = parse_ecr_host(key)
         region, registry_id = out['region'], out['registry_id']
@@ -144,7 +129,7 @@ class EcrProvider(Provider):
             if options.get('registry_id'):
                 return ecr_host(options['registry_id'], options['region'])
             raise ProviderError('ECR GetAuthorizationToken returned no proxyEndpoint; set server (the ECR host)')
-        key = dc.normalize_server(endpoint)[0]
+        key = secret_key(endpoint)[0]
         parsed = parse_ecr_host(key)
         if parsed and options.get('registry_id') and parsed[0] != options['registry_id']:
             key = options['registry_id'] + key[len(parsed[0]):]

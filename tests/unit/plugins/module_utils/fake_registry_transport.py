@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A FAKE registry behind a ``requests`` transport adapter, for unit tests of ``_distribution.py``.
+"""A FAKE registry behind a ``requests`` transport adapter, for unit tests of the ``_distribution`` client.
 
 It is a fake, not a mock of any real registry: fixed, documented behaviour shaped like the
 OCI distribution spec and the Docker token spec (see ../shared/reference/registry-protocol.md),
@@ -25,7 +25,7 @@ import requests
 import requests.adapters
 from requests.structures import CaseInsensitiveDict
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import MANIFEST_MEDIA_TYPES
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import MANIFEST_MEDIA_TYPES
 
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 

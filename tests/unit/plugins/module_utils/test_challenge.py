@@ -10,7 +10,7 @@ __metaclass__ = type
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import (
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import (
     Challenge, format_challenge, parse_www_authenticate, pick_challenge,
 )
 

@@ -17,7 +17,7 @@ import json
 import pytest
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _diagnose as diag
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import NotFoundError
 from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_registry_transport import FakeRegistry
 

@@ -15,7 +15,10 @@ import time
 import pytest
 import requests
 
-from ansible_collections.registrylink.k8s.plugins.module_utils import _distribution as dist
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import MANIFEST_MEDIA_TYPES, RegistryClient, check_digest, sha256_digest
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import classify_exception, parse_error_body
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, merge_scopes, next_link, parse_rate_limit, parse_retry_after, parse_scope
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 
 from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_registry_transport import FakeRegistry, ConnectionError_, fake_jwt
@@ -31,7 +34,7 @@ class Sleeps(list):
 
 def make_client(reg, **kwargs):
     sleeps = kwargs.pop('sleep', None) or Sleeps()
-    client = dist.RegistryClient(kwargs.pop('base', reg.host), sleep=sleeps, **kwargs)
+    client = RegistryClient(kwargs.pop('base', reg.host), sleep=sleeps, **kwargs)
     reg.mount(client)
     client._test_sleeps = sleeps
     return client
@@ -66,14 +69,14 @@ def no_secret_anywhere(client, *errors):
     ('Reg.Example.Test', (None, 'reg.example.test')),
     ('[2001:db8::10]:5000', (None, '[2001:db8::10]:5000')),
 ])
-def test_normalize_registry(given, expected):
-    assert dist.normalize_registry(given) == expected
+def test_api_host(given, expected):
+    assert api_host(given) == expected
 
 
 @pytest.mark.parametrize('given', ['', 'ftp://reg.example.test', 'https://user:pw@reg.example.test'])
-def test_normalize_registry_rejects(given):
+def test_api_host_rejects(given):
     with pytest.raises(RegistryError) as exc:
-        dist.normalize_registry(given)
+        api_host(given)
     assert exc.value.category == 'invalid_request'
     assert 'pw' not in str(exc.value) or given == ''
 
@@ -84,7 +87,7 @@ GOOD = 'sha256:' + 'ab' * 32
 @pytest.mark.parametrize('given', [GOOD, GOOD + '\r', ' ' + GOOD + '\r\n', GOOD + '\n', '\t' + GOOD])
 def test_check_digest_strips_whitespace_and_cr(given):
     # BR-25: a trailing \r copied from a header line must not reach the DELETE URL
-    assert dist.check_digest(given) == GOOD
+    assert check_digest(given) == GOOD
 
 
 @pytest.mark.parametrize('given', [
@@ -99,7 +102,7 @@ def test_check_digest_strips_whitespace_and_cr(given):
 ])
 def test_check_digest_rejects(given):
     with pytest.raises(RegistryError) as exc:
-        dist.check_digest(given)
+        check_digest(given)
     assert exc.value.category == 'invalid_digest'
 
 
@@ -122,21 +125,21 @@ def test_check_digest_rejects(given):
     ('garbage without brackets', 'https://r.test/', None),
 ])
 def test_next_link(header, request_url, expected):
-    assert dist.next_link(header, request_url) == expected
+    assert next_link(header, request_url) == expected
 
 
 @pytest.mark.parametrize('value, expected', [
     ('120', 120.0), (' 3 ', 3.0), ('0', 0.0), ('1.5', 1.5), ('', None), (None, None), ('soon', None),
 ])
 def test_parse_retry_after_seconds(value, expected):
-    assert dist.parse_retry_after(value) == expected
+    assert parse_retry_after(value) == expected
 
 
 def test_parse_retry_after_http_date():
     now = 1700000000.0
     date = 'Tue, 14 Nov 2023 22:14:20 GMT'  # = 1700000060
-    assert dist.parse_retry_after(date, now=now) == pytest.approx(60.0)
-    assert dist.parse_retry_after('Tue, 14 Nov 2023 22:10:00 GMT', now=now) == 0.0
+    assert parse_retry_after(date, now=now) == pytest.approx(60.0)
+    assert parse_retry_after('Tue, 14 Nov 2023 22:10:00 GMT', now=now) == 0.0
 
 
 @pytest.mark.parametrize('headers, expected', [
@@ -149,14 +152,14 @@ def test_parse_retry_after_http_date():
     ({'content-type': 'x'}, None),  # BR-22: no headers means unknown/unlimited, never 0
 ])
 def test_parse_rate_limit(headers, expected):
-    assert dist.parse_rate_limit(headers) == expected
+    assert parse_rate_limit(headers) == expected
 
 
 def test_decode_jwt_claims():
     token = fake_jwt({'exp': 123, 'access': [{'type': 'repository', 'name': 'a', 'actions': ['pull']}]})
-    assert dist.decode_jwt_claims(token)['exp'] == 123
+    assert decode_jwt_claims(token)['exp'] == 123
     for not_jwt in ('ECR-TOKEN-EXAMPLE', 'a.b', 'a.b.c', '', None, '...', 'eyJ.eyJ.x'):
-        assert dist.decode_jwt_claims(not_jwt) is None
+        assert decode_jwt_claims(not_jwt) is None
 
 
 @pytest.mark.parametrize('scope, expected', [
@@ -167,19 +170,19 @@ def test_decode_jwt_claims():
     ('nonsense', None),
 ])
 def test_parse_scope_uses_first_and_last_colon(scope, expected):
-    assert dist.parse_scope(scope) == expected
+    assert parse_scope(scope) == expected
 
 
 def test_merge_scopes():
-    assert dist.merge_scopes('repository:a:pull', 'repository:a:push,pull repository:b:pull') == \
+    assert merge_scopes('repository:a:pull', 'repository:a:push,pull repository:b:pull') == \
         'repository:a:pull,push repository:b:pull'
-    assert dist.merge_scopes(None, '') == ''
+    assert merge_scopes(None, '') == ''
 
 
 def test_parse_error_body():
-    assert dist.parse_error_body('{"errors":[{"code":"DENIED","message":"no"}]}') == (['DENIED'], ['no'])
-    assert dist.parse_error_body('<html>') == ([], [])
-    assert dist.parse_error_body('') == ([], [])
+    assert parse_error_body('{"errors":[{"code":"DENIED","message":"no"}]}') == (['DENIED'], ['no'])
+    assert parse_error_body('<html>') == ([], [])
+    assert parse_error_body('') == ([], [])
 
 
 def _ssl_verify_error(code, message):
@@ -206,7 +209,7 @@ def _ssl_verify_error(code, message):
     (requests.exceptions.ConnectionError('something odd'), 'connect'),
 ])
 def test_classify_exception(exc, category):
-    assert dist.classify_exception(exc)[0] == category
+    assert classify_exception(exc)[0] == category
 
 
 # ------------------------------------------------------------------------------------------------
@@ -215,15 +218,15 @@ def test_classify_exception(exc, category):
 
 def test_plain_http_is_refused_by_default():
     with pytest.raises(RegistryError) as exc:
-        dist.RegistryClient('http://reg.example.test:5000')
+        RegistryClient('http://reg.example.test:5000')
     assert exc.value.category == 'plain_http'
-    assert dist.RegistryClient('http://reg.example.test:5000', allow_insecure_http=True).base_url == \
+    assert RegistryClient('http://reg.example.test:5000', allow_insecure_http=True).base_url == \
         'http://reg.example.test:5000'
 
 
 def test_username_without_password_is_rejected():
     with pytest.raises(RegistryError) as exc:
-        dist.RegistryClient('reg.example.test', username=USER)
+        RegistryClient('reg.example.test', username=USER)
     assert exc.value.details['field'] == 'password'
 
 
@@ -237,7 +240,7 @@ def test_ping_anonymous_and_head_manifest_sends_all_media_types():
     assert info.media_type == 'application/vnd.oci.image.manifest.v1+json'
     assert info.size > 0
     head = [r for r in reg.requests if r['method'] == 'HEAD'][0]
-    for media_type in dist.MANIFEST_MEDIA_TYPES:
+    for media_type in MANIFEST_MEDIA_TYPES:
         assert media_type in head['headers']['Accept']
     assert 'Authorization' not in head['headers']
     assert [t['step'] for t in client.trace] == ['ping', 'manifest']
@@ -369,7 +372,7 @@ def test_basic_credentials_never_sent_over_plain_http_without_opt_in():
     assert client.head_manifest('team/app', '1.0').digest
     # and with the flag off the client cannot even be built for http://
     with pytest.raises(RegistryError):
-        dist.RegistryClient('http://reg.example.test', username=USER, password=PASSWORD)
+        RegistryClient('http://reg.example.test', username=USER, password=PASSWORD)
 
 
 def test_realm_on_another_host_gets_no_credentials_unless_allowed():
@@ -412,7 +415,7 @@ def test_blob_redirect_to_other_host_drops_authorization():
     reg = FakeRegistry(auth='basic', users={USER: PASSWORD}, acl={USER: {'*': ['pull']}})
     reg.add_tag('team/app', '1.0')
     blob = b'layer-bytes'
-    digest = dist.sha256_digest(blob)
+    digest = sha256_digest(blob)
     reg.redirect_blobs_to = 'https://storage.example.test/bucket/'
     reg.extra_routes['storage.example.test'] = lambda r: (200, {}, blob)
     client = make_client(reg, username=USER, password=PASSWORD)
@@ -602,7 +605,7 @@ def test_get_manifest_checks_digest_and_media_type():
     assert exc.value.category == 'invalid_response'
     content = b'{"mediaType": "application/vnd.oci.image.index.v1+json"}'
     reg.queue(lambda r: r.method == 'GET' and '/manifests/' in r.url, (200, {
-        'Docker-Content-Digest': dist.sha256_digest(content),
+        'Docker-Content-Digest': sha256_digest(content),
         'Content-Type': 'application/vnd.oci.image.manifest.v1+json'}, content))
     with pytest.raises(RegistryError) as exc:
         client.get_manifest('team/app', '1.0')

@@ -17,10 +17,13 @@ from hypothesis import assume, given, settings, strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
 from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
-    DOCKER_HUB_KEY, RegistryEntry, SecretDecodeError, build_config, canonical, decode_secret, entry_from_params,
-    entry_key, entry_server, explain_near_misses, inspect_config, kubelet_keyring, match_credentials,
-    merge_configs, normalize_server, parse_docker_config, redacted_view, serialize_config,
+    RegistryEntry, SecretDecodeError, build_config, canonical, decode_secret, entry_from_params, entry_key,
+    entry_server, merge_configs, parse_docker_config, redacted_view, serialize_config,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import (
+    explain_near_misses, inspect_config, kubelet_keyring, kubelet_lookup, match_credentials,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import ACR_NULL_GUID, DOCKER_HUB_KEY, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 
 REG = 'registry.example.test'
@@ -268,7 +271,7 @@ def test_BR_09_reapplying_over_capitalised_keys_is_one_change_then_stable():
     'HTTPS://INDEX.DOCKER.IO/V1/', 'index.docker.io:443',
 ])
 def test_BR_10_every_docker_hub_spelling_is_written_as_the_hub_key(server):
-    key, warnings = normalize_server(server)
+    key, warnings = secret_key(server)
     assert key == DOCKER_HUB_KEY
     if 'registry-1' in server:
         assert any('never uses a key spelled that way' in w for w in warnings)
@@ -412,7 +415,7 @@ def test_BR_19_identitytoken_only_is_refused_by_default():
 def test_BR_19_identitytoken_rewrite():
     entries, warnings = parse_docker_config(BR19, identity_token='rewrite')
     (e,) = entries
-    assert (e.username, e.password) == (dc.ACR_NULL_GUID, 'ACR-TOKEN-EXAMPLE')
+    assert (e.username, e.password) == (ACR_NULL_GUID, 'ACR-TOKEN-EXAMPLE')
     assert e.auth == 'MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOkFDUi1UT0tFTi1FWEFNUExF'
     written = serialize_config(build_config(entries))
     assert b'MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==' not in written
@@ -448,7 +451,7 @@ def test_BR_20_ci_job_token_warns_or_fails_under_strict():
 # ---------------------------------------------------------------------------------------- BR-22
 def test_BR_22_unused_hub_secret_means_the_pull_is_anonymous():
     config = {'auths': {'registry-1.docker.io': {'auth': AUTH}}}
-    result = dc.kubelet_lookup('team/app:1.0', [('regcred', config)])
+    result = kubelet_lookup('team/app:1.0', [('regcred', config)])
     assert result['anonymous'] is True
     assert [m['reason'] for m in result['near_misses']] == ['docker_hub_alias']
 
@@ -500,7 +503,7 @@ def test_copy_paste_accidents_are_validation_errors(params, field, fragment):
     ('r\u00e9g.example.test', 'characters'), ('reg.example.test/Team Space', 'whitespace'), ('a:b:c', 'more than one'),
     ('reg.example.test/te~am', 'never prefix'), (5000, 'expected a registry host'),
 ])
-def test_normalize_server_rejects_garbage(server, fragment):
+def test_secret_key_rejects_garbage(server, fragment):
     with pytest.raises(ValidationError) as exc:
         entry_from_params({'server': server, 'username': 'u', 'password': 'pw-example'})
     assert fragment in exc.value.msg
@@ -509,7 +512,7 @@ def test_normalize_server_rejects_garbage(server, fragment):
 
 def test_user_info_in_server_is_never_echoed():
     with pytest.raises(ValidationError) as exc:
-        normalize_server('https://ci-puller:' + SECRET + '@reg.example.test')
+        secret_key('https://ci-puller:' + SECRET + '@reg.example.test')
     assert SECRET not in exc.value.msg
 
 
@@ -534,14 +537,14 @@ def test_user_info_in_server_is_never_echoed():
     ('docker.io/myorg', 'docker.io/myorg', False),
     ('index.docker.io/myorg', 'docker.io/myorg', True),
 ])
-def test_normalize_server_keys(server, key, warned):
-    got, warnings = normalize_server(server)
+def test_secret_key_keys(server, key, warned):
+    got, warnings = secret_key(server)
     assert got == key
     assert bool(warnings) is warned
 
 
 def test_port_443_warning_names_the_fix():
-    _key, warnings = normalize_server('reg.example.test:443')
+    _key, warnings = secret_key('reg.example.test:443')
     assert 'use server reg.example.test' in warnings[0]
 
 
@@ -697,8 +700,8 @@ _server = st.tuples(
 
 @given(_server)
 def test_property_normalize_is_idempotent(server):
-    key, _w = normalize_server(server)
-    again, warnings = normalize_server(key)
+    key, _w = secret_key(server)
+    again, warnings = secret_key(key)
     assert again == key
     # only the kept-port advice repeats: every other warning is about something normalisation removed
     assert all('compares ports exactly' in w for w in warnings)

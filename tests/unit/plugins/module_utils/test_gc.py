@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import ManifestInfo as HeadInfo
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import ManifestInfo as HeadInfo
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._gc import (
     UNSUPPORTED_MSG, GcRunner, glob_to_regex, resolve_repositories,

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import KubernetesAPIError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import image_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import (
-    KINDS, ImageUse, InUseScanError, cluster_label, normalize_host, object_images, parse_use, protected_digests,
+    KINDS, ImageUse, InUseScanError, cluster_label, object_images, parse_use, protected_digests,
     scan_clusters,
 )
 
@@ -77,8 +78,8 @@ def test_object_images_tolerates_missing_fields(obj):
     ('index.docker.io', 'docker.io'),
     ('registry-1.docker.io', 'docker.io'),
 ])
-def test_normalize_host(host, expected):
-    assert normalize_host(host) == expected
+def test_image_host(host, expected):
+    assert image_host(host) == expected
 
 
 @pytest.mark.parametrize('image, resolved, expected', [

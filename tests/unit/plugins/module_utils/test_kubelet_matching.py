@@ -29,11 +29,12 @@ import base64
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import (
-    DOCKER_HUB_KEY, KubeletKeyringError, NEAR_MISS_REASONS, _go_b64_auth, _go_filepath_match, _split_auth,
-    _BadPattern, explain_near_misses, is_default_registry_match, kubelet_key, kubelet_keyring, kubelet_lookup,
-    match_credentials, normalize_server, urls_match,
+from ansible_collections.registrylink.k8s.plugins.module_utils._go_compat import BadPattern, go_b64_auth, go_filepath_match, split_auth
+from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import (
+    NEAR_MISS_REASONS, KubeletKeyringError, explain_near_misses, is_default_registry_match, kubelet_key,
+    kubelet_keyring, kubelet_lookup, match_credentials, urls_match,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import DOCKER_HUB_KEY, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 
 AUTH = 'Y2ktcHVsbGVyOlMzY3IzdC1FeGFtcGxl'  # ci-puller:S3cr3t-Example
@@ -169,7 +170,7 @@ def test_keyring_test_go_issue_3797_scheme_and_v1_path(target):
 ])
 def test_config_test_go_decode_auth_field(field, expected):
     try:
-        got = _split_auth(_go_b64_auth(field))
+        got = split_auth(go_b64_auth(field))
     except ValueError:
         got = None
     assert got == expected
@@ -360,13 +361,13 @@ def test_kubelet_lookup_reports_anonymous_and_ignored():
 ])
 def test_go_filepath_match_rows(pattern, name, expected):
     # rows from Go's path/filepath match_test.go
-    assert _go_filepath_match(pattern, name) is expected
+    assert go_filepath_match(pattern, name) is expected
 
 
 @pytest.mark.parametrize('pattern', ['[', '[^', '[^bc', 'a[', 'ab[-c]', 'ab[c-]', 'a\\', '[x-]'])
 def test_go_filepath_match_bad_patterns(pattern):
-    with pytest.raises(_BadPattern):
-        _go_filepath_match(pattern, 'a')
+    with pytest.raises(BadPattern):
+        go_filepath_match(pattern, 'a')
 
 
 # ---- properties -------------------------------------------------------------------------------------
@@ -380,19 +381,19 @@ _path = st.lists(st.from_regex(r'\A[a-z0-9]+\Z', fullmatch=True), max_size=3).ma
 @given(_host, _port, _path, st.sampled_from(['', 'https://', 'http://']), st.sampled_from(['', '/', '/v2/', '/v1/']))
 def test_property_written_keys_are_kubelet_stable(host, port, path, scheme, api):
     server = scheme + host + port + (api + path.lstrip('/') if api else path)
-    key, _warnings = normalize_server(server)
+    key, _warnings = secret_key(server)
     if key == DOCKER_HUB_KEY:
         assert kubelet_key(key) == 'index.docker.io'
     else:
         assert kubelet_key(key) == key
-    assert normalize_server(key)[0] == key
+    assert secret_key(key)[0] == key
 
 
 @given(_host, _port, _path)
 def test_property_written_key_matches_images_on_that_registry(host, port, path):
     if not ('.' in host or port or host == 'localhost') or host in ('docker.io', 'index.docker.io'):
         return  # not a registry name in image syntax (it would be read as a Docker Hub namespace)
-    key, _w = normalize_server(host + port + path)
+    key, _w = secret_key(host + port + path)
     key_path = key[len(host + port):]        # the kubelet drops a leading /v1/ or /v2/ (keyring.go Add)
     image = host + port + (key_path.rstrip('/') or '/x') + '/app:1'
     assert [m['key'] for m in match_credentials(image, [('s', cfg(key))])] == [kubelet_key(key)]

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _probe as probe
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution import CATEGORIES, RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_registry_transport import (
     FakeRegistry, fake_jwt,

@@ -386,7 +386,31 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
     """
     if identity_token not in ('refuse', 'rewrite'):
         raise ValueError('identity_token must be refuse or rewrite')
+    # 1. the document and its form
     doc, warnings = _load_config_value(value, field)
+    auths, creds_store, cred_helpers = _config_registries(doc, field, warnings)
+    # 2. one entry per registry, or the reason the kubelet could not use it
+    entries, missing = [], []
+    for loc, raw in auths.items():
+        entry, reason = _read_registry(loc, raw, field, identity_token, cred_helpers.get(loc) or creds_store,
+                                       warnings)
+        if entry is not None:
+            entries.append(entry)
+        else:
+            missing.append((loc, reason))
+    for loc, helper in cred_helpers.items():
+        if loc not in auths:
+            missing.append((loc, 'no inline credentials (delegated to helper "%s")' % helper))
+    # 3. registries without credentials: fail or warn
+    _check_missing(missing, provided, entries, on_missing, field, warnings)
+    if not entries and not missing:
+        raise ValidationError('%s: holds no registries' % field, field=field)
+    # 4. one entry per key
+    return _one_per_key(entries, field, warnings), warnings
+
+
+def _config_registries(doc, field, warnings):
+    """The registry map of a config.json, ``credsStore`` and ``credHelpers`` (phase 1 of parse_docker_config)."""
     auths = go_field(doc, 'auths')
     creds_store = go_field(doc, 'credsStore')
     cred_helpers = go_field(doc, 'credHelpers')
@@ -410,89 +434,84 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
         if doc:
             warnings.append('%s: read a legacy .dockercfg map (no "auths" wrapper); it is written in the current '
                             'form' % field)
-    provided_keys = set()
-    for p in provided or ():
-        try:
-            provided_keys.add(secret_key(p)[0])
-        except ValidationError:
-            provided_keys.add(p)
+    return auths, creds_store, cred_helpers
 
-    entries, missing = [], []
-    for loc, raw in auths.items():
-        where = '%s: auths[%r]' % (field, loc)
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ValidationError('%s must be an object with username/password or auth' % where, field=field)
-        vals = {}
-        for name in ('username', 'password', 'auth', 'email', 'identitytoken', 'registrytoken'):
-            v = go_field(raw, name)
-            v = None if v is MISSING else v
-            if v is not None and not isinstance(v, str):
-                raise ValidationError('%s.%s must be a string' % (where, name), field=field)
-            vals[name] = v
-        has_inline = bool(vals['auth']) or bool(vals['username']) or bool(vals['password'])
-        if vals['identitytoken']:
-            a_user, a_pass = vals['username'], vals['password']
-            if vals['auth']:
-                try:
-                    a_user, a_pass = decode_auth(vals['auth'], field='%s.auth' % where)
-                except ValidationError as exc:
-                    raise ValidationError(exc.msg, field=field)
-            if a_pass:
-                warnings.append('%s: dropped the identitytoken (the kubelet ignores it); kept the username/password'
-                                % where)
-            elif identity_token == 'rewrite':
-                user = a_user or ACR_NULL_GUID
-                entry, w = _make_entry(loc, user, vals['identitytoken'], None, vals['email'], field=where,
-                                       option=field)
-                warnings.append('%s: the identitytoken was rewritten as the password of %s (the kubelet ignores '
-                                'identitytoken); such tokens are short-lived' % (where, user))
-                warnings.extend(w)
-                entries.append(entry)
-                continue
-            else:
-                missing.append((loc, 'identitytoken only (the kubelet ignores identitytoken; give this registry '
-                                     'username and password in registries, e.g. the ACR token as password)'))
-                continue
-        if not has_inline:
-            helper = cred_helpers.get(loc) or creds_store
-            if helper:
-                reason = 'no inline credentials (delegated to helper "%s")' % helper
-            elif vals['registrytoken']:
-                reason = 'registrytoken only (the kubelet ignores registrytoken)'
-            else:
-                reason = 'no inline credentials (empty entry)'
-            missing.append((loc, reason))
-            continue
-        entry, w = _make_entry(loc, vals['username'], vals['password'], vals['auth'], vals['email'],
-                               field=where, on_disagree='warn', allow_surrounding_whitespace=True,
-                               option=field)
-        warnings.extend(w)
-        entries.append(entry)
-    for loc, helper in cred_helpers.items():
-        if loc not in auths:
-            missing.append((loc, 'no inline credentials (delegated to helper "%s")' % helper))
 
-    still_missing = []
-    for loc, reason in missing:
-        try:
-            k = secret_key(loc)[0]
-        except ValidationError:
-            k = loc
-        if k not in provided_keys and loc not in provided_keys:
-            still_missing.append({'registry': loc, 'reason': reason})
-    if still_missing:
-        listing = '; '.join('%s: %s' % (m['registry'], m['reason']) for m in still_missing)
-        if on_missing == 'fail' or not entries:
-            raise ValidationError('%s: %d registr%s without credentials the kubelet can use: %s. Give username/'
-                                  'password for them, or remove them from the config'
-                                  % (field, len(still_missing), 'y' if len(still_missing) == 1 else 'ies', listing),
-                                  field=field, registries_without_credentials=still_missing)
-        warnings.append('%s: skipped registries without inline credentials: %s' % (field, listing))
-    if not entries and not missing:
-        raise ValidationError('%s: holds no registries' % field, field=field)
+def _registry_fields(raw, where, field):
+    """The string fields of one ``auths`` entry, matched like Go's encoding/json (None when absent)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValidationError('%s must be an object with username/password or auth' % where, field=field)
+    vals = {}
+    for name in ('username', 'password', 'auth', 'email', 'identitytoken', 'registrytoken'):
+        v = go_field(raw, name)
+        v = None if v is MISSING else v
+        if v is not None and not isinstance(v, str):
+            raise ValidationError('%s.%s must be a string' % (where, name), field=field)
+        vals[name] = v
+    return vals
 
+
+def _read_registry(loc, raw, field, identity_token, helper, warnings):
+    """``(RegistryEntry, None)`` for one registry of a config, or ``(None, reason)`` when it holds no
+    credentials the kubelet can use (phase 2 of parse_docker_config)."""
+    where = '%s: auths[%r]' % (field, loc)
+    vals = _registry_fields(raw, where, field)
+    if vals['identitytoken']:
+        a_user, a_pass = vals['username'], vals['password']
+        if vals['auth']:
+            try:
+                a_user, a_pass = decode_auth(vals['auth'], field='%s.auth' % where)
+            except ValidationError as exc:
+                raise ValidationError(exc.msg, field=field)
+        if a_pass:
+            warnings.append('%s: dropped the identitytoken (the kubelet ignores it); kept the username/password'
+                            % where)
+        elif identity_token == 'rewrite':
+            user = a_user or ACR_NULL_GUID
+            entry, w = _make_entry(loc, user, vals['identitytoken'], None, vals['email'], field=where,
+                                   option=field)
+            warnings.append('%s: the identitytoken was rewritten as the password of %s (the kubelet ignores '
+                            'identitytoken); such tokens are short-lived' % (where, user))
+            warnings.extend(w)
+            return entry, None
+        else:
+            return None, ('identitytoken only (the kubelet ignores identitytoken; give this registry '
+                          'username and password in registries, e.g. the ACR token as password)')
+    if not (vals['auth'] or vals['username'] or vals['password']):
+        if helper:
+            return None, 'no inline credentials (delegated to helper "%s")' % helper
+        if vals['registrytoken']:
+            return None, 'registrytoken only (the kubelet ignores registrytoken)'
+        return None, 'no inline credentials (empty entry)'
+    entry, w = _make_entry(loc, vals['username'], vals['password'], vals['auth'], vals['email'],
+                           field=where, on_disagree='warn', allow_surrounding_whitespace=True,
+                           option=field)
+    warnings.extend(w)
+    return entry, None
+
+
+def _check_missing(missing, provided, entries, on_missing, field, warnings):
+    """Refuse (or, with ``on_missing='warn'`` and some usable entry, warn about) the registries
+    without usable credentials that the caller does not provide (phase 3 of parse_docker_config)."""
+    provided_keys = set(same_secret_key(p) for p in provided or ())
+    still_missing = [{'registry': loc, 'reason': reason} for loc, reason in missing
+                     if same_secret_key(loc) not in provided_keys and loc not in provided_keys]
+    if not still_missing:
+        return
+    listing = '; '.join('%s: %s' % (m['registry'], m['reason']) for m in still_missing)
+    if on_missing == 'fail' or not entries:
+        raise ValidationError('%s: %d registr%s without credentials the kubelet can use: %s. Give username/'
+                              'password for them, or remove them from the config'
+                              % (field, len(still_missing), 'y' if len(still_missing) == 1 else 'ies', listing),
+                              field=field, registries_without_credentials=still_missing)
+    warnings.append('%s: skipped registries without inline credentials: %s' % (field, listing))
+
+
+def _one_per_key(entries, field, warnings):
+    """Entries in document order, one per registry key (phase 4 of parse_docker_config): the same
+    credentials under two spellings are kept once, different credentials are refused."""
     by_key = {}
     unique = []
     for entry in entries:
@@ -507,7 +526,7 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
             raise ValidationError('%s: %r and %r both normalise to the registry key %s but hold different '
                                   'credentials; keep only one' % (field, other.server, entry.server, entry.key),
                                   field=field)
-    return unique, warnings
+    return unique
 
 
 def build_config(entries, legacy=False):

@@ -126,4 +126,3 @@ def b64decode_lenient(text):
     data = text.strip().replace('\r', '').replace('\n', '')
     data += '=' * (-len(data) % 4)
     return base64.urlsafe_b64decode(data.encode('ascii', 'replace'))
-

@@ -45,7 +45,6 @@ UNSUPPORTED_MSG = ('the registry refuses deletes (storage.delete.enabled=false, 
                    'cache): DELETE answered 405 UNSUPPORTED')
 
 
-
 def glob_to_regex(pattern):
     """Repository glob -> compiled regex. ``*`` and ``?`` stay inside one path component,
     ``**`` crosses ``/``, ``[...]`` is a character class; the whole name must match."""

@@ -45,7 +45,6 @@ except ImportError:  # pragma: no cover - reported by the module
     requests = None
 
 
-
 def _epoch_to_rfc3339(epoch):
     try:
         return format_rfc3339(datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc))

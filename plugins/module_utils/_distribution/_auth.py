@@ -85,7 +85,7 @@ class TokenAuth(object):
             self.auth_scheme = None
         elif status == 404:
             raise category_error('GET %s/v2/: 404, this is not an OCI distribution registry endpoint' % self.base_url,
-                                  'not_a_registry', step='ping', status=status)
+                                 'not_a_registry', step='ping', status=status)
         else:
             raise self._error_for(resp, 'GET', '/v2/', 'ping', body=body)
         self._pinged = True
@@ -128,11 +128,11 @@ class TokenAuth(object):
         parts = urlsplit(realm)
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise category_error('the registry advertised an unusable token realm %r' % redact_url(realm),
-                                  'token_service_error', realm=redact_url(realm))
+                                 'token_service_error', realm=redact_url(realm))
         if not self.has_credentials:
             if parts.scheme == 'http' and not self.allow_insecure_http:
                 raise category_error('the token realm %s is plain HTTP; refused (allow_insecure_http is false)' %
-                                      redact_url(realm), 'plain_http', realm=redact_url(realm))
+                                     redact_url(realm), 'plain_http', realm=redact_url(realm))
             return
         if parts.scheme == 'http' and not self.allow_insecure_http:
             raise category_error(
@@ -176,7 +176,7 @@ class TokenAuth(object):
             text = ' '.join(messages)
             if looks_expired(text):
                 raise category_error('token service %s: credentials expired (%s)' % (redact_url(realm), text),
-                                      'expired_credentials', step='token', status=resp.status_code)
+                                     'expired_credentials', step='token', status=resp.status_code)
             if resp.status_code == 401 or not self.has_credentials:
                 who = 'user %r' % self.username if self.has_credentials else 'anonymous access'
                 raise category_error('token service %s rejected %s (HTTP %d)%s' % (
@@ -188,19 +188,19 @@ class TokenAuth(object):
             raise self._error_for(resp, 'GET', redact_url(realm), 'token', body=body)
         if resp.status_code != 200:
             raise category_error('token service %s answered HTTP %d' % (redact_url(realm), resp.status_code),
-                                  'token_service_error', step='token', status=resp.status_code)
+                                 'token_service_error', step='token', status=resp.status_code)
         try:
             data = json.loads(body)
         except ValueError:
             raise category_error('token service %s answered 200 without JSON' % redact_url(realm),
-                                  'token_service_error', step='token')
+                                 'token_service_error', step='token')
         if not isinstance(data, dict):
             raise category_error('token service %s answered 200 with unexpected JSON' % redact_url(realm),
-                                  'token_service_error', step='token')
+                                 'token_service_error', step='token')
         value = data.get('token') or data.get('access_token')
         if not value or not isinstance(value, str):
             raise category_error('token service %s answered 200 without a token' % redact_url(realm),
-                                  'token_service_error', step='token')
+                                 'token_service_error', step='token')
         try:
             expires_in = int(data.get('expires_in') or 60)
         except (TypeError, ValueError):

@@ -78,12 +78,12 @@ def check_digest(value, field='digest'):
     """
     if not isinstance(value, str):
         raise category_error('%s: expected a string sha256:<64 hex digits>, got %s' % (field, type(value).__name__),
-                              'invalid_digest', field=field)
+                             'invalid_digest', field=field)
     text = value.strip(' \t\r\n')
     if not DIGEST_RE.match(text):
         shown = text if len(text) <= 80 else text[:77] + '...'
         raise category_error('%s: %r is not a digest of the form sha256:<64 lowercase hex digits>' % (field, shown),
-                              'invalid_digest', field=field)
+                             'invalid_digest', field=field)
     return text
 
 
@@ -139,9 +139,9 @@ class RegistryClient(TokenAuth):
         if (self.username is None) != (self._password is None):
             if self._password is None:
                 raise category_error('registry %s: username given without a password' % netloc, 'invalid_request',
-                                      field='password')
+                                     field='password')
             raise category_error('registry %s: password given without a username' % netloc, 'invalid_request',
-                                  field='username')
+                                 field='username')
         self.ca_path = ca_path
         self.validate_certs = validate_certs
         self.timeout = timeout
@@ -207,7 +207,7 @@ class RegistryClient(TokenAuth):
             if auth_header and same_origin:
                 if urlsplit(current).scheme != 'https' and not self.allow_insecure_http:
                     raise category_error('refusing to send credentials over plain HTTP to %s' % redact_url(current),
-                                          'plain_http', url=redact_url(current))
+                                         'plain_http', url=redact_url(current))
                 req_headers['Authorization'] = auth_header
             start = time.time()
             try:
@@ -229,7 +229,7 @@ class RegistryClient(TokenAuth):
                                    'elapsed_ms': elapsed, 'error': category})
                 host = urlsplit(current).netloc
                 raise category_error('%s %s: %s' % (method, redact_url(current), detail), category,
-                                      url=redact_url(current), host=host, step=step, **extra)
+                                     url=redact_url(current), host=host, step=step, **extra)
             elapsed = int((time.time() - start) * 1000)
             self.trace.append({'step': step, 'method': method, 'url': redact_url(current),
                                'status': resp.status_code, 'elapsed_ms': elapsed})
@@ -241,7 +241,7 @@ class RegistryClient(TokenAuth):
                 redirects += 1
                 if redirects > max_redirects:
                     raise category_error('%s %s: too many redirects' % (method, redact_url(url)),
-                                          'invalid_response', url=redact_url(url), step=step)
+                                         'invalid_response', url=redact_url(url), step=step)
                 target = urljoin(current, resp.headers['Location'])
                 if urlsplit(target).scheme == 'http' and urlsplit(current).scheme == 'https' \
                         and not self.allow_insecure_http:
@@ -306,7 +306,7 @@ class RegistryClient(TokenAuth):
                     hint='The registry requires authentication for this repository (or the repository does not'
                          ' exist: registries answer 401 for both). Provide credentials.', **extra)
             return category_error('%s: HTTP 401%s, the registry rejected the credentials' % (where, detail),
-                                   'unauthorized', **extra)
+                                  'unauthorized', **extra)
         if status == 403:
             if looks_expired(text):
                 return category_error('%s: HTTP 403%s' % (where, detail), 'expired_credentials', **extra)
@@ -321,7 +321,7 @@ class RegistryClient(TokenAuth):
                 what_missing = 'blob'
             extra['missing'] = what_missing
             return category_error('%s: HTTP 404%s, %s not found' % (where, detail, what_missing), 'not_found',
-                                   **extra)
+                                  **extra)
         if status == 405:
             return category_error('%s: HTTP 405%s' % (where, detail), 'unsupported', **extra)
         if status == 429:
@@ -349,7 +349,7 @@ class RegistryClient(TokenAuth):
     def _check_repository(repo):
         if not isinstance(repo, str) or not REPOSITORY_RE.match(repo):
             raise category_error('repository %r is not a valid repository name (lowercase path components)' % (repo,),
-                                  'invalid_request', field='repository')
+                                 'invalid_request', field='repository')
         return repo
 
     @staticmethod
@@ -358,7 +358,7 @@ class RegistryClient(TokenAuth):
             return check_digest(ref, field='reference')
         if not isinstance(ref, str) or not TAG_RE.match(ref):
             raise category_error('reference %r is neither a tag nor a sha256 digest' % (ref,), 'invalid_request',
-                                  field='reference')
+                                 field='reference')
         return ref
 
     def _manifest_info(self, resp, ref):
@@ -418,15 +418,15 @@ class RegistryClient(TokenAuth):
                 where, computed, info.digest), 'invalid_response', repository=repo, reference=ref)
         if is_digest(ref) and ref != computed:
             raise category_error('GET %s: body digest %s does not match the requested digest' % (where, computed),
-                                  'invalid_response', repository=repo, reference=ref)
+                                 'invalid_response', repository=repo, reference=ref)
         try:
             body = json.loads(content.decode('utf-8'))
         except (ValueError, UnicodeDecodeError):
             raise category_error('GET %s: the manifest is not JSON' % where, 'invalid_response',
-                                  repository=repo, reference=ref)
+                                 repository=repo, reference=ref)
         if not isinstance(body, dict):
             raise category_error('GET %s: the manifest is not a JSON object' % where, 'invalid_response',
-                                  repository=repo, reference=ref)
+                                 repository=repo, reference=ref)
         media_type = info.media_type
         if body.get('mediaType') and media_type and body['mediaType'] != media_type:
             raise category_error('GET %s: manifest mediaType %s disagrees with Content-Type %s' % (
@@ -449,7 +449,7 @@ class RegistryClient(TokenAuth):
         content = resp.content
         if sha256_digest(content) != digest:
             raise category_error('GET %s: content digest mismatch' % where, 'invalid_response', repository=repo,
-                                  reference=digest)
+                                 reference=digest)
         return content
 
     def _paginate(self, first_path, scope, step, key):
@@ -473,7 +473,7 @@ class RegistryClient(TokenAuth):
                 data = json.loads(safe_text(resp))
             except ValueError:
                 raise category_error('GET %s: the answer is not JSON' % redact_url(url), 'invalid_response',
-                                      step=step)
+                                     step=step)
             items = (data.get(key) or []) if isinstance(data, dict) else []
             new = 0
             for item in items:

@@ -17,7 +17,9 @@ import requests
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import MANIFEST_MEDIA_TYPES, RegistryClient, check_digest, sha256_digest
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import classify_exception, parse_error_body
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, merge_scopes, next_link, parse_rate_limit, parse_retry_after, parse_scope
+from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import (
+    decode_jwt_claims, merge_scopes, next_link, parse_rate_limit, parse_retry_after, parse_scope,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 

@@ -422,6 +422,18 @@ def kubelet_verdict(pod, events, settled=False):
     return None
 
 
+def retry_outcome(events):
+    """After a failed first pull, what the kubelet's retry (after its 10 s back-off) gave: ``pulled``,
+    ``failed_again`` (a second ``Failed to pull image`` event, or the first one counted twice), or None yet."""
+    if any('Successfully pulled image' in (e.get('message') or '') for e in _events_by_reason(events, 'Pulled')):
+        return 'pulled'
+    failures = [e for e in _events_by_reason(events, 'Failed') if (e.get('message') or '').startswith(
+        'Failed to pull image')]
+    if sum(int(e.get('count') or 1) for e in failures) >= 2:
+        return 'failed_again'
+    return None
+
+
 def _empty_verdict(node):
     return {'verdict': None, 'complete': True, 'grace': EVENT_GRACE, 'node': node, 'pulled': None, 'pull_seconds': None,
             'kubelet_message': None, 'kubelet_reason': None, 'scheduler_message': None,
@@ -756,7 +768,7 @@ class PullCanaryRunner(object):
                 'kubelet_message': None, 'kubelet_reason': None, 'scheduler_message': None, 'category': None,
                 'hint': None, 'diagnosis': None, 'events': [], 'elapsed_seconds': None, 'deleted': None,
                 'image_id': None, 'container_start': None, 'workload_started': False,
-                'missing_pull_secrets_event': None,
+                'missing_pull_secrets_event': None, 'first_attempt': None, 'kubelet_retried': False,
                 'pull_secrets': [s['name'] for s in manifest['spec'].get('imagePullSecrets') or []] or None}
 
     def _run_pods(self, plan, results, manifests):
@@ -785,6 +797,7 @@ class PullCanaryRunner(object):
                     self._diagnose_item(plan, item)
                 elif item['category'] is None and item['verdict'] != 'pulled':
                     item['category'], item['hint'] = classify_failure(item, None)
+            self._await_retries(plan, created, started + plan.timeout)
         finally:
             self._cleanup(plan, created)
 
@@ -824,6 +837,40 @@ class PullCanaryRunner(object):
                     del pending[name]
                 break
             self.sleep(self.poll_interval)
+
+    def _await_retries(self, plan, created, deadline):
+        """A failure the diagnosis cannot explain (the same credentials work from here) may be transient:
+        wait, within ``timeout``, for the kubelet's own retry, and believe the retry."""
+        pending = [name for name, (item, _uid, _t) in created.items()
+                   if item['verdict'] == 'pull_failed' and item['category'] == 'node_pull_failed']
+        while pending and self.clock() < deadline:
+            self.sleep(self.poll_interval)
+            pods = dict(((p.get('metadata') or {}).get('name'), p) for p in self._list_canaries(
+                plan.namespace, '%s=%s' % (RUN_LABEL, self.run_id)))
+            for name in list(pending):
+                item, uid, t0 = created[name]
+                pod = pods.get(name)
+                if pod is None:  # deleted by someone else: nothing more to learn
+                    pending.remove(name)
+                    continue
+                events = self._events(plan.namespace, name, uid)
+                outcome = retry_outcome(events)
+                if outcome == 'pulled':
+                    verdict = kubelet_verdict(pod, events)
+                    if verdict is None or verdict['verdict'] != 'pulled' or (
+                            not verdict['complete'] and self.clock() < deadline):
+                        continue
+                    first = {'kubelet_message': item['kubelet_message'], 'category': item['category'],
+                             'hint': item['hint'], 'diagnosis': item['diagnosis']}
+                    self._apply_verdict(item, verdict, events, self.clock() - t0)
+                    item.update(category=None, hint=None, diagnosis=None, first_attempt=first)
+                    self.warnings.append('the kubelet\'s first pull of %s failed (%s) and its retry succeeded: a'
+                                         ' transient problem on the node' % (item['image'], (
+                                             first['kubelet_message'] or '')[:300]))
+                    pending.remove(name)
+                elif outcome == 'failed_again':
+                    item['kubelet_retried'] = True
+                    pending.remove(name)
 
     def _apply_verdict(self, item, verdict, events, elapsed):
         for key in ('verdict', 'node', 'pulled', 'pull_seconds', 'kubelet_message', 'kubelet_reason',

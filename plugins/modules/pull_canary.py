@@ -286,6 +286,17 @@ results:
     missing_pull_secrets_event:
       description: The kubelet's C(FailedToRetrieveImagePullSecret) warning (names the Secrets it could not read), if any.
       type: str
+    first_attempt:
+      description:
+        - When the kubelet's first pull failed for a reason the diagnosis could not explain (the same credentials work
+          from the controller, category V(node_pull_failed)), the canary waits within O(timeout) for the kubelet's own
+          retry (after its 10 s back-off). If the retry pulled, the verdict is V(pulled) and this holds the first
+          attempt's C(kubelet_message), C(category), C(hint) and C(diagnosis); a warning says so.
+      type: dict
+      returned: when a retry of the kubelet pulled (else null)
+    kubelet_retried:
+      description: The kubelet's retry of a V(node_pull_failed) pull failed too (the failure is not transient).
+      type: bool
     workload_started:
       description: Whether the container ever started. Always false; a true value is also reported as a warning.
       type: bool

@@ -270,6 +270,17 @@ def test_verdict_notices_a_started_workload():
     assert v['workload_started'] is True
 
 
+@pytest.mark.parametrize('events, outcome', [
+    ([ev('Failed', UNAUTHORIZED, 'Warning')], None),
+    ([dict(ev('Failed', UNAUTHORIZED, 'Warning'), count=2)], 'failed_again'),
+    ([ev('Failed', UNAUTHORIZED, 'Warning'), ev('Failed', UNAUTHORIZED + ' again', 'Warning')], 'failed_again'),
+    ([ev('Failed', UNAUTHORIZED, 'Warning'), ev('BackOff', 'Back-off pulling image'), ev('Pulled', PULLED)], 'pulled'),
+    ([ev('Failed', 'Error: ErrImagePull', 'Warning'), ev('Failed', 'Error: ImagePullBackOff', 'Warning')], None),
+])
+def test_retry_outcome(events, outcome):
+    assert pc.retry_outcome(events) == outcome
+
+
 def test_timeout_verdict_says_what_the_pod_was_doing():
     assert 'not scheduled' in pc.timeout_verdict(kpod(node=None), [], 30)['kubelet_message']
     v = pc.timeout_verdict(kpod(state={'waiting': {'reason': 'ContainerCreating'}}),
@@ -647,3 +658,50 @@ def test_runner_reports_admission_refusal_per_image_and_fails_on_rbac():
     core = FakeCore(real_kubelet, fail_create=rbac)
     with pytest.raises(RegistryLinkError):
         runner(core).run()
+
+
+def flaky_kubelet(image, tick):
+    """The first pull fails (ErrImagePull), the kubelet's retry after its back-off pulls."""
+    if tick < 2:
+        return None
+    failed = kube_event('Failed', UNAUTHORIZED, 'Warning')
+    if tick < 6:
+        return {'phase': 'Pending', 'containerStatuses': [{'name': 'canary', 'imageID': '', 'state': {
+            'waiting': {'reason': 'ErrImagePull' if tick < 4 else 'ImagePullBackOff'}}}]}, [failed]
+    return ({'phase': 'Failed', 'containerStatuses': [{'name': 'canary', 'imageID': 'sha256:' + 'c' * 64,
+                                                       'state': START_ERROR}]},
+            [failed, kube_event('BackOff', 'Back-off pulling image'), kube_event('Pulled', PULLED)])
+
+
+def test_runner_believes_the_kubelets_retry_when_the_diagnosis_finds_nothing():
+    core = FakeCore(flaky_kubelet)
+    result = runner(core, diagnose=lambda *a, **k: fake_diagnosis(None)).run()
+    (item,) = result['results']
+    assert item['verdict'] == 'pulled' and item['category'] is None, item
+    assert item['first_attempt']['category'] == 'node_pull_failed'
+    assert 'retry succeeded' in ' '.join(result['warnings'])
+    assert result['ok'] is True and core.pods == {}
+
+
+def test_runner_does_not_wait_for_a_retry_of_an_explained_failure():
+    core = FakeCore(flaky_kubelet)
+    result = runner(core).run()  # the diagnosis says unauthorized: no reason to wait
+    (item,) = result['results']
+    assert item['verdict'] == 'pull_failed' and item['category'] == 'unauthorized'
+    assert item['first_attempt'] is None
+    assert core.pods == {}
+
+
+def test_runner_reports_a_failed_retry():
+    core = FakeCore(real_kubelet)
+
+    def twice(image, tick):
+        state = real_kubelet(IMG2, tick)
+        if state and tick >= 5:
+            state[1][-1] = dict(state[1][-1], count=2)
+        return state
+    core.kubelet = twice
+    result = runner(core, image=[IMG2], diagnose=lambda *a, **k: fake_diagnosis(None)).run()
+    (item,) = result['results']
+    assert item['verdict'] == 'pull_failed' and item['category'] == 'node_pull_failed'
+    assert item['kubelet_retried'] is True

@@ -11,9 +11,24 @@ OUT="${REGISTRYLINK_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/registrylink/kube/
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
-have_all=1
-for cmd in "${CMDS[@]}"; do [ -x "$OUT/$cmd" ] || have_all=0; done
-if [ "$have_all" = 1 ]; then
+have_all() {
+  local cmd
+  for cmd in "${CMDS[@]}"; do [ -x "$OUT/$cmd" ] || return 1; done
+}
+if have_all; then
+  echo "kube binaries v$KV cached in $OUT"
+  exit 0
+fi
+# One build at a time per cache directory (several checkouts bootstrap on one machine); the
+# second waits and then finds the binaries. Work and output directories are per run, so a run
+# never deletes the directory another run is building in.
+mkdir -p "$(dirname "$OUT")"
+exec 9>"$OUT.lock"
+if ! flock -n 9; then
+  echo "another hack/build-kube.sh builds into $OUT: waiting for it"
+  flock 9
+fi
+if have_all; then
   echo "kube binaries v$KV cached in $OUT"
   exit 0
 fi
@@ -22,9 +37,9 @@ command -v go >/dev/null || { echo "ERROR: Go >= 1.24 is needed to build kube-ap
 export GOTOOLCHAIN=local CGO_ENABLED=0
 # A scratch copy of the wrapper module beside the cache (not in /tmp, which other tools
 # clean), so the build never dirties the checkout.
-WORK="$OUT.work"
+WORK="$OUT.work.$$"
 rm -rf "$WORK" && mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" "$OUT.tmp.$$"' EXIT
 cp "$HERE/kube-build/go.mod" "$WORK/go.mod"
 [ -f "$HERE/kube-build/go.sum" ] && cp "$HERE/kube-build/go.sum" "$WORK/go.sum"
 cd "$WORK"
@@ -44,11 +59,11 @@ LDF="-s -w \
  -X k8s.io/component-base/version.gitMinor=$MINOR \
  -X k8s.io/component-base/version.gitTreeState=clean \
  -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
-mkdir -p "$OUT.tmp"
+mkdir -p "$OUT.tmp.$$"
 for cmd in "${CMDS[@]}"; do
-  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$LDF" -o "$OUT.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$LDF" -o "$OUT.tmp.$$/$cmd" "k8s.io/kubernetes/cmd/$cmd"
 done
-"$OUT.tmp/kube-apiserver" --version
-"$OUT.tmp/kubelet" --version
-rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+"$OUT.tmp.$$/kube-apiserver" --version
+"$OUT.tmp.$$/kubelet" --version
+rm -rf "$OUT" && mv "$OUT.tmp.$$" "$OUT"
 echo "built kube binaries v$KV into $OUT in $(( $(date +%s) - start ))s"

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """The local environment behind `make up` / `make down` / `make status`.
 
-    hack/localenv.py up [--clusters N] [--timeout S]   # N control planes + registry + moto
-    hack/localenv.py down                               # stop exactly the recorded PIDs
+    hack/localenv.py up [--clusters N] [--timeout S]   # N clusters with a node each + registry + moto
+    hack/localenv.py down                               # stop the recorded PIDs, clean the nodes
     hack/localenv.py status [--json]                    # exit 0 up, 1 down, 2 degraded
 
-Real parts on loopback, no Docker: per cluster etcd (Debian), kube-apiserver and
-kube-controller-manager (built by hack/build-kube.sh); one CNCF distribution registry
-(Debian docker-registry, TLS + htpasswd); one moto server. State, logs, PKI, registry storage,
+Real parts on loopback, no Docker: per cluster etcd (Debian), kube-apiserver,
+kube-controller-manager, kube-scheduler (built by hack/build-kube.sh) and one real node
+(containerd + kubelet, see tests/support/node.py); one CNCF distribution registry (Debian
+docker-registry, TLS + htpasswd) holding a small real image; one moto server. State, logs, PKI, registry storage,
 kubeconfig and env.sh live in .localenv/ (gitignored; REGISTRYLINK_LOCALENV_DIR=/dir for a
 second, independent environment); etcd data on /dev/shm unless
 LOCALENV_ETCD_DATA=disk. Standard library only; the building blocks are in
@@ -43,8 +44,6 @@ LOCK = ROOT / ".lock"
 # hack/test.sh's sanity copy); logs/ is replaced at the next `up`
 OWNED = ("state.json", "state.json.tmp", "env.sh", "env.sh.tmp", "kubeconfig", "kubeconfig.tmp",
          "collections", "registry", "etcd", "cluster-*")
-# stop order: clients first, storage last
-STOP_TIERS = (("kube-controller-manager", "moto", "registry"), ("kube-apiserver",), ("etcd",))
 
 
 def _show(path: Path) -> str:
@@ -86,9 +85,15 @@ def etcd_data_root() -> Path:
 
 
 def clean_root() -> None:
+    from tests.support import node  # noqa: PLC0415
+
     if not ROOT.exists():
         return
     for entry in [e for pattern in OWNED for e in ROOT.glob(pattern)]:
+        if entry.is_dir() and node.mounts_under(entry):
+            # never delete through a mount (a Pod's hostPath volume would be the host's files)
+            say(f"not removing {_show(entry)}: still mounted there: {', '.join(node.mounts_under(entry)[:3])}")
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -97,25 +102,27 @@ def clean_root() -> None:
 
 def prerequisites() -> List[str]:
     missing = []
-    for path in (le.kube_bin_dir() / "kube-apiserver", le.kube_bin_dir() / "kube-controller-manager",
-                 Path(le.ETCD_BIN), Path(le.REGISTRY_BIN), VENV / "bin" / "moto_server"):
+    from tests.support import node  # noqa: PLC0415
+
+    kube = [le.kube_bin_dir() / b for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")]
+    for path in (*kube, Path(le.ETCD_BIN), Path(le.REGISTRY_BIN), VENV / "bin" / "moto_server",
+                 Path(node.CONTAINERD_BIN), Path(node.CTR_BIN), Path("/usr/sbin/runc"), Path(node.CNI_BIN_DIR) / "bridge",
+                 Path("/bin/busybox")):
         if not os.access(path, os.X_OK):
             missing.append(str(path))
-    for tool in ("openssl", "htpasswd"):
+    for tool in ("openssl", "htpasswd", "gcc", "ip", "umount"):
         if not shutil.which(tool):
             missing.append(tool)
     return missing
 
 
 def stop_recorded(state: Dict[str, Any]) -> List[le.Process]:
-    procs = [le.Process.from_dict(p) for p in state.get("processes", [])]
-    left: List[le.Process] = []
-    for tier in STOP_TIERS:
-        batch = [p for p in procs if p.name.startswith(tier)]
-        left += le.stop_processes(batch, timeout=15, kill_timeout=5)
-    others = [p for p in procs if not p.name.startswith(sum(STOP_TIERS, ()))]
-    left += le.stop_processes(others)
-    return [p for p in left if p.alive()]
+    left, problems = le.stop_environment(state, say)
+    for problem in problems:
+        say(f"left behind: {problem}")
+    if problems:
+        left = left or [le.Process(name="node cleanup (see above)", pid=0, argv=[], log="")]
+    return left
 
 
 def remove_dirs(state: Dict[str, Any]) -> None:
@@ -152,6 +159,9 @@ def env_vars(state: Dict[str, Any], kubeconfig: Path, coll: Path) -> Dict[str, s
         "AWS_EC2_METADATA_DISABLED": "true",
         "REGISTRYLINK_LOCALENV": str(STATE),
         "REGISTRYLINK_KUBE_CONTEXTS": " ".join(c["context"] for c in state["clusters"]),
+        # a small real image (Debian's static busybox, one layer) the kubelet pulls with credentials
+        "REGISTRYLINK_PRIVATE_IMAGE": state["images"]["busybox"],
+        "REGISTRYLINK_PRIVATE_IMAGE_DIGEST": state["images"]["busybox_digest"],
     }
 
 
@@ -175,9 +185,12 @@ def write_env_sh(env: Dict[str, str], path_prepend: List[str]) -> Path:
 def summary(state: Dict[str, Any]) -> str:
     out = []
     for c in state["clusters"]:
-        out.append(f"  context {c['context']}: {c['server']}  (etcd {c['etcd_url']})")
+        node = c.get("node") or {}
+        out.append(f"  context {c['context']}: {c['server']}  (etcd {c['etcd_url']})"
+                   + (f"  node {node['node_name']}" if node else ""))
     out.append(f"  registry:  {state['registry']['url']}  user {state['registry']['username']}  "
                f"CA {state['registry']['ca']}")
+    out.append(f"  image:     {state['images']['busybox']}  (needs the registry's credentials)")
     out.append(f"  moto:      {state['moto']['url']}")
     out.append(f"  kubeconfig {state['kubeconfig']}")
     out.append(f"  use it:    . {_show(ROOT / 'env.sh')}")
@@ -241,13 +254,7 @@ def _up(n: int, timeout: float) -> int:
 
     save_state(state)
     try:
-        say(f"starting {n} control plane(s) (kube v{le.KUBE_VERSION}), a registry and moto")
-        cls = [le.Cluster(name=f"local-{i}", workdir=str(ROOT / f"cluster-{i}"), log_dir=str(logs),
-                          etcd_data=str(data_root / f"etcd-{i}")) for i in range(1, n + 1)]
-        for c in cls:
-            c.prepare()
-        for c in cls:
-            track(c.start_etcd())
+        say(f"starting {n} cluster(s) with one node each (kube v{le.KUBE_VERSION}), a registry and moto")
         moto_port = le.free_port()
         moto = track(le.start_moto(moto_port, logs / "moto.log", VENV))
         state["moto"] = {"url": f"http://127.0.0.1:{moto_port}", "port": moto_port}
@@ -255,19 +262,16 @@ def _up(n: int, timeout: float) -> int:
                                 log=logs / "registry.log", timeout=timeout)
         track(reg.process)
         state["registry"] = {k: v for k, v in reg.to_dict().items() if k != "log"}
-        for c in cls:
-            c.wait_etcd(timeout)
-            track(c.start_apiserver())
-        for c in cls:
-            c.wait_apiserver(timeout)
-            track(c.start_controller_manager())
-        state["clusters"] = [c.to_dict() for c in cls]
+        from tests.support import images  # noqa: PLC0415 - needs the venv (requests)
+        ref, digest = images.push_busybox(reg)
+        state["images"] = {"busybox": ref, "busybox_digest": digest}
+        save_state(state)
+        cls = le.start_clusters(ROOT, n, state, lambda: save_state(state), data_root, timeout=timeout,
+                                registry={"host": reg.host, "ca": reg.ca}, say=say)
         kubeconfig = le.write_file(ROOT / "kubeconfig", le.kubeconfig_text([c.admin() for c in cls]), 0o600)
         state["kubeconfig"] = str(kubeconfig)
         save_state(state)
         le.wait_for(lambda: le.moto_ready(state["moto"]["url"]), timeout, "STS GetCallerIdentity", "moto", moto)
-        for c in cls:
-            c.wait_controller_manager(timeout)
         coll = collections_dir()
         state["env"] = env_vars(state, kubeconfig, coll)
         state["path_prepend"] = [str(VENV / "bin")]
@@ -311,10 +315,10 @@ def cmd_down() -> int:
             clean_root()
             return 0
         procs = [le.Process.from_dict(p) for p in state.get("processes", [])]
-        say(f"stopping {len(procs)} process(es)")
+        say(f"stopping {len(procs)} process(es), draining the node(s)")
         left = stop_recorded(state)
         if left:
-            say("still running after SIGKILL: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left))
+            say("not clean: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left))
             return 1
         still = [p for p in procs if le.pid_alive(p.pid, p.starttime)]
         if still:
@@ -329,6 +333,15 @@ def cmd_down() -> int:
         clean_root()  # state, env.sh, kubeconfig, PKI, registry storage; logs stay until the next up
         say(f"down (logs kept in {_show(ROOT / 'logs')} until the next `make up`)")
         return 0
+
+
+def node_ready(cluster: Dict[str, Any]) -> bool:
+    try:
+        status, body = le.Cluster.from_dict(cluster).api(f"/api/v1/nodes/{cluster['node']['node_name']}", timeout=3)
+    except Exception:  # noqa: BLE001
+        return False
+    return status == 200 and any(c["type"] == "Ready" and c["status"] == "True"
+                                 for c in body.get("status", {}).get("conditions", []))
 
 
 def cmd_status(as_json: bool) -> int:
@@ -359,6 +372,9 @@ def cmd_status(as_json: bool) -> int:
             checks["moto STS"] = le.moto_ready(state["moto"]["url"])
         except Exception:  # noqa: BLE001
             checks["moto STS"] = False
+        for c in state["clusters"]:
+            if c.get("node"):
+                checks[f"{c['context']} node {c['node']['node_name']} Ready"] = node_ready(c)
     ok = state.get("phase") == "up" and all(checks.values())
     if as_json:
         public = {k: v for k, v in state.items() if k not in ("env",)}

@@ -9,7 +9,10 @@ Import paths (at import time, before collection):
 Fixtures for tests against the local environment (``make up``); they FAIL, never skip, when it
 is down:
 - ``localenv`` (session): tests.support.localenv.LocalEnv (kubeconfig, contexts, registry,
-  moto_url, env, subprocess_env()); also exports env.sh's variables into os.environ.
+  moto_url, env, subprocess_env()); also exports env.sh's variables into os.environ. Fails
+  when a cluster's node is not Ready.
+- ``private_image`` (session): the reference of the small real image in the registry
+  (``<host>/private/busybox:1.35``; pulling it needs the registry's credentials).
 - ``kube_client`` (session): factory ``kube_client(context="local-1") -> kubernetes.client.ApiClient``.
 - ``kube_contexts`` (session): ["local-1", ...].
 - ``registry`` (session): url, host, port, ca, username (alias user), password.
@@ -82,6 +85,20 @@ def localenv():
         env = _le.load_state()
     except _le.LocalEnvNotUp as exc:
         pytest.fail(str(exc), pytrace=False)
+    # Every cluster has a real node, and tests count on it: a node that is not Ready fails
+    # the session here, loudly, instead of as a confusing Pod timeout later.
+    for cluster in env.clusters:
+        node = cluster.get("node")
+        if not node:
+            pytest.fail(f"{cluster['context']} has no node: this environment was started without one "
+                        "(`make down && make up`)", pytrace=False)
+        status, body = _le.Cluster.from_dict(cluster).api(f"/api/v1/nodes/{node['node_name']}", timeout=5)
+        conditions = {c["type"]: c for c in (body or {}).get("status", {}).get("conditions", [])} if status == 200 else {}
+        ready = conditions.get("Ready", {})
+        if ready.get("status") != "True":
+            pytest.fail(f"node {node['node_name']} of {cluster['context']} is not Ready (HTTP {status}, "
+                        f"{ready.get('reason')}: {ready.get('message')}); kubelet log {node['kubelet_log']}",
+                        pytrace=False)
     # The state is authoritative (a shell may carry env.sh values of an older `make up`).
     os.environ.update(env.subprocess_env())
     return env
@@ -118,6 +135,13 @@ def registry(localenv):
     """The shared registry: .url (https://127.0.0.1:PORT), .host (127.0.0.1:PORT), .port,
     .ca (CA bundle path), .username / .user, .password."""
     return localenv.registry
+
+
+@pytest.fixture(scope="session")
+def private_image(localenv):
+    """``<registry host>/private/busybox:1.35``: Debian's static busybox (``sleep 3600`` by
+    default), pushed by ``make up``; the kubelet needs the registry's credentials to pull it."""
+    return localenv.env["REGISTRYLINK_PRIVATE_IMAGE"]
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,18 @@
 #!/usr/bin/env python
 """A private set of control planes for the benchmark, beside the shared `make up` environment.
 
-    .venv/bin/python tests/bench/privenv.py up   --dir /tmp/rlbench-env [--clusters 3]
+    .venv/bin/python tests/bench/privenv.py up   --dir /tmp/rlbench-env [--clusters 3] [--nodes]
     REGISTRYLINK_LOCALENV=/tmp/rlbench-env/state.json make bench
     .venv/bin/python tests/bench/privenv.py down --dir /tmp/rlbench-env
 
 The benchmark creates up to 1000 namespaces per cluster. On the shared environment that is
 visible to everybody else's tests for a while (a test that selects ``namespaces: ['*']`` would
-pick them up). This script starts clusters only (etcd + kube-apiserver + kube-controller-manager,
-the same binaries and flags as ``make up``, from ``tests/support/localenv.py``) under a
-directory of its own and writes a ``state.json`` that ``load_state()`` reads, so the harness runs
-unchanged against it. No registry and no moto: the benchmark needs neither. Stops exactly the
-PIDs it recorded.
+pick them up). This script starts clusters only (``start_clusters()`` of ``tests/support/localenv.py``, the same
+start sequence, binaries and flags as ``make up``) under a directory of its own and writes a
+``state.json`` that ``load_state()`` reads, so the harness runs unchanged against it. No
+registry and no moto: the benchmark needs neither; no node either unless ``--nodes`` (the
+benchmark measures API work, a kubelet would only add noise on 2 cores). Stops exactly the
+PIDs it recorded (``stop_environment()``, which also cleans up nodes).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _etcd_root(workdir: Path) -> Path:
     return Path("/dev/shm") / f"rlbench-etcd-{tag}"
 
 
-def up(workdir: Path, n: int, timeout: float) -> int:
+def up(workdir: Path, n: int, timeout: float, nodes: bool = False) -> int:
     workdir = workdir.resolve()
     state_file = workdir / "state.json"
     old = le.read_state(state_file)
@@ -46,7 +47,7 @@ def up(workdir: Path, n: int, timeout: float) -> int:
         print(f"[privenv] already up: {state_file}")
         return 0
     if old:
-        le.stop_processes([le.Process.from_dict(p) for p in old.get("processes", [])])
+        le.stop_environment(old)
     if workdir.exists():
         shutil.rmtree(workdir)
     logs = workdir / "logs"
@@ -62,28 +63,11 @@ def up(workdir: Path, n: int, timeout: float) -> int:
     def save():
         le.write_file(state_file, json.dumps(state, indent=2) + "\n", 0o600)
 
-    def track(proc):
-        state["processes"].append(proc.to_dict())
-        save()
-
     save()
     try:
-        cls = [le.Cluster(name=f"local-{i}", workdir=str(workdir / f"cluster-{i}"), log_dir=str(logs),
-                          etcd_data=str(etcd_root / f"etcd-{i}")) for i in range(1, n + 1)]
-        for c in cls:
-            c.prepare()
-            track(c.start_etcd())
-        for c in cls:
-            c.wait_etcd(timeout)
-            track(c.start_apiserver())
-        for c in cls:
-            c.wait_apiserver(timeout)
-            track(c.start_controller_manager())
-        state["clusters"] = [c.to_dict() for c in cls]
+        cls = le.start_clusters(workdir, n, state, save, etcd_root, timeout=timeout, nodes=nodes)
         kubeconfig = le.write_file(workdir / "kubeconfig", le.kubeconfig_text([c.admin() for c in cls]), 0o600)
         state["kubeconfig"] = str(kubeconfig)
-        for c in cls:
-            c.wait_controller_manager(timeout)
         coll = workdir / "collections"
         link = coll / "ansible_collections" / "registrylink" / "k8s"
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +86,7 @@ def up(workdir: Path, n: int, timeout: float) -> int:
         print(f"[privenv] up failed: {exc}", file=sys.stderr)
         if isinstance(exc, le.ComponentError):
             print(exc.describe(), file=sys.stderr)
-        le.stop_processes([le.Process.from_dict(p) for p in state["processes"]])
+        le.stop_environment(state)
         shutil.rmtree(etcd_root, ignore_errors=True)
         return 1
     print(f"[privenv] {n} cluster(s) up in {state['startup_seconds']}s; "
@@ -119,9 +103,9 @@ def down(workdir: Path) -> int:
     if not state.get("private"):
         print(f"[privenv] {workdir} is not a private bench environment; refusing", file=sys.stderr)
         return 2
-    left = le.stop_processes([le.Process.from_dict(p) for p in state.get("processes", [])])
-    if left:
-        print("[privenv] still running: " + ", ".join(f"{p.name} ({p.pid})" for p in left), file=sys.stderr)
+    left, problems = le.stop_environment(state)
+    if left or problems:
+        print("[privenv] not clean: " + ", ".join([f"{p.name} ({p.pid})" for p in left] + problems), file=sys.stderr)
         return 1
     for d in state.get("extra_dirs", []):
         shutil.rmtree(d, ignore_errors=True)
@@ -137,11 +121,12 @@ def main(argv=None) -> int:
     u.add_argument("--dir", type=Path, required=True)
     u.add_argument("--clusters", type=int, default=3)
     u.add_argument("--timeout", type=float, default=120)
+    u.add_argument("--nodes", action="store_true", help="also one real node per cluster (containerd + kubelet)")
     d = sub.add_parser("down")
     d.add_argument("--dir", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.cmd == "up":
-        return up(args.dir, args.clusters, args.timeout)
+        return up(args.dir, args.clusters, args.timeout, args.nodes)
     return down(args.dir)
 
 

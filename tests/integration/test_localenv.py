@@ -16,6 +16,7 @@ import requests
 
 from tests.support import images
 from tests.support.localenv import KUBE_VERSION, LocalEnvNotUp, load_state, make_ca, start_registry
+from tests.support.node import NO_NODE_GATE
 
 
 def _core(kube_client, context="local-1"):
@@ -49,9 +50,11 @@ def test_pods_are_admitted_with_the_default_serviceaccount(kube_client, unique_n
     from kubernetes import client as k
     core = _core(kube_client)
     ns = unique_ns("pod")
+    # held off the node: this is about admission, not about running it
     pod = core.create_namespaced_pod(ns, k.V1Pod(
         metadata=k.V1ObjectMeta(name="p"),
-        spec=k.V1PodSpec(containers=[k.V1Container(name="c", image="registry.invalid/app:1")])))
+        spec=k.V1PodSpec(containers=[k.V1Container(name="c", image="registry.invalid/app:1")],
+                         scheduling_gates=[k.V1PodSchedulingGate(name=NO_NODE_GATE)])))
     # ServiceAccount admission is on: it filled in the SA and its projected token volume
     assert pod.spec.service_account_name == "default"
     assert any(v.name.startswith("kube-api-access-") for v in pod.spec.volumes)
@@ -228,3 +231,106 @@ def test_load_state_fails_loudly_when_down(tmp_path):
         {"name": "etcd-local-1", "pid": 2 ** 22 + 1, "starttime": 1, "argv": [], "log": ""}]}))
     with pytest.raises(LocalEnvNotUp, match="etcd-local-1 not running"):
         load_state(dead)
+
+
+def test_nodes_are_ready_and_run_the_private_image_with_a_pull_secret(localenv, kube_client, unique_ns,
+                                                                      registry, private_image):
+    """Every context has its own node; the kubelet pulls the private image with a pull secret."""
+    import base64
+    from kubernetes import client as k
+    nodes = {c["node"]["node_name"] for c in localenv.clusters}
+    assert len(nodes) == len(localenv.contexts)
+    for field in ("cgroup_root", "bridge", "network", "subnet", "containerd_socket"):
+        values = [c["node"][field] for c in localenv.clusters]
+        assert len(set(values)) == len(values), field
+    assert all(len(c["node"]["bridge"]) <= 15 for c in localenv.clusters)
+    core = _core(kube_client)
+    node = core.read_node(localenv.cluster("local-1")["node"]["node_name"])
+    assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
+    assert node.status.node_info.kubelet_version == f"v{KUBE_VERSION}"
+    assert node.status.node_info.container_runtime_version.startswith("containerd://")
+
+    ns = unique_ns("node")
+    cfg = {"auths": {registry.host: {"auth": base64.b64encode(f"{registry.username}:{registry.password}".encode())
+                                     .decode()}}}
+    core.create_namespaced_secret(ns, k.V1Secret(metadata=k.V1ObjectMeta(name="regcred"),
+                                                 type="kubernetes.io/dockerconfigjson",
+                                                 string_data={".dockerconfigjson": json.dumps(cfg)}))
+    core.create_namespaced_pod(ns, k.V1Pod(metadata=k.V1ObjectMeta(name="p"), spec=k.V1PodSpec(
+        image_pull_secrets=[k.V1LocalObjectReference(name="regcred")], termination_grace_period_seconds=1,
+        containers=[k.V1Container(name="c", image=private_image, image_pull_policy="Always")])))
+    deadline = time.monotonic() + 90
+    while True:
+        pod = core.read_namespaced_pod("p", ns)
+        st = (pod.status.container_statuses or [None])[0]
+        if st is not None and st.state.running:
+            break
+        assert time.monotonic() < deadline, f"pod not Running after 90 s: {pod.status}"
+        time.sleep(0.5)
+    assert pod.spec.node_name == node.metadata.name
+    assert st.image_id.endswith("@" + localenv.env["REGISTRYLINK_PRIVATE_IMAGE_DIGEST"])
+
+
+def _run_localenv(root, *args, timeout=300):
+    repo = Path(__file__).resolve().parents[2]
+    env = {k_: v for k_, v in os.environ.items() if not k_.startswith("REGISTRYLINK_")}
+    env["REGISTRYLINK_LOCALENV_DIR"] = str(root)
+    return subprocess.run([str(repo / ".venv" / "bin" / "python"), str(repo / "hack" / "localenv.py"), *args],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_private_environment_up_down_leaves_nothing_behind():
+    """`make up` + a real Pod + `make down` of a second environment (REGISTRYLINK_LOCALENV_DIR),
+    beside the shared one: afterwards no process, mount, cgroup, CNI bridge, CNI cache entry,
+    shim socket or container log link of it is left, and the kubelet's host sysctls are back."""
+    import base64
+    import shutil
+    import tempfile
+    from kubernetes import client as k, config as kconfig
+    from tests.support import node as nd
+    from tests.support.localenv import Process
+
+    root = Path(tempfile.mkdtemp(prefix="rl-env-", dir="/tmp"))
+    before = nd.read_sysctls()
+    up = _run_localenv(root, "up", "--clusters", "1")
+    state = json.loads((root / "state.json").read_text()) if (root / "state.json").exists() else None
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        node = state["clusters"][0]["node"]
+        assert nd.read_sysctls() == {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+        status = _run_localenv(root, "status")
+        assert status.returncode == 0 and f"node {node['node_name']} Ready" in status.stdout, status.stdout
+
+        # a real Pod, so that there is something to clean up: shim, mounts, veth, CNI cache
+        core = k.CoreV1Api(kconfig.new_client_from_config(config_file=state["kubeconfig"], context="local-1"))
+        reg = state["registry"]
+        cfg = {"auths": {reg["host"]: {"auth": base64.b64encode(f"{reg['username']}:{reg['password']}".encode())
+                                       .decode()}}}
+        core.create_namespaced_secret("default", k.V1Secret(
+            metadata=k.V1ObjectMeta(name="regcred"), type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": json.dumps(cfg)}))
+        core.create_namespaced_pod("default", k.V1Pod(metadata=k.V1ObjectMeta(name="p"), spec=k.V1PodSpec(
+            image_pull_secrets=[k.V1LocalObjectReference(name="regcred")],
+            containers=[k.V1Container(name="c", image=state["images"]["busybox"])])))
+        deadline = time.monotonic() + 90
+        while not any(s.state.running for s in core.read_namespaced_pod("p", "default").status.container_statuses or []):
+            assert time.monotonic() < deadline, "pod not Running after 90 s"
+            time.sleep(0.5)
+        node_dir = Path(state["clusters"][0]["workdir"]) / "node"
+        shims = nd.shim_sockets(node_dir / "containerd" / "state")
+        assert shims and all(s.exists() for s in shims)
+        assert nd.bridge_exists(node["bridge"])
+        assert nd.mounts_under(node_dir)
+        assert list(nd.CNI_CACHE.glob(node["network"] + "-*"))
+        assert nd.cgroup_pids(node["cgroup_root"])
+    finally:
+        down = _run_localenv(root, "down")
+    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+    assert not [p["name"] for p in state["processes"] if Process.from_dict(p).alive()]
+    assert nd.leftovers(node) == []
+    assert not [s for s in shims if s.exists()]
+    assert nd.read_sysctls() == before
+    if nd.CONTAINER_LOG_LINKS.is_dir():
+        assert not [p for p in nd.CONTAINER_LOG_LINKS.iterdir() if p.is_symlink() and str(root) in os.readlink(p)]
+    assert not nd.mounts_under(root)
+    shutil.rmtree(root)

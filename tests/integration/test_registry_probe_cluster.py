@@ -1,7 +1,9 @@
 """registry_probe ``pull_secret`` and ``pod`` modes against the real local control plane and registry.
 
-Pods are accepted but never run here (no scheduler, no kubelet): waiting reasons and kubelet
-Events are written by the test where a case needs them, shaped like the kubelet's.
+Most Pods here are about what the diagnosis reads from the spec, the Secrets and Events, so
+they are held off the node with a scheduling gate and kubelet Events are written by the test
+where a case needs them, shaped like the kubelet's. The verify-mode stuck Pod is real: the
+kubelet fails to pull it and reports ErrImagePull / ImagePullBackOff itself.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kubernetes import client as k
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
 from tests.support.images import push_image
+from tests.support.node import NO_NODE_GATE
 
 
 def _params(localenv, **kw):
@@ -38,11 +41,26 @@ def _secret(core, ns, name, config, stype="kubernetes.io/dockerconfigjson", data
     core.create_namespaced_secret(ns, body)
 
 
-def _pod(core, ns, name, image, pull_secrets=None, sa=None):
+def _pod(core, ns, name, image, pull_secrets=None, sa=None, on_node=False):
     spec = k.V1PodSpec(containers=[k.V1Container(name="app", image=image)],
                        image_pull_secrets=[k.V1LocalObjectReference(name=s) for s in pull_secrets or []] or None,
-                       service_account_name=sa)
+                       service_account_name=sa,
+                       scheduling_gates=None if on_node else [k.V1PodSchedulingGate(name=NO_NODE_GATE)])
     core.create_namespaced_pod(ns, k.V1Pod(metadata=k.V1ObjectMeta(name=name), spec=spec))
+
+
+def _wait_waiting(core, ns, name, reasons, timeout=90):
+    """Wait until the kubelet reports one of ``reasons`` for the Pod's container."""
+    import time
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        for st in core.read_namespaced_pod(name, ns).status.container_statuses or []:
+            seen = st.state.waiting.reason if st.state and st.state.waiting else st.state
+            if st.state and st.state.waiting and st.state.waiting.reason in reasons:
+                return st.state.waiting
+        time.sleep(0.5)
+    raise AssertionError(f"pod {ns}/{name} not in {reasons} after {timeout}s (last: {seen})")
 
 
 def _no_secret(result, *values):
@@ -223,11 +241,9 @@ def test_verify_mode_over_a_namespace_selection(localenv, registry, image, core,
     _secret(core, opaque, "regcred", creds, stype="Opaque")
     for ns in (good, good2, missing, opaque):
         core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "regcred"}]})
-    # a pod stuck in ImagePullBackOff (status written the way the kubelet would)
-    _pod(core, missing, "stuck", image[0])
-    core.patch_namespaced_pod_status("stuck", missing, {"status": {"containerStatuses": [{
-        "name": "app", "image": image[0], "imageID": "", "ready": False, "restartCount": 0,
-        "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image[0]}"'}}}]}})
+    # a real stuck pod: its pull secret does not exist, the kubelet pulls without credentials
+    _pod(core, missing, "stuck", image[0], on_node=True)
+    _wait_waiting(core, missing, "stuck", ("ErrImagePull", "ImagePullBackOff"))
     selector = ",".join(f"{k}={v}" for k, v in label.items())
     seen = []
     result = run_module(_params(localenv, verify={"secret_name": "regcred", "images": [image[0]],

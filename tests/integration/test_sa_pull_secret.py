@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import SaPullSecretRunner
 from tests.support.ansible_run import run_module
+from tests.support.node import NO_NODE_GATE
 
 MODULE = "registrylink.k8s.sa_pull_secret"
 
@@ -135,11 +136,15 @@ def test_two_runs_racing_keep_both_entries(localenv, core, unique_ns):
 # ---------------------------------------------------------------------------- stuck pods
 
 def make_pod(core, ns, name, owner=None, secrets=None):
+    """A Pod held off the node (scheduling gate): these tests are about which stuck Pods the
+    module restarts, so the status is written by hand (``back_off``) and the kubelet must not
+    replace it. Real pulls by the kubelet are tested with real Pods elsewhere."""
     meta = k8s.V1ObjectMeta(name=name)
     if owner is not None:
         meta.owner_references = [k8s.V1OwnerReference(api_version="apps/v1", kind="ReplicaSet", name=owner.metadata.name,
                                                       uid=owner.metadata.uid, controller=True)]
-    spec = k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="registry.example.test/team/app:1")])
+    spec = k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="registry.example.test/team/app:1")],
+                         scheduling_gates=[k8s.V1PodSchedulingGate(name=NO_NODE_GATE)])
     if secrets:
         spec.image_pull_secrets = [k8s.V1LocalObjectReference(name=s) for s in secrets]
     return core.create_namespaced_pod(ns, k8s.V1Pod(metadata=meta, spec=spec))
@@ -171,10 +176,10 @@ def test_stuck_pods_reported_and_restarted_only_with_a_controller(localenv, api,
         make_secret(core, ns, name)
     set_pull_secrets(core, ns, ["a"])
     apps = k8s.AppsV1Api(api)
-    # The local environment runs no ReplicaSet controller: the ReplicaSet is only an owner here.
+    # The ReplicaSet is only an owner here: 0 replicas, so its controller creates no Pod of its own.
     rs = apps.create_namespaced_replica_set(ns, k8s.V1ReplicaSet(
         metadata=k8s.V1ObjectMeta(name="web"),
-        spec=k8s.V1ReplicaSetSpec(replicas=1, selector=k8s.V1LabelSelector(match_labels={"app": "web"}),
+        spec=k8s.V1ReplicaSetSpec(replicas=0, selector=k8s.V1LabelSelector(match_labels={"app": "web"}),
                                   template=k8s.V1PodTemplateSpec(
                                       metadata=k8s.V1ObjectMeta(labels={"app": "web"}),
                                       spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="x")])))))

@@ -16,6 +16,13 @@ with Bearer token auth (the WWW-Authenticate challenge is followed to the realm)
 
 ``registry_url`` may also be a registry object (the ``registry`` fixture, or what
 ``start_registry`` returns): then ``auth`` and ``ca`` default to its credentials.
+
+Images that really run on the local environment's node (``make up`` pushes the first one):
+
+    from tests.support.images import push_busybox, oci_layout_tar
+
+    ref, digest = push_busybox(registry)            # <host>/private/busybox:1.35, Debian's static busybox
+    oci_layout_tar("pause.tar", "registrylink.local/pause:1.0", {"pause": (0o755, data)}, ["/pause"])
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import platform as _platform
 import random
 import re
 import tarfile
@@ -396,3 +405,113 @@ def delete_manifest(registry_url: Any, repo: str, digest: str, auth: Auth = None
                     ca: Union[None, bool, str] = None) -> int:
     """DELETE by digest; returns the HTTP status (202 deleted, 405 delete disabled, 404)."""
     return RegistryClient(registry_url, auth=auth, ca=ca).delete_manifest(repo, digest)
+
+
+# --------------------------------------------------------------------------------------
+# runnable images: a one-layer image from real files (the node's busybox and pause images)
+
+BUSYBOX_BIN = "/bin/busybox"  # Debian busybox-static
+BUSYBOX_REPO = "private/busybox"
+BUSYBOX_TAG = "1.35"
+# applets the tests and the demo use; each is a symlink to /bin/busybox in the layer
+BUSYBOX_APPLETS = ("sh", "sleep", "true", "false", "echo", "cat", "ls", "env", "id", "wget")
+FIXED_CREATED = "2024-01-01T00:00:00Z"
+
+
+def host_architecture() -> str:
+    """The OCI architecture of this machine (amd64, arm64, ...)."""
+    machine = _platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
+def files_layer(files: Dict[str, Tuple[int, bytes]], symlinks: Optional[Dict[str, str]] = None) -> Tuple[bytes, str]:
+    """A reproducible gzip'd tar layer (mtime 0, root-owned, sorted) from ``{path: (mode, data)}``
+    and ``{path: target}`` symlinks; returns (blob, diff_id)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = sorted({os.path.dirname(p) for p in list(files) + list(symlinks or {}) if os.path.dirname(p)})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        for path in sorted(files):
+            mode, data = files[path]
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            tar.addfile(info, io.BytesIO(data))
+        for path in sorted(symlinks or {}):
+            info = tarfile.TarInfo(path)
+            info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, symlinks[path], 0o777, 0
+            tar.addfile(info)
+    tar_bytes = raw.getvalue()
+    return gzip.compress(tar_bytes, mtime=0), sha256(tar_bytes)
+
+
+def runnable_image(files: Dict[str, Tuple[int, bytes]], cmd: Sequence[str], symlinks: Optional[Dict[str, str]] = None,
+                   entrypoint: Optional[Sequence[str]] = None) -> Tuple[bytes, bytes, bytes]:
+    """(manifest, config, layer) blobs of a one-layer OCI image that really runs ``cmd``."""
+    layer, diff_id = files_layer(files, symlinks)
+    cfg: Dict[str, Any] = {"Env": ["PATH=/bin"], "Cmd": list(cmd)}
+    if entrypoint:
+        cfg["Entrypoint"] = list(entrypoint)
+    config = _canon({
+        "created": FIXED_CREATED, "architecture": host_architecture(), "os": "linux", "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": FIXED_CREATED, "created_by": "registrylink tests/support/images.py"}],
+    })
+    manifest = _canon({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": sha256(layer), "size": len(layer)}],
+    })
+    return manifest, config, layer
+
+
+def busybox_image(binary: str = BUSYBOX_BIN) -> Tuple[bytes, bytes, bytes]:
+    """Debian's static busybox as a one-layer image (default command ``sleep 3600``); the
+    same binary always gives the same digest."""
+    try:
+        with open(binary, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise PushError(f"{binary} is missing (apt-get install busybox-static, or `make bootstrap`): {exc}") from exc
+    links = {f"bin/{a}": "busybox" for a in BUSYBOX_APPLETS}
+    return runnable_image({"bin/busybox": (0o755, data)}, ["sleep", "3600"], symlinks=links)
+
+
+def push_busybox(registry_url: Any, repo: str = BUSYBOX_REPO, tag: str = BUSYBOX_TAG, auth: Auth = None,
+                 ca: Union[None, bool, str] = None) -> Tuple[str, str]:
+    """Push the busybox image (``busybox_image``) and return (reference, digest), e.g.
+    ``("127.0.0.1:5000/private/busybox:1.35", "sha256:...")``. Idempotent: blobs that are
+    there are not uploaded again and the digest never changes."""
+    client = RegistryClient(registry_url, auth=auth, ca=ca)
+    manifest, config, layer = busybox_image()
+    client.push_blob(repo, config)
+    client.push_blob(repo, layer)
+    digest = client.put_manifest(repo, tag, manifest, OCI_MANIFEST)
+    return f"{urlsplit(client.base).netloc}/{repo}:{tag}", digest
+
+
+def oci_layout_tar(path: Any, name: str, files: Dict[str, Tuple[int, bytes]], cmd: Sequence[str]) -> str:
+    """Write an OCI image layout tar (what ``ctr images import`` reads) holding one
+    runnable image named ``name`` (``repo:tag``); returns the manifest digest."""
+    manifest, config, layer = runnable_image(files, cmd)
+    digest = sha256(manifest)
+    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
+    index = _canon({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+        "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag}}]})
+    entries = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
+    entries += [("blobs/sha256/" + sha256(b)[7:], b) for b in (manifest, config, layer)]
+    tmp = str(path) + ".tmp"
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for d in ("blobs", "blobs/sha256"):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for entry, data in entries:
+            info = tarfile.TarInfo(entry)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, path)
+    return digest

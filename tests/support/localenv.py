@@ -1,5 +1,6 @@
 """Building blocks of the local environment: real etcd, kube-apiserver,
-kube-controller-manager, CNCF distribution registry and moto as processes on loopback.
+kube-controller-manager, kube-scheduler, a real node (containerd + kubelet, in
+tests/support/node.py), CNCF distribution registry and moto as processes on loopback.
 
 ``hack/localenv.py`` (``make up`` / ``make down``) composes these into the shared environment;
 tests use them directly to start extra, differently configured instances, e.g.::
@@ -56,10 +57,14 @@ def kube_bin_dir() -> Path:
 ETCD_BIN = os.environ.get("REGISTRYLINK_ETCD_BIN", "/usr/bin/etcd")
 REGISTRY_BIN = os.environ.get("REGISTRYLINK_REGISTRY_BIN", "/usr/bin/docker-registry")
 
-# Controllers of kube-controller-manager we run (control-plane.md section 6): enough for
-# default ServiceAccounts, SA token secrets, namespace deletion, ownerReference cascades,
-# kube-root-ca.crt ConfigMaps and aggregated ClusterRoles. No scheduler, no kubelet: pods are accepted but never run.
+# Controllers of kube-controller-manager we run: enough for default ServiceAccounts, SA token
+# secrets, namespace deletion, ownerReference cascades, kube-root-ca.crt ConfigMaps, aggregated
+# ClusterRoles, and Deployments that really create Pods (which kube-scheduler puts on the node).
 KCM_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    # removes the node.kubernetes.io/not-ready taint the kubelet registers with, once Ready
+    "node-lifecycle-controller",
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "namespace-controller",
@@ -87,6 +92,7 @@ class ComponentError(LocalEnvError):
 
     def __init__(self, component: str, message: str, log: Optional[os.PathLike] = None):
         super().__init__(f"{component}: {message}")
+        self.logs: List[str] = []
         self.component = component
         self.message = message
         self.log = str(log) if log else None
@@ -500,7 +506,9 @@ class Cluster:
     api_port: int = 0
     etcd_port: int = 0
     etcd_peer_port: int = 0
+    scheduler_port: int = 0
     processes: List[Process] = dataclasses.field(default_factory=list)
+    node: Any = None  # tests.support.node.Node when the cluster has one
 
     # -- files
     @property
@@ -524,7 +532,14 @@ class Cluster:
                 "etcd_url": f"http://127.0.0.1:{self.etcd_port}", "workdir": self.workdir,
                 "etcd_data": self.etcd_data, "ca": self.ca,
                 "admin_cert": str(self.pki / "admin.crt"), "admin_key": str(self.pki / "admin.key"),
-                "sa_key": str(self.pki / "sa.key"), "sa_pub": str(self.pki / "sa.pub")}
+                "sa_key": str(self.pki / "sa.key"), "sa_pub": str(self.pki / "sa.pub"),
+                "node": self.node.to_dict() if self.node is not None else None}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Cluster":
+        """Enough of a recorded cluster to talk to its API server (``api()``)."""
+        return cls(name=data["name"], workdir=data["workdir"], log_dir="", etcd_data=data.get("etcd_data", ""),
+                   api_port=data["api_port"])
 
     def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 5.0) -> Tuple[int, Any]:
         ctx = ssl_context(self.ca, self.pki / "admin.crt", self.pki / "admin.key")
@@ -543,6 +558,7 @@ class Cluster:
         self.api_port = self.api_port or free_port()
         self.etcd_port = self.etcd_port or free_port()
         self.etcd_peer_port = self.etcd_peer_port or free_port()
+        self.scheduler_port = self.scheduler_port or free_port()
         pki = self.pki
         pki.mkdir(parents=True, exist_ok=True)
         ca = make_ca(pki, "ca", cn=f"{self.name} cluster CA")
@@ -551,9 +567,16 @@ class Cluster:
                                                               "10.0.0.1"))
         make_cert(pki, "admin", ca, cn="admin", orgs=("system:masters",), usage="client")
         make_cert(pki, "kcm", ca, cn="system:kube-controller-manager", orgs=("system:masters",), usage="client")
+        # the identity the default RBAC policy binds to the scheduler's ClusterRoles
+        make_cert(pki, "scheduler", ca, cn="system:kube-scheduler", usage="client")
         make_signing_key(pki, "sa")
         write_file(Path(self.workdir) / "kcm.kubeconfig", kubeconfig_text([KubeAccess(
             self.name, self.server, self.ca, str(pki / "kcm.crt"), str(pki / "kcm.key"))]), 0o600)
+        write_file(Path(self.workdir) / "scheduler.kubeconfig", kubeconfig_text([KubeAccess(
+            self.name, self.server, self.ca, str(pki / "scheduler.crt"), str(pki / "scheduler.key"))]), 0o600)
+
+    def ca_pair(self) -> CertPair:
+        return CertPair(self.ca, str(self.pki / "ca.key"))
 
     def start_etcd(self) -> Process:
         Path(self.etcd_data).mkdir(parents=True, exist_ok=True)
@@ -586,7 +609,10 @@ class Cluster:
             f"--cert-dir={pki}", f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
-            "--authorization-mode=RBAC",
+            # a real node: the Node authorizer and NodeRestriction admission confine each kubelet
+            # to its own Node and Pods (the mode list is given once: the flag accumulates)
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
             "--service-cluster-ip-range=10.0.0.0/24",
             f"--service-account-issuer=https://127.0.0.1:{self.api_port}",
             f"--service-account-key-file={pki / 'sa.pub'}",
@@ -625,6 +651,19 @@ class Cluster:
             "--concurrent-namespace-syncs=20",
             *extra_args,
         ], Path(self.log_dir) / f"kube-controller-manager-{self.name}.log")
+        self.processes.append(proc)
+        return proc
+
+    def start_scheduler(self, extra_args: Sequence[str] = ()) -> Process:
+        proc = spawn(f"kube-scheduler-{self.name}", [
+            kube_bin_dir() / "kube-scheduler",
+            f"--kubeconfig={Path(self.workdir) / 'scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={Path(self.workdir) / 'scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={Path(self.workdir) / 'scheduler.kubeconfig'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={self.scheduler_port}",
+            *extra_args,
+        ], Path(self.log_dir) / f"kube-scheduler-{self.name}.log")
         self.processes.append(proc)
         return proc
 
@@ -831,6 +870,128 @@ def moto_ready(url: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# a set of clusters (hack/localenv.py `up`, tests/bench/privenv.py): one start sequence
+
+
+def start_clusters(root: os.PathLike, n: int, state: Dict[str, Any], save: Callable[[], None],
+                   etcd_root: os.PathLike, timeout: float = 120.0, nodes: bool = True,
+                   registry: Optional[Dict[str, Any]] = None, say: Callable[[str], None] = lambda _m: None,
+                   node_timeout: float = 90.0) -> List["Cluster"]:
+    """Start ``n`` clusters ``local-1..n`` under ``root`` (``cluster-N/``; logs in
+    ``state["logs"]``): per cluster etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler and, with ``nodes``, one real node (containerd + kubelet) that trusts
+    ``registry`` (``{"host", "ca"}``). Every process goes into ``state["processes"]`` and the
+    layout (ports, node names, cgroup roots, bridges) into ``state["clusters"]`` before it
+    starts, and ``save()`` is called each time, so that a failed start can be cleaned up
+    from the state alone (``stop_environment``). Returns when every API server is ready,
+    every namespace gets its ``default`` ServiceAccount and every node is Ready; raises
+    ComponentError (a NodeError carries the kubelet's and containerd's log tails) otherwise."""
+    from tests.support import node as nodes_mod  # noqa: PLC0415 - node.py imports this module
+
+    root = Path(root)
+    logs = Path(state["logs"])
+
+    def track(proc: Process) -> Process:
+        state["processes"].append(proc.to_dict())
+        save()
+        return proc
+
+    cls = [Cluster(name=f"local-{i}", workdir=str(root / f"cluster-{i}"), log_dir=str(logs),
+                   etcd_data=str(Path(etcd_root) / f"etcd-{i}")) for i in range(1, n + 1)]
+    for c in cls:
+        c.prepare()
+        if nodes:
+            c.node = nodes_mod.Node(cluster=c.name, index=int(c.name.rsplit("-", 1)[1]), env_root=str(root),
+                                    workdir=c.workdir, log_dir=str(logs))
+            c.node.prepare(c.ca_pair(), c.server, (registry or {}).get("host"), (registry or {}).get("ca"))
+    state["clusters"] = [c.to_dict() for c in cls]
+    save()
+    for c in cls:
+        track(c.start_etcd())
+    pause = None
+    if nodes:
+        pause = nodes_mod.build_pause_image()
+        for c in cls:
+            track(c.node.start_containerd())
+    for c in cls:
+        c.wait_etcd(timeout)
+        track(c.start_apiserver())
+    for c in cls:
+        c.wait_apiserver(timeout)
+        track(c.start_controller_manager())
+        track(c.start_scheduler())
+    if nodes:
+        for c in cls:
+            c.node.wait_containerd(timeout)
+            c.node.import_pause(pause)
+        state["node_sysctls_before"] = nodes_mod.hold_sysctls(root)
+        save()
+        t0 = time.monotonic()
+        for c in cls:
+            track(c.node.start_kubelet())
+    for c in cls:
+        c.wait_controller_manager(timeout)
+    if nodes:
+        for c in cls:
+            c.node.wait_ready(c.api, node_timeout)
+        state["node_ready_seconds"] = round(time.monotonic() - t0, 1)
+        say(f"{len(cls)} node(s) Ready {state['node_ready_seconds']}s after the kubelets started")
+    state["clusters"] = [c.to_dict() for c in cls]
+    save()
+    return cls
+
+
+# stop order: what creates Pods first, then the kubelets (after their Pods are gone), the
+# runtimes, the other clients, and storage last
+_STOP_TIERS = (("kube-controller-manager", "kube-scheduler"), ("kubelet",), ("containerd",),
+               ("moto", "registry"), ("kube-apiserver",), ("etcd",))
+
+
+def _kubelets_running(root: str) -> bool:
+    raw = read_state(Path(root) / "state.json")
+    if not raw:
+        return False
+    return any(Process.from_dict(p).alive() for p in raw.get("processes", []) if p["name"].startswith("kubelet-"))
+
+
+def stop_environment(state: Dict[str, Any], say: Callable[[str], None] = lambda _m: None) -> Tuple[List[Process], List[str]]:
+    """Stop everything ``state`` records and remove what its nodes leave on the host.
+
+    Pods are drained first (each kubelet removes its containers, volume mounts and cgroups
+    before the API object goes), then kubelets, containerd (after killing its remaining
+    tasks), the rest; then ``node.sweep`` removes leftovers (shims, mounts, cgroups, the CNI
+    bridge and cache, shim sockets) and the kubelet's host sysctls are put back when no other
+    environment runs kubelets. Returns (processes still alive, problems of the sweep)."""
+    from tests.support import node as nodes_mod  # noqa: PLC0415
+
+    procs = [Process.from_dict(p) for p in state.get("processes", [])]
+    clusters = [c for c in state.get("clusters", []) if isinstance(c, dict)]
+    node_clusters = [c for c in clusters if c.get("node")]
+    left: List[Process] = []
+    for tier in _STOP_TIERS:
+        if tier == ("kubelet",):
+            apis = {p.name for p in procs if p.name.startswith("kube-apiserver-") and p.alive()}
+            kubelets = {p.name for p in procs if p.name.startswith("kubelet-") and p.alive()}
+            for c in node_clusters:
+                if f"kube-apiserver-{c['name']}" in apis and f"kubelet-{c['name']}" in kubelets:
+                    stuck = nodes_mod.Node.from_dict(c["node"]).drain(Cluster.from_dict(c).api)
+                    if stuck:
+                        say(f"{c['name']}: pods not removed by the kubelet in time: {', '.join(stuck[:5])}")
+        if tier == ("containerd",):
+            for c in node_clusters:
+                if any(p.name == f"containerd-{c['name']}" and p.alive() for p in procs):
+                    nodes_mod.Node.from_dict(c["node"]).remove_tasks()
+        left += stop_processes([p for p in procs if p.name.startswith(tier)], timeout=15, kill_timeout=5)
+    left += stop_processes([p for p in procs if not p.name.startswith(sum(_STOP_TIERS, ()))])
+    problems: List[str] = []
+    for c in node_clusters:
+        problems += nodes_mod.sweep(c["node"])
+    if node_clusters or state.get("node_sysctls_before"):
+        nodes_mod.release_sysctls(state.get("root", ""), _kubelets_running)
+    return [p for p in left if p.alive()], problems
+
+
+# --------------------------------------------------------------------------------------
 # the shared environment's state (written by hack/localenv.py)
 
 
@@ -939,5 +1100,5 @@ __all__ = [
     "kube_bin_dir", "free_port", "spawn", "stop_processes", "pid_alive", "wait_for", "http_request",
     "ssl_context", "make_ca", "make_cert", "make_signing_key", "kubeconfig_text", "to_yaml", "write_file",
     "registry_config", "write_htpasswd", "start_registry", "start_moto", "moto_ready", "read_state",
-    "load_state", "log_tail",
+    "load_state", "log_tail", "start_clusters", "stop_environment",
 ]

@@ -189,10 +189,19 @@ def _waiting_reason(pod: k.V1Pod) -> str:
     return pod.status.phase if pod.status else ""
 
 
+PULL_EVENTS = ("Pulling", "Pulled", "Failed", "BackOff", "FailedToRetrieveImagePullSecret", "Started")
+
+
 def _kubelet_events(core: k.CoreV1Api, pod: k.V1Pod) -> List[k.CoreV1Event]:
+    """The kubelet's image-related events of ``pod``, oldest first."""
     events = core.list_namespaced_event(STUCK_NS, field_selector=f"involvedObject.uid={pod.metadata.uid}").items
-    return sorted([e for e in events if e.source and e.source.component == "kubelet"],
-                  key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+    return sorted([e for e in events if e.source and e.source.component == "kubelet" and e.reason in PULL_EVENTS],
+                  key=lambda e: e.first_timestamp or e.event_time or e.metadata.creation_timestamp)
+
+
+def _show_event(e: k.CoreV1Event) -> None:
+    count = f" (x{e.count})" if e.count and e.count > 1 else ""
+    say(f"    {e.type:7} {e.reason:8} {e.message}{count}")
 
 
 def _wait(what: str, check, timeout: float = 120):
@@ -229,7 +238,7 @@ def cmd_stuck(args) -> None:
                     lambda: next((p for p in _pods(core) if _waiting_reason(p) == "ImagePullBackOff"), None))
         say(f"{ctx}: pod {pod.metadata.name} on node {pod.spec.node_name}: ImagePullBackOff; the kubelet's events:")
         for e in _kubelet_events(core, pod):
-            say(f"    {e.type:7} {e.reason:16} {(e.message or '')[:220]}")
+            _show_event(e)
 
 
 def cmd_running(args) -> None:
@@ -244,8 +253,7 @@ def cmd_running(args) -> None:
             f"imagePullSecrets {secrets}")
         say(f"{ctx}:     {status.image_id}")
         for e in _kubelet_events(core, pod):
-            if e.reason in ("Pulling", "Pulled", "Started"):
-                say(f"    {e.type:7} {e.reason:16} {(e.message or '')[:220]}")
+            _show_event(e)
         expect(SECRET in secrets, f"{ctx}: the running pod does not list {SECRET}")
         expect(status.image == image or status.image.endswith("/" + image.split("/", 1)[1]),
                f"{ctx}: the pod runs {status.image}, not {image}")
@@ -275,7 +283,7 @@ def cmd_prove(args) -> None:
         user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
         expect(user == entry["username"] and password == entry["password"], f"{ctx}: auth and username/password differ")
         say(f'{ctx}: demo-api/{SECRET} decodes to {{"auths": {{"{registry}": {{"username": "{entry["username"]}", '
-            '"password": "<redacted>", "auth": "<redacted>"}}}}')
+            '"password": "<redacted>", "auth": "<redacted>"}}}')
     # curl reads the credentials from a config file (never from argv); the last cluster's secret wins.
     quoted = '"%s"' % f"{user}:{password}".replace("\\", "\\\\").replace('"', '\\"')
     fd = os.open(args.curl_cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

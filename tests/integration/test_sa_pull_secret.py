@@ -170,19 +170,25 @@ def pod_exists(core, ns, name):
         raise
 
 
-def test_stuck_pods_reported_and_restarted_only_with_a_controller(localenv, api, core, unique_ns):
+def test_stuck_pods_reported_and_restarted_only_with_a_controller(localenv, api, core, unique_ns, request):
     ns = unique_ns("sastuck")
     for name in ("a", "b", "own"):
         make_secret(core, ns, name)
     set_pull_secrets(core, ns, ["a"])
     apps = k8s.AppsV1Api(api)
-    # The ReplicaSet is only an owner here: 0 replicas, so its controller creates no Pod of its own.
+    # The ReplicaSet is only an owner here. Its controller runs in this environment and would
+    # release the hand-made Pods (they do not match its selector) or scale them; a ReplicaSet
+    # that is being deleted but held by a finalizer is left alone by it, and the garbage
+    # collector keeps its dependents because it still exists.
+    hold = "registrylink.test/hold"
     rs = apps.create_namespaced_replica_set(ns, k8s.V1ReplicaSet(
-        metadata=k8s.V1ObjectMeta(name="web"),
+        metadata=k8s.V1ObjectMeta(name="web", finalizers=[hold]),
         spec=k8s.V1ReplicaSetSpec(replicas=0, selector=k8s.V1LabelSelector(match_labels={"app": "web"}),
                                   template=k8s.V1PodTemplateSpec(
                                       metadata=k8s.V1ObjectMeta(labels={"app": "web"}),
                                       spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="x")])))))
+    apps.delete_namespaced_replica_set("web", ns)
+    request.addfinalizer(lambda: apps.patch_namespaced_replica_set("web", ns, {"metadata": {"finalizers": None}}))
     make_pod(core, ns, "web-1", owner=rs)            # gets [a] from the ServiceAccount at admission
     make_pod(core, ns, "bare")                       # no controller: never deleted
     make_pod(core, ns, "templ", owner=rs, secrets=["own"])  # its own template sets imagePullSecrets

@@ -22,10 +22,12 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._args import clus
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import b64decode_lenient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
-from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import SecretDecodeError, decode_secret
-from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import inspect_config, kubelet_keyring, kubelet_lookup
+from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import DATA_KEYS, SecretDecodeError, decode_secret
+from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import (
+    inspect_config, kubelet_keyring, kubelet_lookup, kubelet_secret_payload,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import NotFoundError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import ProbeTarget, run_probe, tls_check
 
 AUTH_CATEGORIES = ('unauthorized', 'denied')
@@ -64,10 +66,13 @@ def read_pull_secret(kube, namespace, name, register_secret=None):
     Keys: ``name``, ``found``, ``type``, ``usable`` (the kubelet gets credentials out of it),
     ``problem`` (``missing``, ``wrong_secret_type``, ``unreadable``, ``shape_mismatch``, ...) with
     ``detail``, ``found_in`` (other namespaces holding that name, when missing), ``issues`` (from
-    ``inspect_config``), and ``config`` (the parsed document: holds credentials, never returned).
+    ``inspect_config``), ``config`` (the parsed document, for display) and ``payload`` (the bytes
+    the kubelet decodes, for matching: see ``pull_secret_configs``); both hold credentials and
+    are never returned. ``unreadable`` means the kubelet's own JSON decoding fails: then every
+    pull of a Pod listing this Secret fails, whatever its other Secrets hold.
     """
     entry = {'name': name, 'found': False, 'type': None, 'usable': False, 'problem': None, 'detail': None,
-             'issues': [], 'config': None}
+             'issues': [], 'config': None, 'payload': None}
     secret = _find(kube, 'secrets', kube.core.list_namespaced_secret, namespace, name)
     if secret is None:
         entry['problem'] = 'missing'
@@ -81,18 +86,28 @@ def read_pull_secret(kube, namespace, name, register_secret=None):
     stype = secret.get('type') or 'Opaque'
     entry['type'] = stype
     data = secret.get('data') or {}
+    entry['payload'] = kubelet_secret_payload(stype, data)
     try:
         config = decode_secret(stype, data)
     except SecretDecodeError as exc:
-        entry['problem'] = 'wrong_secret_type' if stype not in ('kubernetes.io/dockerconfigjson',
-                                                                'kubernetes.io/dockercfg') else 'unreadable'
-        entry['detail'] = exc.msg
-        if entry['problem'] == 'wrong_secret_type':
+        if stype not in DATA_KEYS:
+            entry['problem'] = 'wrong_secret_type'
             entry['detail'] = 'secret type %s is ignored by the kubelet (%s)' % (stype, exc.msg)
+            return entry
+        issues = inspect_config(stype, None, payload=entry['payload'])
+        entry['issues'] = issues
+        if any(i['code'] == 'unreadable' for i in issues) or entry['payload'] is None:
+            entry['problem'] = 'unreadable'
+            entry['detail'] = next((i['message'] for i in issues if i['code'] == 'unreadable'), exc.msg)
+            return entry
+        # Go's decoder reads what Python's cannot (invalid UTF-8, very deep nesting): the kubelet
+        # uses the secret, only the display of its entries is not available.
+        entry['detail'] = 'the kubelet reads this secret, but it cannot be shown (%s)' % exc.msg
+        entry['usable'] = True
         return entry
     _register_config_secrets(config, register_secret)
     entry['config'] = config
-    issues = inspect_config(stype, config)
+    issues = inspect_config(stype, config, payload=entry['payload'])
     entry['issues'] = issues
     fatal = [i for i in issues if i['code'] in ('wrong_secret_type', 'unreadable', 'shape_mismatch', 'no_entries')]
     if fatal:
@@ -100,6 +115,13 @@ def read_pull_secret(kube, namespace, name, register_secret=None):
         entry['detail'] = fatal[0]['message']
     entry['usable'] = not fatal
     return entry
+
+
+def pull_secret_configs(entries):
+    """The Secrets the kubelet builds its keyring from, in the Pod's order, from
+    ``read_pull_secret`` entries: ``[(name, payload bytes, type)]`` for ``kubelet_lookup``
+    (a Secret that does not exist is left out, as the kubelet leaves it out)."""
+    return [(e['name'], e['payload'], e['type']) for e in entries if e['found']]
 
 
 def _register_config_secrets(config, register_secret):
@@ -209,6 +231,10 @@ def _match_summary(lookup):
 
 
 def _no_match_hint(lookup, secrets):
+    if lookup.get('keyring_error'):
+        return ('The kubelet cannot decode pull secret %s (%s): it fails the pull before trying any credentials, '
+                'whatever the other pull secrets hold. Fix or remove that Secret.'
+                % (lookup['keyring_error']['secret'], lookup['keyring_error']['reason']))
     parts = []
     for entry in secrets:
         if entry.get('problem'):
@@ -231,15 +257,15 @@ def probe_with_pull_secret(params, conn, register_secret=None, kube_client=None,
                            tls_checker=tls_check):
     """``registry_probe`` with ``pull_secret``: choose the entry as the kubelet would for ``image`` and probe."""
     image = params['image']
-    ref = parse_image_reference(image)
+    ref = require_registry(parse_image_reference(image))
     namespace, name = params['pull_secret']['namespace'], params['pull_secret']['name']
     kube = _kube(params, kube_client)
     entry = read_pull_secret(kube, namespace, name, register_secret)
-    configs = [(name, entry['config'], entry['type'])] if entry['found'] and entry['config'] is not None else []
+    configs = pull_secret_configs([entry])
     lookup = kubelet_lookup(image, configs)
     keyring = kubelet_keyring(configs)
     cache = _ProbeCache(conn, client_factory, tls_checker)
-    public_secret = dict((k, v) for k, v in entry.items() if k != 'config')
+    public_secret = dict((k, v) for k, v in entry.items() if k not in ('config', 'payload'))
     if lookup['matches']:
         attempts = _try_matches(ref, lookup['matches'], keyring, cache, namespace)
         result = attempts[-1]
@@ -252,6 +278,9 @@ def probe_with_pull_secret(params, conn, register_secret=None, kube_client=None,
         result['hint'] = _no_match_hint(lookup, [entry]) + (
             ' (the image is pullable anonymously)' if result['anonymous_probe_ok'] else '')
         result['msg'] = 'pull secret %s/%s provides no credentials for %s' % (namespace, name, lookup['name'])
+        if lookup['keyring_error']:
+            result['msg'] = 'the kubelet cannot decode pull secret %s/%s: every pull that lists it fails' % (
+                namespace, name)
     result['pull_secret'] = public_secret
     result['matched'] = _match_summary(lookup)
     result['near_misses'] = lookup['near_misses']
@@ -365,14 +394,11 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
                 ' was created before the ServiceAccount changed' % ', '.join(sorted(set(sa_secrets) - set(pod_secrets))))
 
     secrets = [read_pull_secret(kube, namespace, s, register_secret) for s in pod_secrets]
-    configs = [(e['name'], e['config'], e['type']) for e in secrets if e['found'] and e['config'] is not None]
-    for e in secrets:
-        if e['found'] and e['config'] is None:
-            configs.append((e['name'], None, e['type']))
+    configs = pull_secret_configs(secrets)
     keyring = kubelet_keyring(configs)
     events = _pod_events(kube, namespace, pod)
     cache = _ProbeCache(conn, client_factory, tls_checker)
-    public_secrets = [dict((k, v) for k, v in e.items() if k != 'config') for e in secrets]
+    public_secrets = [dict((k, v) for k, v in e.items() if k not in ('config', 'payload')) for e in secrets]
 
     containers = []
     for c in _containers(pod):
@@ -383,6 +409,12 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
         except ValidationError as exc:
             item.update(category='invalid_request', hint='The image reference is invalid (InvalidImageName): %s'
                         % exc.msg)
+            containers.append(item)
+            continue
+        try:
+            require_registry(ref)
+        except ValidationError as exc:
+            item.update(category='invalid_request', hint=exc.msg)
             containers.append(item)
             continue
         lookup = kubelet_lookup(c['image'], configs)

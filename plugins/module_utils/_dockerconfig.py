@@ -308,9 +308,14 @@ def entry_from_params(params, allow_surrounding_whitespace=False, strict=False):
 
 
 def _loads_json(text):
+    """``json.loads`` without NaN/Infinity; a document nested too deeply for Python's parser is a
+    ValueError (never a RecursionError)."""
     def _no_constants(name):
         raise ValueError('invalid JSON constant %s' % name)
-    return json.loads(text, parse_constant=_no_constants)
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError('nested too deeply to read')
 
 
 def _looks_b64(text):

@@ -592,10 +592,10 @@ def credentials_from_pull_secret(kube, pull_secret, registry_host, repository, r
     from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import kubelet_keyring, match_credentials
     namespace, name = pull_secret['namespace'], pull_secret['name']
     entry = read_pull_secret(kube, namespace, name, register_secret)
-    if not entry['found'] or entry['config'] is None or not entry['usable']:
+    if not entry['found'] or entry['payload'] is None or not entry['usable']:
         raise ValidationError('pull_secret: %s/%s gives no usable credentials: %s' % (
             namespace, name, entry.get('detail') or entry.get('problem') or 'empty'), field='pull_secret')
-    configs = [(name, entry['config'], entry['type'])]
+    configs = [(name, entry['payload'], entry['type'])]
     image = '%s/%s' % (registry_host, repository)
     matches = match_credentials(image, configs)
     if not matches:

@@ -9,7 +9,9 @@ same answer the kubelet does:
 
 * ``go_fold`` / ``go_field``: ``encoding/json`` case-insensitive field matching;
 * ``go_b64_auth`` / ``split_auth``: ``decodeDockerConfigFieldAuth`` (pkg/credentialprovider/config.go);
-* ``go_url_parse``: the parts of ``net/url.Parse`` that decide ``Host`` and ``Path``;
+* ``go_url_parse``: the parts of ``net/url.Parse`` that decide ``Host`` and ``Path``, with the
+  host rules of Go 1.25 (the toolchain Kubernetes v1.33.13 is built with: a ``[`` only opens an
+  IPv6 address, checked with ``netip.ParseAddr``); ``is_ipv6_literal`` for callers;
 * ``go_split_host_port``: ``net.SplitHostPort``;
 * ``go_filepath_match``: ``path/filepath.Match`` (unix).
 
@@ -23,15 +25,19 @@ __metaclass__ = type
 
 import base64
 import binascii
+import ipaddress
 import re
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._go_json import go_fold as _go_json_fold
 
 MISSING = object()
 
 
 def go_fold(name):
-    """encoding/json ``foldName``: case-insensitive field-name key (ASCII, plus the two
-    non-ASCII runes whose fold orbit contains an ASCII letter: U+017F and U+212A)."""
-    return name.replace('\u017f', 's').replace('\u212a', 'k').upper()
+    """encoding/json ``foldName`` for matching ASCII field names: ASCII letters fold to upper
+    case, U+017F to ``S`` and U+212A to ``K``; any other rune stays itself (``ß`` is not ``SS``,
+    ``ı`` is not ``I``: their fold orbits hold no ASCII letter). Same as ``_go_json.go_fold``."""
+    return _go_json_fold(name)
 
 
 def go_field(obj, name):
@@ -86,7 +92,7 @@ _HEX = '0123456789abcdefABCDEF'
 
 
 def _go_unescape(s, mode):
-    """net/url ``unescape`` for the modes the kubelet hits ('host', 'path', 'userinfo', 'fragment')."""
+    """net/url ``unescape`` for the modes the kubelet hits ('host', 'zone', 'path', 'userinfo', 'fragment')."""
     out = bytearray()
     i = 0
     raw = s.encode('utf-8', 'surrogateescape')
@@ -97,10 +103,13 @@ def _go_unescape(s, mode):
                 raise GoURLError('invalid URL escape')
             if mode == 'host' and int(chr(raw[i + 1]), 16) < 8 and raw[i:i + 3] != b'%25':
                 raise GoURLError('invalid URL escape in host')
-            out.append(int(raw[i + 1:i + 3], 16))
+            value = int(raw[i + 1:i + 3], 16)
+            if mode == 'zone' and raw[i:i + 3] != b'%25' and value != 0x20 and _go_should_escape_host(value):
+                raise GoURLError('invalid URL escape in zone')
+            out.append(value)
             i += 3
             continue
-        if mode == 'host' and c < 0x80 and _go_should_escape_host(c):
+        if mode in ('host', 'zone') and c < 0x80 and _go_should_escape_host(c):
             raise GoURLError('invalid character in host name')
         out.append(c)
         i += 1
@@ -122,26 +131,59 @@ def _go_valid_optional_port(port):
     return all('0' <= ch <= '9' for ch in port[1:])
 
 
+def _go_is_ipv6(text):
+    """``netip.ParseAddr(text)`` succeeds and is not IPv4: an IPv6 address, with an optional
+    non-empty ``%zone``."""
+    addr, sep, zone = text.partition('%')
+    if sep and not zone:
+        return False
+    try:
+        ipaddress.IPv6Address(addr)
+    except ValueError:
+        return False
+    return True
+
+
 def _go_parse_host(host):
+    """net/url ``parseHost`` (Go 1.25): a ``[`` anywhere but at the start is an error; a
+    bracketed host must be an IPv6 address (not IPv4), its ``%25`` zone unescaped."""
+    if host.rfind('[') > 0:
+        raise GoURLError('invalid IP-literal')
     if host.startswith('['):
         i = host.rfind(']')
         if i < 0:
             raise GoURLError("missing ']' in host")
-        if not _go_valid_optional_port(host[i + 1:]):
+        colon_port = host[i + 1:]
+        if not _go_valid_optional_port(colon_port):
             raise GoURLError('invalid port after host')
-    else:
-        i = host.rfind(':')
-        if i != -1 and not _go_valid_optional_port(host[i:]):
-            raise GoURLError('invalid port after host')
+        hostname = host[1:i]
+        zone = hostname.find('%25')
+        if zone >= 0:
+            hostname = _go_unescape(hostname[:zone], 'host') + _go_unescape(hostname[zone:], 'zone')
+        else:
+            hostname = _go_unescape(hostname, 'host')
+        if not _go_is_ipv6(hostname):
+            raise GoURLError('invalid host: not an IPv6 address')
+        return '[' + hostname + ']' + colon_port
+    i = host.rfind(':')
+    if i != -1 and not _go_valid_optional_port(host[i:]):
+        raise GoURLError('invalid port after host')
     return _go_unescape(host, 'host')
+
+
+def is_ipv6_literal(text):
+    """True when ``text`` (without brackets) may be written in brackets in a URL host: an IPv6
+    address as Go's ``netip.ParseAddr`` reads it (IPv4, names and anything else are refused)."""
+    return _go_is_ipv6(text)
 
 
 def go_url_parse(raw):
     """The parts of net/url ``Parse`` that decide ``Host`` and ``Path`` for ``scheme://...``
     strings. Returns (host, path); raises GoURLError where Go returns an error."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in raw):
-        raise GoURLError('invalid control character in URL')
     rest, _sep, fragment = raw.partition('#')
+    # url.Parse cuts the fragment off first: control characters only matter before it
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in rest):
+        raise GoURLError('invalid control character in URL')
     _go_unescape(fragment, 'fragment')
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]*):', rest)
     if not m:

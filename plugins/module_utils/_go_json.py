@@ -228,11 +228,11 @@ def _kind(value):
     return 'string'
 
 
-def _entry(value):
-    """``DockerConfigEntry.UnmarshalJSON`` up to the ``auth`` decoding: (username, password,
-    auth) or raises GoJSONError. A ``null`` entry is an entry with empty credentials."""
+def _entry(loc, value, decode_auth):
+    """``DockerConfigEntry.UnmarshalJSON``: (username, password) or raises GoJSONError. A
+    ``null`` entry is an entry with empty credentials."""
     if value is None:
-        return '', '', ''
+        return '', ''
     if not isinstance(value, JSONObject):
         raise GoJSONError('json: cannot unmarshal %s into Go value of type credentialprovider.dockerConfigEntryWithAuth'
                           % _kind(value))
@@ -249,21 +249,29 @@ def _entry(value):
                 _kind(item), folded.lower())
     if error:
         raise GoJSONError(error)
-    return fields['USERNAME'], fields['PASSWORD'], fields['AUTH']
+    if not fields['AUTH']:
+        return fields['USERNAME'], fields['PASSWORD']
+    try:
+        return decode_auth(fields['AUTH'])
+    except ValueError as exc:
+        raise GoJSONError('entry %r: auth field: %s' % (loc, exc))
 
 
-def _entries_into(target, value):
+def _entries_into(target, value, decode_auth):
+    # every occurrence is decoded (and may fail) before a later duplicate replaces it
     for loc, item in value:
-        target[loc] = _entry(item)
+        target[loc] = _entry(loc, item, decode_auth)
 
 
-def go_unmarshal_docker_config(payload, legacy):
+def go_unmarshal_docker_config(payload, legacy, decode_auth):
     """``json.Unmarshal`` of a pull secret's payload into the kubelet's types.
 
     Args: ``payload`` (bytes), ``legacy`` (True: ``.dockercfg`` into ``DockerConfig``, the
-    flat map; False: ``.dockerconfigjson`` into ``DockerConfigJSON``, the ``auths`` form).
-    Returns: dict ``{config key: (username, password, auth)}`` (``auth`` still encoded; the
-    caller decodes it as ``decodeDockerConfigFieldAuth`` does, and a bad one fails the pull).
+    flat map; False: ``.dockerconfigjson`` into ``DockerConfigJSON``, the ``auths`` form),
+    ``decode_auth`` (``decodeDockerConfigFieldAuth``: a non-empty ``auth`` string ->
+    ``(username, password)``, or ValueError; it runs for every occurrence of an entry, as
+    ``UnmarshalJSON`` does, so a bad ``auth`` fails even if a later duplicate replaces it).
+    Returns: dict ``{config key: (username, password)}``.
     Raises: ``GoJSONError`` when Go's ``json.Unmarshal`` returns an error (then
     ``MakeDockerKeyring`` fails and the kubelet tries no credentials at all).
     """
@@ -275,7 +283,7 @@ def go_unmarshal_docker_config(payload, legacy):
     if not isinstance(doc, JSONObject):
         raise GoJSONError('json: cannot unmarshal %s into Go value of type credentialprovider.%s' % (_kind(doc), target))
     if legacy:
-        _entries_into(entries, doc)
+        _entries_into(entries, doc, decode_auth)
         return entries
     error = None
     auths = None  # a nil map until the first "auths" object
@@ -286,7 +294,7 @@ def go_unmarshal_docker_config(payload, legacy):
                 auths = None
             elif isinstance(value, JSONObject):
                 auths = {} if auths is None else auths
-                _entries_into(auths, value)
+                _entries_into(auths, value, decode_auth)
             elif error is None:
                 error = 'json: cannot unmarshal %s into Go struct field DockerConfigJSON.auths' % _kind(value)
         elif folded == 'HTTPHEADERS' and value is not None:

@@ -48,7 +48,8 @@ _DIGEST_FORMAT_RE = re.compile(r'^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$
 class ImageRef(collections.namedtuple('ImageRef', ['registry', 'repository', 'tag', 'digest', 'original'])):
     """A parsed, normalised image reference.
 
-    Fields: ``registry`` (``host[:port]``, Docker Hub is ``docker.io``), ``repository``
+    Fields: ``registry`` (``host[:port]``, Docker Hub is ``docker.io``; None when the first
+    component is not a valid host, e.g. ``reg_example.com/app``), ``repository``
     (path without the registry, ``library/`` added for Docker Hub official images),
     ``tag`` (``'latest'`` when neither tag nor digest was given, ``None`` when only a
     digest was given), ``digest`` (``algo:hex`` or ``None``), ``original`` (the input).
@@ -61,8 +62,11 @@ class ImageRef(collections.namedtuple('ImageRef', ['registry', 'repository', 'ta
         """``registry/repository`` exactly as ``reference.Named.Name()`` returns it.
 
         This is the string the kubelet looks up in its keyring (``ParseImageName``'s
-        ``repoToPull``), e.g. ``docker.io/library/nginx``.
+        ``repoToPull``), e.g. ``docker.io/library/nginx``. Without a registry (``registry``
+        None, see ``parse_image_reference``) it is the repository alone.
         """
+        if self.registry is None:
+            return self.repository
         return self.registry + '/' + self.repository
 
     @property
@@ -121,8 +125,12 @@ def parse_image_reference(image, field='image'):
       ``docker.io``; ``index.docker.io`` is rewritten to ``docker.io``;
     * on ``docker.io`` a single-component repository gets ``library/``;
     * the repository must be lowercase (``[a-z0-9]`` separated by ``.``, ``_``, ``__``
-      or runs of ``-``); the tag matches ``[\\w][\\w.-]{0,127}``; ``registry/repository``
-      is at most 255 characters; a bare 64-hex string is refused;
+      or runs of ``-``); the tag matches ``[\\w][\\w.-]{0,127}``; the repository (the path
+      after the registry) is at most 255 characters; a bare 64-hex string is refused;
+    * a first component that ``splitDockerDomain`` takes for a registry but that is not a
+      valid registry host (``reg_example.com/app``: ``_`` is not allowed in a host) is read
+      as part of the path: ``registry`` is None and ``name`` is the whole path, which is what
+      the kubelet looks up (no registry host; nothing can pull it from a registry);
     * the tag defaults to ``latest`` only when there is neither a tag nor a digest.
 
     Args: ``image`` (str), ``field`` (the option name used in error messages).
@@ -155,15 +163,31 @@ def parse_image_reference(image, field='image'):
                                   % (field, image), field=field)
         raise ValidationError('%s: invalid reference format: %r is not a valid image reference'
                               % (field, image), field=field)
-    name, registry, repository, tag, digest = m.group(1), m.group(2), m.group(3), m.group(4), m.group(5)
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ValidationError('%s: repository name must not be more than %d characters (%r)'
-                              % (field, NAME_TOTAL_LENGTH_MAX, image), field=field)
+    registry, repository, tag, digest = m.group(2), m.group(3), m.group(4), m.group(5)
+    if len(repository) > NAME_TOTAL_LENGTH_MAX:
+        raise ValidationError('%s: repository name must not be more than %d characters (%r): the limit is on the '
+                              'path after the registry' % (field, NAME_TOTAL_LENGTH_MAX, image), field=field)
     if digest:
         _validate_digest(digest, field, image)
     if not tag and not digest:
         tag = 'latest'
     return ImageRef(registry, repository, tag or None, digest or None, image)
+
+
+def require_registry(ref, field='image'):
+    """``ref`` (an ``ImageRef``) when it names a registry to contact; else a ValidationError.
+
+    An image such as ``reg_example.com/app`` parses (the kubelet accepts it), but its first
+    component is not a valid host (``_`` is not allowed), so it is part of the repository path
+    and there is no registry to probe or pull from.
+    """
+    if ref.registry is None:
+        first = ref.repository.split('/', 1)[0]
+        raise ValidationError('%s: %r: the first component %r is not a valid registry host (a host may not contain '
+                              '"_"), so it is read as part of the repository path and there is no registry to pull '
+                              'from; the kubelet looks up %r. Fix the registry host name'
+                              % (field, ref.original, first, ref.name), field=field)
+    return ref
 
 
 def format_reference(ref, familiar=False):

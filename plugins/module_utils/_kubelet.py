@@ -24,8 +24,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
+import json
+
 from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import DATA_KEYS, SECRET_TYPE_DOCKERCFG, SECRET_TYPE_DOCKERCONFIGJSON, display_text
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._go_json import GoJSONError, go_unmarshal_docker_config
 from ansible_collections.registrylink.k8s.plugins.module_utils._go_compat import (
     MISSING, BadPattern, GoURLError, go_b64_auth, go_field, go_filepath_match, go_split_host_port, go_url_parse,
     split_auth,
@@ -143,57 +148,60 @@ def _norm_configs(configs):
     return out
 
 
+def kubelet_secret_payload(secret_type, data):
+    """The bytes the kubelet decodes from a Secret (``secrets.go`` ``MakeDockerKeyring``).
+
+    Args: ``secret_type`` (str), ``data`` (the Secret's ``data``: str -> base64, as the API
+    returns it). Returns: bytes of ``.dockerconfigjson`` for ``kubernetes.io/dockerconfigjson``
+    or of ``.dockercfg`` for ``kubernetes.io/dockercfg``; None when the kubelet reads nothing
+    from the Secret (another type, the key missing, empty, or not base64). Raises nothing.
+    """
+    key = DATA_KEYS.get(secret_type)
+    raw = (data or {}).get(key) if key else None
+    if raw in (None, '', b''):
+        return None
+    try:
+        payload = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+    return payload or None
+
+
 def _kubelet_entries(config, secret_type):
-    """What ``secrets.go`` ``MakeDockerKeyring`` reads from one secret's parsed JSON.
+    """What ``secrets.go`` ``MakeDockerKeyring`` reads from one secret.
+
+    ``config`` is the payload (bytes) exactly as the kubelet reads it (see
+    ``kubelet_secret_payload``), or an already parsed document (dict, encoded back to JSON
+    first), or None (nothing to read). The payload is decoded with Go's ``encoding/json``
+    semantics (``_go_json``): what Go rejects is an error, and duplicated or case-folded
+    fields, invalid UTF-8 and any nesting depth behave as in the kubelet.
 
     Returns (entries, ignored_reason, error): ``entries`` a list of
     ``(config_key, username, password)``; ``ignored_reason`` set when the kubelet skips the
-    secret (type); ``error`` set when ``json.Unmarshal`` would fail (the kubelet then fails
-    the whole pull). Emulates Go's case-insensitive field matching and
-    ``DockerConfigEntry.UnmarshalJSON`` (``auth`` overrides username/password).
+    secret (type); ``error`` set when ``json.Unmarshal`` fails (the kubelet then fails the
+    whole pull, whatever the other Secrets hold). ``auth`` overrides username/password
+    (``DockerConfigEntry.UnmarshalJSON``); a bad ``auth`` is an error too, even in an entry
+    that a later duplicate key replaces.
     """
     if secret_type not in DATA_KEYS:
         return [], 'secret type %s is ignored by the kubelet' % secret_type, None
     if config is None:
         return [], None, None
-    if not isinstance(config, dict):
-        return [], None, 'cannot unmarshal %s into the docker config' % type(config).__name__
-    if secret_type == SECRET_TYPE_DOCKERCONFIGJSON:
-        headers = go_field(config, 'HttpHeaders')
-        if headers not in (MISSING, None) and (
-                not isinstance(headers, dict) or any(not isinstance(v, str) and v is not None
-                                                     for v in headers.values())):
-            return [], None, 'HttpHeaders is not a map of strings'
-        auths = go_field(config, 'auths')
-        if auths in (MISSING, None):
-            return [], None, None
-        if not isinstance(auths, dict):
-            return [], None, 'auths is not an object'
+    if isinstance(config, (bytes, bytearray)):
+        payload = bytes(config)
     else:
-        auths = config
-    entries = []
-    for loc, raw in auths.items():
-        if raw is None:
-            entries.append((loc, '', ''))
-            continue
-        if not isinstance(raw, dict):
-            return [], None, 'entry %r is not an object' % loc
-        values = {}
-        for field in ('username', 'password', 'email', 'auth'):
-            value = go_field(raw, field)
-            if value is MISSING or value is None:
-                value = ''
-            if not isinstance(value, str):
-                return [], None, 'entry %r: %s is not a string' % (loc, field)
-            values[field] = value
-        user, password = values['username'], values['password']
-        if values['auth']:
-            try:
-                user, password = split_auth(go_b64_auth(values['auth']))
-            except ValueError as exc:
-                return [], None, 'entry %r: auth field: %s' % (loc, exc)
-        entries.append((loc, user, password))
-    return entries, None, None
+        try:
+            payload = json.dumps(config, ensure_ascii=True).encode('ascii')
+        except (TypeError, ValueError, RecursionError):
+            return [], None, 'the docker config cannot be encoded as JSON'
+    if not payload:
+        return [], None, None
+    try:
+        decoded = go_unmarshal_docker_config(payload, secret_type == SECRET_TYPE_DOCKERCFG,
+                                             lambda auth: split_auth(go_b64_auth(auth)))
+    except GoJSONError as exc:
+        return [], None, display_text(str(exc))
+    return [(loc, user, password) for loc, (user, password) in decoded.items()], None, None
 
 
 def kubelet_keyring(configs):
@@ -202,9 +210,11 @@ def kubelet_keyring(configs):
 
     Args: ``configs``: list of ``(secret_name, config)`` or ``(secret_name, config,
     secret_type)`` (or dicts with ``name``/``config``/``type``), in the pod's
-    ``imagePullSecrets`` order. ``config`` is the parsed JSON stored in the secret: the
-    ``{"auths": ...}`` document for ``kubernetes.io/dockerconfigjson`` (the default), the
-    flat map for ``kubernetes.io/dockercfg``; ``None`` for an empty payload.
+    ``imagePullSecrets`` order. ``config`` is what the secret stores: best the payload
+    bytes the kubelet reads (``kubelet_secret_payload``), decoded here with Go's JSON rules;
+    or the parsed document (the ``{"auths": ...}`` document for
+    ``kubernetes.io/dockerconfigjson``, the default, the flat map for
+    ``kubernetes.io/dockercfg``); ``None`` for an empty payload.
     Returns: dict ``{"index": [keys, reverse-sorted], "creds": {key: [cred, ...]},
     "skipped": [{"secret", "config_key", "reason"}], "ignored": [{"secret", "reason"}],
     "error": None or {"secret", "reason"}}``; a cred is ``{"secret", "config_key",
@@ -313,6 +323,8 @@ def _near_miss(loc, key, image_name, image_registry):
     i_parts = i_host.split('.')
     related = _safe_match(i_parts, t_parts) or (
         i_host in DOCKER_HUB_ALIASES and image_registry == 'docker.io')
+    if key is None and '[' in i_hostport and len(i_parts) == len(t_parts):
+        return ('glob', 'the kubelet cannot parse %r as a URL ("[" may only open an IPv6 address) and skips it' % loc)
     if scheme and scheme not in ('https', 'http') or key is None:
         if related:
             if key is None:
@@ -435,10 +447,16 @@ def kubelet_lookup(image, configs):
     }
 
 
-def inspect_config(secret_type, config):
+def _as_dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def inspect_config(secret_type, config, payload=None):
     """Secret-level problems that make a pull secret useless to the kubelet (for diagnosis).
 
-    Args: ``secret_type`` (str), ``config`` (parsed JSON from ``decode_secret``, or None).
+    Args: ``secret_type`` (str), ``config`` (parsed JSON from ``decode_secret``, or None),
+    ``payload`` (the bytes the kubelet decodes, ``kubelet_secret_payload``; when given,
+    ``unreadable`` and the entries follow Go's decoding of it rather than ``config``).
     Returns: list of ``{"code", "message"}`` (no secrets); codes: ``wrong_secret_type``
     (secrets.go reads only the two docker types; an Opaque secret is ignored),
     ``shape_mismatch`` (``auths`` wrapper under ``kubernetes.io/dockercfg``, or no ``auths``
@@ -459,12 +477,12 @@ def inspect_config(secret_type, config):
             issues.append({'code': 'shape_mismatch',
                            'message': 'a kubernetes.io/dockercfg secret holds an "auths" wrapper: the kubelet reads '
                                       'a registry literally named "auths" and no credentials for %s'
-                                      % ', '.join(sorted(str(k) for k in (go_field(config, 'auths') or {})))})
+                                      % ', '.join(sorted(str(k) for k in _as_dict(go_field(config, 'auths'))))})
         elif secret_type == SECRET_TYPE_DOCKERCONFIGJSON and not has_auths and config:
             issues.append({'code': 'shape_mismatch',
                            'message': 'a kubernetes.io/dockerconfigjson secret has no "auths" wrapper: the kubelet '
                                       'finds no credentials for %s' % ', '.join(sorted(str(k) for k in config))})
-    entries, _ignored, err = _kubelet_entries(config, secret_type)
+    entries, _ignored, err = _kubelet_entries(payload if payload is not None else config, secret_type)
     if err:
         issues.append({'code': 'unreadable', 'message': 'the kubelet cannot decode this secret (%s) and fails '
                                                         'every pull that references it' % err})

@@ -533,8 +533,9 @@ def docker_hub_note(registry):
 # ---------------------------------------------------------------------------------------------
 
 def _target_from_image(image, field='image'):
-    from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
-    ref = parse_image_reference(image, field=field)
+    from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import (
+        parse_image_reference, require_registry)
+    ref = require_registry(parse_image_reference(image, field=field), field=field)
     return ProbeTarget(ref.registry, ref.repository, ref.digest or ref.tag, image=image), ref
 
 

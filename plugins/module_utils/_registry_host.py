@@ -44,7 +44,9 @@ import collections
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._go_compat import BadPattern, go_filepath_match
+from ansible_collections.registrylink.k8s.plugins.module_utils._go_compat import (
+    BadPattern, go_filepath_match, is_ipv6_literal,
+)
 
 #: Every spelling of Docker Hub's host, and what it is. Image names use ``docker.io``; the
 #: kubelet's Docker Hub fallback key is ``index.docker.io``; the API is served from
@@ -168,6 +170,10 @@ def _parse_host_port(hostport, text, field):
         m = re.match(r'^\[([0-9A-Fa-f:.]+)\](?::([0-9]*))?$', hostport)
         if not m:
             raise ValidationError('%s: %r is not a valid bracketed IPv6 host[:port]' % (field, text), field=field)
+        if not is_ipv6_literal(m.group(1)):
+            raise ValidationError('%s: %r: only an IPv6 address may be written in brackets (the kubelet\'s URL parser '
+                                  'rejects anything else and skips the key); write an IPv4 address or a host name '
+                                  'without brackets' % (field, text), field=field)
         return '[' + m.group(1) + ']', m.group(2) or ''
     if hostport.count(':') > 1:
         raise ValidationError('%s: %r has more than one ":"; write an IPv6 address in brackets'
@@ -175,7 +181,7 @@ def _parse_host_port(hostport, text, field):
     host, _sep, port = hostport.partition(':')
     if not _HOST_CHARS_RE.match(host):
         raise ValidationError('%s: host %r contains characters that are not allowed in a registry host '
-                              '(letters, digits, "-", ".", and the globs "*" and "[...]")' % (field, host),
+                              '(letters, digits, "-", ".", and the glob "*")' % (field, host),
                               field=field)
     if any(label == '' for label in host.split('.')):
         raise ValidationError('%s: host %r has an empty label (leading, trailing or doubled "."); the kubelet '
@@ -185,6 +191,10 @@ def _parse_host_port(hostport, text, field):
             go_filepath_match(label, '')
         except BadPattern:
             raise ValidationError('%s: host label %r is a malformed glob' % (field, label), field=field)
+    if '[' in host or ']' in host:
+        raise ValidationError('%s: host %r: the kubelet\'s URL parser (Go net/url) rejects "[" anywhere but at the '
+                              'start of an IPv6 address, so a "[...]" glob range is never matched and the key is '
+                              'skipped; use "*" for a whole label or list the hosts' % (field, host), field=field)
     return host, port
 
 
@@ -209,8 +219,10 @@ def parse_server(server, field='server'):
     Raises: ``ValidationError(field=field)`` for a non-string or empty server, inner
     whitespace, a scheme other than http(s), user info, a query or fragment (``?`` is also
     refused as a glob: the kubelet's URL parser reads it as a query), ``%`` or ``\\``, a bad
-    port, empty labels, characters the kubelet's URL parser rejects, a malformed glob, or a
-    path that can never prefix a repository name.
+    port, empty labels, characters the kubelet's URL parser rejects, a malformed glob, a ``[``
+    that does not open an IPv6 address (Go's ``net/url`` rejects ``[...]`` glob ranges and
+    bracketed IPv4 or names, so the kubelet would skip the key), or a path that can never
+    prefix a repository name.
     """
     text = _parse_text(server, field)
     hostport, path = _parse_scheme_and_chars(text, field)
@@ -298,9 +310,19 @@ def secret_key(server, field='server'):
 
     Args: ``server`` (str), ``field`` (option name for errors).
     Returns: ``(key, warnings)``; ``warnings`` is a list of str (no secrets).
-    Raises: ``ValidationError(field=field)``, see ``parse_server``.
+    Raises: ``ValidationError(field=field)``, see ``parse_server``; and, as a last check,
+    for any key the kubelet would not keep exactly as written.
     """
-    return kubelet_rewrites(parse_server(server, field), field)
+    from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import kubelet_key
+    parsed = parse_server(server, field)
+    key, warnings = kubelet_rewrites(parsed, field)
+    expected = DOCKER_HUB_KEYRING_KEY if key == DOCKER_HUB_KEY else key
+    if kubelet_key(key) != expected:
+        # a safety net: parse_server should have refused such a key already
+        raise ValidationError('%s: %r: the kubelet would not use the key %s as written (it cannot parse it as a URL '
+                              'or reads it differently); give the registry host[:port][/path]'
+                              % (field, parsed.text, key), field=field)
+    return key, warnings
 
 
 def same_secret_key(server):

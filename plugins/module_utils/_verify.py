@@ -31,7 +31,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._er
 from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig import SecretDecodeError, decode_secret
 from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import inspect_config, kubelet_keyring, kubelet_lookup
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import tls_check
 
@@ -128,7 +128,7 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
         raise ValidationError('verify.images: at least one image is required (the images workloads pull)',
                               field='verify.images')
     for i, image in enumerate(images):
-        parse_image_reference(image, field='verify.images[%d]' % i)
+        require_registry(parse_image_reference(image, field='verify.images[%d]' % i), field='verify.images[%d]' % i)
     sa_names = list(spec.get('service_accounts') or [])
     kube = _kube(params, kube_client)
     selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),

@@ -18,7 +18,7 @@ import collections
 import traceback
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
+from ansible_collections.registrylink.k8s.plugins.module_utils import _diagnose
 from ansible_collections.registrylink.k8s.plugins.module_utils import _kubelet
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils import _imageref
@@ -83,19 +83,32 @@ def oracle_answer(kind, raw):
 # the model
 # --------------------------------------------------------------------------------------------
 
+class _FakeKube(object):
+    """Just enough of KubeClient for ``read_pull_secret``: the Secrets of one namespace."""
+
+    class core(object):  # noqa: N801 - mirrors KubeClient.core
+        @staticmethod
+        def list_namespaced_secret(**_kwargs):
+            raise AssertionError("not called: call() answers")
+
+    def __init__(self, secrets):
+        self.secrets = dict((s["name"], s) for s in secrets)
+
+    def call(self, _verb, _resource, fn):
+        name = fn.keywords["field_selector"].split("=", 1)[1]
+        s = self.secrets.get(name)
+        if s is None:
+            return {"items": []}
+        return {"items": [{"metadata": {"name": name, "namespace": "oracle"}, "type": s["type"],
+                           "data": dict((k, base64.b64encode(v).decode("ascii")) for k, v in s["data"].items())}]}
+
+
 def _model_configs(secrets):
-    """The (name, config, type) list _diagnose builds from a Pod's Secrets (read_pull_secret +
-    diagnose_pod): decoded configs in Pod order, then the undecodable ones."""
-    readable, unreadable = [], []
-    for s in secrets:
-        data = dict((k, base64.b64encode(v).decode("ascii")) for k, v in s["data"].items())
-        try:
-            config = dc.decode_secret(s["type"], data)
-        except dc.SecretDecodeError:
-            unreadable.append((s["name"], None, s["type"]))
-            continue
-        readable.append((s["name"], config, s["type"]))
-    return readable + unreadable
+    """What registry_probe's pod diagnosis builds from a Pod's imagePullSecrets: each Secret read
+    with ``read_pull_secret``, the keyring input from ``pull_secret_configs`` (Pod order)."""
+    kube = _FakeKube(secrets)
+    entries = [_diagnose.read_pull_secret(kube, "oracle", s["name"]) for s in secrets]
+    return _diagnose.pull_secret_configs(entries)
 
 
 def model_pull(image, secrets):

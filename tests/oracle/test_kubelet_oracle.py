@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import warnings
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from . import checks, corpus
 
-HYPO = settings(max_examples=250, deadline=None,
+HYPO = settings(max_examples=int(os.environ.get("ORACLE_EXAMPLES", "250")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 

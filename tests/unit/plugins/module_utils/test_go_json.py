@@ -15,8 +15,18 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._go_json import (
-    MAX_DEPTH, GoJSONError, JSONObject, go_fold, go_json_loads, go_unmarshal_docker_config, go_utf8,
+    MAX_DEPTH, GoJSONError, JSONObject, go_fold, go_json_loads, go_unmarshal_docker_config as _unmarshal, go_utf8,
 )
+
+
+def _auth(value):
+    if value == 'bad':
+        raise ValueError('not valid base64')
+    return tuple(value.split(':', 1))
+
+
+def go_unmarshal_docker_config(payload, legacy):
+    return _unmarshal(payload, legacy, _auth)
 
 
 @pytest.mark.parametrize('data', [
@@ -61,13 +71,13 @@ def test_fold_is_go_not_python():
 
 
 @pytest.mark.parametrize('payload,entries', [
-    (b'{"auths":{"r":{"username":"u","password":"p"}}}', {'r': ('u', 'p', '')}),
-    (b'{"AUTHS":{"r":{"Username":"u","PASSWORD":"p","auth":"YTpi"}}}', {'r': ('u', 'p', 'YTpi')}),
-    (b'{"auths":{"r":{"username":"u"}},"auths":{"s":{"username":"v"}}}', {'r': ('u', '', ''), 's': ('v', '', '')}),
+    (b'{"auths":{"r":{"username":"u","password":"p"}}}', {'r': ('u', 'p')}),
+    (b'{"AUTHS":{"r":{"Username":"u","PASSWORD":"p","auth":"a:b"}}}', {'r': ('a', 'b')}),
+    (b'{"auths":{"r":{"username":"u"}},"auths":{"s":{"username":"v"}}}', {'r': ('u', ''), 's': ('v', '')}),
     (b'{"auths":{"r":{"username":"u"}},"auths":null}', {}),
-    (b'{"auths":{"r":{"username":"u","username":null}}}', {'r': ('u', '', '')}),
-    (b'{"auths":{"r":null}}', {'r': ('', '', '')}),
-    (b'{"auths":{"r":{"pa\xc3\x9fword":"p"}}}', {'r': ('', '', '')}),
+    (b'{"auths":{"r":{"username":"u","username":null}}}', {'r': ('u', '')}),
+    (b'{"auths":{"r":null}}', {'r': ('', '')}),
+    (b'{"auths":{"r":{"pa\xc3\x9fword":"p"}}}', {'r': ('', '')}),
     (b'null', {}),
     (b'{"x":' + b'[' * 5000 + b']' * 5000 + b',"auths":{}}', {}),
 ])
@@ -78,6 +88,7 @@ def test_unmarshal_docker_config(payload, entries):
 @pytest.mark.parametrize('payload', [
     b'[]', b'"x"', b'{"auths":[]}', b'{"auths":5,"auths":{}}', b'{"auths":{"r":"u:p"}}',
     b'{"auths":{"r":{"username":5,"Username":"u"}}}', b'{"HttpHeaders":{"a":1}}', b'{"auths":{"r":{"auth":{}}}}',
+    b'{"auths":{"r":{"auth":"bad"},"r":{"username":"u"}}}',
 ])
 def test_unmarshal_type_errors_fail(payload):
     with pytest.raises(GoJSONError):
@@ -86,7 +97,7 @@ def test_unmarshal_type_errors_fail(payload):
 
 def test_unmarshal_legacy_flat_map():
     assert go_unmarshal_docker_config(b'{"r":{"username":"a"},"r":{"password":"b"}}', legacy=True) == {
-        'r': ('', 'b', '')}
+        'r': ('', 'b')}
     with pytest.raises(GoJSONError):
         go_unmarshal_docker_config(b'{"auths":1}', legacy=True)
 

@@ -69,7 +69,7 @@ def test_parse_normalises_like_docker(image, registry, repository, tag, digest):
     'nginx@sha256:' + 'A' * 64,    # uppercase hex
     'nginx@md5:' + 'a' * 32,       # unsupported algorithm
     'a' * 64,                      # bare identifier
-    'reg.example.test/' + 'a' * 250,  # name > 255
+    'reg.example.test/' + 'a' * 256,  # repository path > 255 (registry + path may be longer)
     'reg.example.test//app',
     'reg.example.test/app/',
     '-reg.example.test/app',

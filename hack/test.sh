@@ -7,7 +7,7 @@
 #   lint         ansible-lint (production profile) on roles and playbooks
 #   integration  starts the local environment (3 clusters), runs pytest tests/integration
 #                (Python-level tests and the Ansible targets), stops it again
-# With no argument: all four, in that order. Any failure fails the run.
+# With no argument: all five, in that order. Any failure fails the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -80,6 +80,6 @@ case "${1:-all}" in
   oracle) run_oracle ;;
   lint) run_lint ;;
   integration) run_integration ;;
-  all) run_sanity; run_unit; run_lint; run_integration ;;
+  all) run_sanity; run_unit; run_oracle; run_lint; run_integration ;;
   *) echo "usage: hack/test.sh [sanity|unit|oracle|lint|integration|all]" >&2; exit 2 ;;
 esac

@@ -8,13 +8,15 @@ against ``add_key``). ``family`` names the part of the input space a case comes 
 report can say which class of input disagrees.
 
 To add a case: append a host, key, image or payload to the tables below (or a hand-made case
-to ``EXTRA_CASES``); every table entry is combined with the others automatically.
+to ``EXTRA_CASES``); every table entry is combined with the others automatically. A seeded
+random section (``_random_cases``) adds the same random keys, images and payloads every run.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import random
 
 DCJ = "kubernetes.io/dockerconfigjson"
 DCFG = "kubernetes.io/dockercfg"
@@ -305,7 +307,65 @@ def generate():
         for image in ("app", "team/app", "docker.io/team/app", "index.docker.io/app", "reg.io/app", "localhost/app",
                       "quay.io/app", "reg_x/app"):
             cases.append({"kind": "pull", "family": "multi", "image": image, "secrets": combo})
+    cases.extend(_random_cases(random.Random(13), 1500))
     cases.extend(EXTRA_CASES)
+    return cases
+
+
+_RANDOM_ALPHABET = "abcz09.-_:/[]*?%@!~$&'()+,;=#\\ \t\u00fc\u017f\u212a\u0131\u00df\u0130\u00e9"
+_RANDOM_PIECES = ["%25", "%41", "%ff", "%2F", "::", ":5000", "[", "]", ".", "/", "@", "#"]
+_RANDOM_NAMES = ["auths", "AUTHS", "Auths", "auth\u017fs", "HttpHeaders", "httpHeaders", "credsStore", "x", "",
+                 "username", "Username", "u\u017fername", "password", "PASSWORD", "pa\u00dfword", "auth", "Auth",
+                 "email", "identitytoken", "reg.io", "*.io", "reg.io/team", "https://reg.io/v1/", "[::1]:5000",
+                 "[abc]:5000"]
+_RANDOM_VALUES = ['"u"', '"p"', 'null', '1', 'true', '"dTpw"', '"dTpwcA=="', '"!!"', '"\\ud800"', '"\xff"',
+                  '"\\u0041"', '[]', '{}', '"a\\"b"', '1e5', '-0', '"\\/"']
+
+
+def _random_cases(rnd, n):
+    """Seeded random keys, images and payloads (the same every run): pieces of the tables above
+    glued to random characters, and JSON built from field-name spellings and odd values, then
+    truncated, extended or given a random byte."""
+    pieces = HOSTS + ODD_HOSTS + PATHS + SCHEMES + _RANDOM_PIECES
+
+    def text(k):
+        return "".join(rnd.choice(pieces) if rnd.random() < 0.5 else rnd.choice(_RANDOM_ALPHABET) for _ in range(k))
+
+    def value(depth):
+        r = rnd.random()
+        if depth > 3 or r < 0.3:
+            return rnd.choice(_RANDOM_VALUES)
+        if r < 0.8:
+            return "{" + ",".join('"%s":%s' % (rnd.choice(_RANDOM_NAMES), value(depth + 1))
+                                  for _ in range(rnd.randint(0, 4))) + "}"
+        return "[" + ",".join(value(depth + 1) for _ in range(rnd.randint(0, 3))) + "]"
+
+    cases = []
+    good = secret("good", _config({"reg.io": {"username": "g", "password": "g"}}))
+    for i in range(n):
+        key, image = text(rnd.randint(0, 5)), text(rnd.randint(0, 4))
+        cases.append({"kind": "add_key", "family": "random", "key": key})
+        cases.append({"kind": "writer", "family": "random", "server": key})
+        cases.append({"kind": "match", "family": "random", "glob": key, "target": image})
+        cases.append({"kind": "parse_image", "family": "random", "image": image})
+        if i % 4 == 0:
+            cases.append({"kind": "pull", "family": "random", "image": image,
+                          "secrets": [secret("s", _config({key: {"username": "u", "password": "p"}}))]})
+        doc = ("{" + ",".join('"%s":%s' % (rnd.choice(_RANDOM_NAMES[:8]), value(1)) for _ in range(rnd.randint(0, 3)))
+               + "}").encode("utf-8", "surrogateescape")
+        mutation = rnd.random()
+        if mutation < 0.1:
+            doc = doc[:rnd.randint(0, len(doc))]
+        elif mutation < 0.15:
+            doc += rnd.choice([b" ", b"\n", b"x", b"{}", b"\x00"])
+        elif mutation < 0.2:
+            at = rnd.randint(0, len(doc))
+            doc = doc[:at] + bytes([rnd.randint(0, 255)]) + doc[at:]
+        secrets = [secret("f", doc, rnd.choice([DCJ, DCJ, DCFG]))]
+        if rnd.random() < 0.3:
+            secrets.insert(0, good)
+        cases.append({"kind": "pull", "family": "random-payload", "secrets": secrets,
+                      "image": rnd.choice(["reg.io/app", "app", "reg.io/team/app", "x.io/a", "[::1]:5000/app"])})
     return cases
 
 

@@ -334,3 +334,56 @@ def test_br11_path_scoped_key_applies_to_its_path_only():
     assert good['ok'] is True and good['matched']['key'] == 'harbor.example.test/team-a'
     other = pull_secret(objects, [reg], 'harbor.example.test/team-b/app:1.0')
     assert other['category'] == 'no_credentials_matched'
+
+
+def raw_secret(ns, name, payload, stype='kubernetes.io/dockerconfigjson', key='.dockerconfigjson'):
+    return (('Secret', ns, name), {'metadata': {'name': name, 'namespace': ns}, 'type': stype,
+                                   'data': {key: base64.b64encode(payload).decode()}})
+
+
+@pytest.mark.parametrize('payload', [
+    b'\xef\xbb\xbf{"auths":{}}',                      # UTF-8 BOM
+    b'{"auths":{}} trailing',
+    b'{"auths":{"x.example.test":{"username":"u","password":NaN}}}',
+    b'{"auths":5,"auths":{}}',                        # Go: first type error, even if a later value is fine
+    b'[]',
+])
+def test_a_secret_the_kubelet_cannot_decode_fails_the_pull_even_next_to_a_good_one(payload):
+    """MakeDockerKeyring fails on any Secret Go's json.Unmarshal rejects: the kubelet tries no credentials at all."""
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
+                              raw_secret('apps', 'broken', payload),
+                              pod('apps', 'web', IMAGE, ['regcred', 'broken']), sa('apps')], [registry()])
+    c = result['containers'][0]
+    assert result['ok'] is False
+    assert c['category'] == 'no_credentials_matched'
+    assert 'cannot decode pull secret broken' in c['hint'] and 'without trying any' in c['hint']
+    assert [s['problem'] for s in c['pull_secrets']] == [None, 'unreadable']
+
+
+def test_pull_secret_mode_undecodable_secret():
+    kube_objects = [raw_secret('apps', 'regcred', b'{"auths":{"' + REG.encode() + b'":{"auth":"!!"}}}')]
+    result = pull_secret(kube_objects, [registry()], IMAGE)
+    assert result['ok'] is False and result['category'] == 'no_credentials_matched'
+    assert 'every pull that lists it fails' in result['msg']
+    assert 'before trying any credentials' in result['hint']
+
+
+def test_invalid_utf8_is_read_like_the_kubelet():
+    """Go replaces invalid UTF-8 with U+FFFD and the kubelet uses the entry; Python's json cannot show it."""
+    payload = b'{"auths":{"' + REG.encode() + b'":{"username":"' + USER.encode() + b'","password":"' + \
+        PASSWORD.encode() + b'","email":"\xff"}}}'
+    result, _seen = diagnose([raw_secret('apps', 'regcred', payload), pod('apps', 'web', IMAGE, ['regcred']),
+                              sa('apps')], [registry()])
+    c = result['containers'][0]
+    assert result['ok'] is True, result
+    assert c['matched']['secret'] == 'regcred'
+    assert c['pull_secrets'][0]['usable'] is True
+
+
+def test_image_with_underscore_in_the_first_component_is_diagnosed_not_a_crash():
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
+                              pod('apps', 'web', 'reg_example.test/team/app:1.0', ['regcred']), sa('apps')],
+                             [registry()])
+    c = result['containers'][0]
+    assert c['category'] == 'invalid_request'
+    assert 'not a valid registry host' in c['hint'] and "'reg_example.test/team/app'" in c['hint']

@@ -329,7 +329,7 @@ def _random_cases(rnd, n):
     pieces = HOSTS + ODD_HOSTS + PATHS + SCHEMES + _RANDOM_PIECES
 
     def text(k):
-        return "".join(rnd.choice(pieces) if rnd.random() < 0.5 else rnd.choice(_RANDOM_ALPHABET) for _ in range(k))
+        return "".join(rnd.choice(pieces) if rnd.random() < 0.5 else rnd.choice(_RANDOM_ALPHABET) for _i in range(k))
 
     def value(depth):
         r = rnd.random()
@@ -337,8 +337,8 @@ def _random_cases(rnd, n):
             return rnd.choice(_RANDOM_VALUES)
         if r < 0.8:
             return "{" + ",".join('"%s":%s' % (rnd.choice(_RANDOM_NAMES), value(depth + 1))
-                                  for _ in range(rnd.randint(0, 4))) + "}"
-        return "[" + ",".join(value(depth + 1) for _ in range(rnd.randint(0, 3))) + "]"
+                                  for _i in range(rnd.randint(0, 4))) + "}"
+        return "[" + ",".join(value(depth + 1) for _i in range(rnd.randint(0, 3))) + "]"
 
     cases = []
     good = secret("good", _config({"reg.io": {"username": "g", "password": "g"}}))
@@ -351,7 +351,7 @@ def _random_cases(rnd, n):
         if i % 4 == 0:
             cases.append({"kind": "pull", "family": "random", "image": image,
                           "secrets": [secret("s", _config({key: {"username": "u", "password": "p"}}))]})
-        doc = ("{" + ",".join('"%s":%s' % (rnd.choice(_RANDOM_NAMES[:8]), value(1)) for _ in range(rnd.randint(0, 3)))
+        doc = ("{" + ",".join('"%s":%s' % (rnd.choice(_RANDOM_NAMES[:8]), value(1)) for _i in range(rnd.randint(0, 3)))
                + "}").encode("utf-8", "surrogateescape")
         mutation = rnd.random()
         if mutation < 0.1:

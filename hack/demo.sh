@@ -102,18 +102,17 @@ step_environment() {
 
 helper() { "$PY" "$ROOT/hack/demo_helper.py" "$@"; }
 
-# One playbook run: extra vars from a mode-600 file (credentials never on argv), output to a
-# log, the password must not appear in it, a failure shows the log's tail.
-#   run_playbook PLAYBOOK VARS_FILE LOG [ansible-playbook args...]; sets PLAYBOOK_RC
+# One playbook run, the same way every time: extra vars from a mode-600 file (credentials
+# never on argv), output to a log, the password must not appear in it, the summary tasks shown
+# (SHOW: a sed script), and a failure shows the log's tail and stops the demo.
+#   run_playbook PLAYBOOK VARS_FILE LOG SHOW [ansible-playbook args...]
 run_playbook() {
-  local playbook="$1" vars="$2" log="$3"
-  shift 3
-  PLAYBOOK_RC=0
-  ansible-playbook -i "$INVENTORY" --limit "$LIMIT" -e "@$vars" "$@" "$playbook" > "$log" 2>&1 || PLAYBOOK_RC=$?
+  local playbook="$1" vars="$2" log="$3" show="$4" rc=0
+  shift 4
+  ansible-playbook -i "$INVENTORY" --limit "$LIMIT" -e "@$vars" "$@" "$playbook" > "$log" 2>&1 || rc=$?
   if grep -qF -- "$REGISTRY_PASSWORD" "$log"; then die "the registry password appeared in the output of $playbook"; fi
-}
-require_rc() {  # require_rc LOG WANTED_RC WHAT
-  [ "$PLAYBOOK_RC" -eq "$2" ] || { tail -60 "$1"; die "$3 failed (rc=$PLAYBOOK_RC)"; }
+  sed -n "$show" "$log"
+  [ "$rc" -eq 0 ] || { tail -60 "$log"; die "$playbook $* failed (rc=$rc)"; }
 }
 write_vars() {  # write_vars FILE PLAYBOOK [extra...]: mode 600
   local file="$1"
@@ -139,9 +138,7 @@ recap_changed() {  # sum of changed=N over the PLAY RECAP lines of a log
 }
 
 run_setup() {  # $1: log file
-  run_playbook playbooks/setup.yml "$WORK/setup-vars.json" "$1"
-  sed -n '/TASK \[Per-cluster summary\]/,$p' "$1"
-  require_rc "$1" 0 playbooks/setup.yml
+  run_playbook playbooks/setup.yml "$WORK/setup-vars.json" "$1" '/TASK \[Per-cluster summary\]/,$p'
 }
 
 step_setup() {
@@ -184,9 +181,8 @@ step_verify() {
   local image="$REGISTRY/demo/hello:1.0"
   [ "$TARGET" = "local" ] && helper verify-prepare "$CONTEXTS"
   write_vars "$WORK/verify-vars.json" verify "$image" "$WORK"
-  run_playbook playbooks/verify.yml "$WORK/verify-vars.json" "$WORK/verify.log"
-  sed -n '/Per-cluster table\]/,/^$/p; /TASK \[Fleet summary\]/,/^$/p' "$WORK/verify.log"
-  require_rc "$WORK/verify.log" 0 playbooks/verify.yml
+  run_playbook playbooks/verify.yml "$WORK/verify-vars.json" "$WORK/verify.log" \
+    '/Per-cluster table\]/,/^$/p; /TASK \[Fleet summary\]/,/^$/p'
   [ -f "$WORK/fleet.json" ] || die "verify wrote no fleet report"
   helper verify-check "$WORK/fleet.json" "$TARGET"
 }
@@ -203,10 +199,9 @@ step_cleanup() {
   for mode in check real; do
     local args=() log="$WORK/cleanup-$mode.log"
     [ "$mode" = check ] && args=(--check)
-    run_playbook playbooks/cleanup.yml "$WORK/cleanup-vars.json" "$log" "${args[@]}"
     say "cleanup ($mode mode):"
-    sed -n '/Per-cluster summary\]/,/^$/p; /Registry retention summary\]/,/^$/p' "$log"
-    require_rc "$log" 0 "playbooks/cleanup.yml ($mode)"
+    run_playbook playbooks/cleanup.yml "$WORK/cleanup-vars.json" "$log" \
+      '/Per-cluster summary\]/,/^$/p; /Registry retention summary\]/,/^$/p' "${args[@]}"
   done
   helper cleanup-check "$CONTEXTS" "$gc"
 }

@@ -61,7 +61,7 @@ def api(ctx: str) -> k.ApiClient:
 
 
 def contexts(arg: str) -> List[str]:
-    return [c for c in arg.split(",")]
+    return arg.split(",")
 
 
 def registry_auth():
@@ -280,7 +280,7 @@ def cmd_prove(args) -> None:
         expect((secret.metadata.labels or {}).get("app.kubernetes.io/managed-by") == "registrylink.k8s",
                f"{ctx}: {SECRET} is not labelled as managed by registrylink.k8s")
         entry = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"][registry]
-        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        user, _sep, password = base64.b64decode(entry["auth"]).decode().partition(":")
         expect(user == entry["username"] and password == entry["password"], f"{ctx}: auth and username/password differ")
         say(f'{ctx}: demo-api/{SECRET} decodes to {{"auths": {{"{registry}": {{"username": "{entry["username"]}", '
             '"password": "<redacted>", "auth": "<redacted>"}}}')

@@ -291,13 +291,17 @@ def test_private_environment_up_down_leaves_nothing_behind():
     from tests.support.localenv import Process
 
     root = Path(tempfile.mkdtemp(prefix="rl-env-", dir="/tmp"))
-    before = nd.read_sysctls()
     up = _run_localenv(root, "up", "--clusters", "1")
     state = json.loads((root / "state.json").read_text()) if (root / "state.json").exists() else None
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         node = state["clusters"][0]["node"]
-        assert nd.read_sysctls() == {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+        kubelet_values = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+        assert nd.read_sysctls() == kubelet_values
+        # the values from before the first kubelet of any environment on this machine started
+        record = json.loads(nd.sysctl_record().read_text())
+        assert str(root) in record["holders"]
+        original = record["original"]
         status = _run_localenv(root, "status")
         assert status.returncode == 0 and f"node {node['node_name']} Ready" in status.stdout, status.stdout
 
@@ -334,7 +338,13 @@ def test_private_environment_up_down_leaves_nothing_behind():
     assert nd.leftovers(node) == []
     assert not [s for s in shims if s.exists()]
     assert not [p for p in cni_cache if p.exists()]
-    assert nd.read_sysctls() == before
+    # Put back when no environment runs kubelets any more; other environments on this machine
+    # (other checkouts) may still run theirs, then the kubelet's values stay until their `down`.
+    if nd.sysctl_record().exists():
+        assert str(root) not in json.loads(nd.sysctl_record().read_text())["holders"]
+        assert nd.read_sysctls() == kubelet_values
+    else:
+        assert nd.read_sysctls() == original
     if nd.CONTAINER_LOG_LINKS.is_dir():
         assert not [p for p in nd.CONTAINER_LOG_LINKS.iterdir() if p.is_symlink() and str(root) in os.readlink(p)]
     assert not nd.mounts_under(root)

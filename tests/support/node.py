@@ -155,14 +155,15 @@ def _write_sysctls(values: Dict[str, str]) -> None:
             pass
 
 
-def _holders_file() -> Path:
+def sysctl_record() -> Path:
+    """The machine-wide record of the original sysctl values and the environments running kubelets."""
     return HOST_STATE_DIR / "sysctl.json"
 
 
 def hold_sysctls(env_root: os.PathLike) -> Dict[str, str]:
     """Register this environment as running kubelets; returns the recorded originals."""
     with _host_lock():
-        path = _holders_file()
+        path = sysctl_record()
         data = json.loads(path.read_text()) if path.exists() else None
         if not data:
             data = {"original": read_sysctls(), "holders": []}
@@ -175,7 +176,7 @@ def release_sysctls(env_root: os.PathLike, alive: Callable[[str], bool]) -> Opti
     """Drop this environment; when no environment with kubelets is left (``alive(root)``
     says which recorded ones still run), write the original values back and return them."""
     with _host_lock():
-        path = _holders_file()
+        path = sysctl_record()
         if not path.exists():
             return None
         data = json.loads(path.read_text())

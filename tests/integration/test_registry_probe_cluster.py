@@ -306,3 +306,72 @@ def test_verify_playbook_reports_and_fails_the_broken_cluster(localenv, registry
     core.patch_namespaced_service_account("default", broken, {"imagePullSecrets": [{"name": "regcred"}]})
     proc = subprocess.run(cmd, env=localenv.subprocess_env(), capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+# ---- the real kubelet agrees with the oracle ------------------------------------------------------
+# Two rules the kubelet oracle (tests/oracle) pinned down, checked once more on the local node's
+# real kubelet, with the diagnosis run on the same Pod.
+
+def _raw_secret(core, ns, name, payload):
+    core.create_namespaced_secret(ns, k.V1Secret(metadata=k.V1ObjectMeta(name=name),
+                                                 type="kubernetes.io/dockerconfigjson",
+                                                 data={".dockerconfigjson": base64.b64encode(payload).decode()}))
+
+
+def _pod_always(core, ns, name, image, pull_secrets):
+    """A Pod on the node that pulls ``image`` every time (imagePullPolicy Always)."""
+    core.create_namespaced_pod(ns, k.V1Pod(metadata=k.V1ObjectMeta(name=name), spec=k.V1PodSpec(
+        image_pull_secrets=[k.V1LocalObjectReference(name=s) for s in pull_secrets],
+        termination_grace_period_seconds=1,
+        containers=[k.V1Container(name="app", image=image, image_pull_policy="Always")])))
+
+
+def _wait_pod(core, ns, name, timeout=90):
+    """Until the kubelet runs the container (returns None) or reports it waiting for a reason
+    other than ContainerCreating (returns that waiting state)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for st in core.read_namespaced_pod(name, ns).status.container_statuses or []:
+            if st.state and st.state.running:
+                return None
+            if st.state and st.state.waiting and st.state.waiting.reason not in (None, "ContainerCreating"):
+                return st.state.waiting
+        time.sleep(0.5)
+    raise AssertionError(f"pod {ns}/{name}: no verdict from the kubelet after {timeout}s")
+
+
+def test_real_kubelet_fails_the_pull_on_a_secret_it_cannot_decode_even_next_to_a_good_one(
+        localenv, registry, private_image, core, unique_ns):
+    """The API server accepts the Secret (it only checks that the payload is a JSON object), the
+    kubelet's MakeDockerKeyring fails on the bad ``auth`` and the pull fails although ``regcred``
+    holds working credentials; the diagnosis says exactly that."""
+    ns = unique_ns("oracle")
+    _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
+    _raw_secret(core, ns, "broken", b'{"auths":{"' + registry.host.encode() + b'":{"auth":"!!not-base64"}}}')
+    _pod_always(core, ns, "web", private_image, ["regcred", "broken"])
+    waiting = _wait_pod(core, ns, "web")
+    assert waiting is not None, "the kubelet ran the container although a pull secret cannot be decoded"
+    assert "base64" in f"{waiting.reason} {waiting.message}", waiting
+    result = _diagnose(localenv, registry, ns, "web")
+    c = result["containers"][0]
+    assert result["ok"] is False and c["category"] == "no_credentials_matched", c
+    assert "cannot decode pull secret broken" in c["hint"]
+    assert [s["problem"] for s in c["pull_secrets"]] == [None, "unreadable"]
+    _no_secret(result, registry.password)
+
+
+def test_real_kubelet_merges_auths_given_twice(localenv, registry, private_image, core, unique_ns):
+    """Go's decoder merges an ``auths`` object given twice (Python's json keeps only the last):
+    the kubelet pulls with the credentials from the first one, and the diagnosis agrees."""
+    ns = unique_ns("oracle")
+    good = json.dumps(_dockerconfig(registry.host, registry.username, registry.password)["auths"]).encode()
+    _raw_secret(core, ns, "regcred", b'{"auths":' + good + b',"auths":{"other.example.test":{"username":"o",'
+                                                            b'"password":"o"}}}')
+    _pod_always(core, ns, "web", private_image, ["regcred"])
+    waiting = _wait_pod(core, ns, "web")
+    assert waiting is None, f"the kubelet did not pull: {waiting}"
+    result = _diagnose(localenv, registry, ns, "web")
+    assert result["ok"] is True, result
+    assert result["containers"][0]["matched"]["secret"] == "regcred"
+    _no_secret(result, registry.password)

@@ -345,6 +345,7 @@ def test_private_environment_up_down_leaves_nothing_behind():
         assert nd.read_sysctls() == kubelet_values
     else:
         assert nd.read_sysctls() == original
+        assert not [p for p, existed in record.get("paths_before", {}).items() if not existed and os.path.exists(p)]
     if nd.CONTAINER_LOG_LINKS.is_dir():
         assert not [p for p in nd.CONTAINER_LOG_LINKS.iterdir() if p.is_symlink() and str(root) in os.readlink(p)]
     assert not nd.mounts_under(root)

@@ -42,6 +42,12 @@ SHIM_SOCKET_DIR = Path("/run/containerd/s")  # containerd 1.6 puts every shim so
 CNI_CACHE = Path("/var/lib/cni/results")  # libcni's result cache (not configurable in 1.6)
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # the kubelet's legacy symlinks (fixed path)
 HOST_STATE_DIR = Path(os.environ.get("REGISTRYLINK_HOST_STATE", "/run/registrylink"))
+# Host-wide directories that kubelets and containerd create whatever their configuration (the
+# kubelet's device plugin socket is a fixed path, shared by every kubelet on the machine): the
+# last environment's `down` removes the ones that did not exist before the first `up`, when empty.
+HOST_PATHS = ("/var/lib/kubelet", "/var/lib/kubelet/device-plugins", "/var/log/containers", "/var/lib/cni",
+              "/var/lib/cni/results", "/run/containerd", "/run/containerd/s")
+DEVICE_PLUGIN_SOCKET = Path("/var/lib/kubelet/device-plugins/kubelet.sock")
 SOCKET_MAX = 100  # sun_path is 108 bytes; containerd adds ".ttrpc"
 # A scheduling gate for test Pods whose point is not a pull (admission, spec-level diagnosis,
 # hand-written status): the scheduler leaves a gated Pod alone, so no kubelet ever touches it.
@@ -166,7 +172,8 @@ def hold_sysctls(env_root: os.PathLike) -> Dict[str, str]:
         path = sysctl_record()
         data = json.loads(path.read_text()) if path.exists() else None
         if not data:
-            data = {"original": read_sysctls(), "holders": []}
+            data = {"original": read_sysctls(), "holders": [],
+                    "paths_before": {p: os.path.exists(p) for p in HOST_PATHS}}
         data["holders"] = sorted(set(data["holders"]) | {str(env_root)})
         le.write_file(path, json.dumps(data, indent=2) + "\n")
         return dict(data["original"])
@@ -174,7 +181,8 @@ def hold_sysctls(env_root: os.PathLike) -> Dict[str, str]:
 
 def release_sysctls(env_root: os.PathLike, alive: Callable[[str], bool]) -> Optional[Dict[str, str]]:
     """Drop this environment; when no environment with kubelets is left (``alive(root)``
-    says which recorded ones still run), write the original values back and return them."""
+    says which recorded ones still run), write the original values back, remove the host-wide
+    directories that did not exist before (``HOST_PATHS``, when empty) and return the values."""
     with _host_lock():
         path = sysctl_record()
         if not path.exists():
@@ -186,6 +194,14 @@ def release_sysctls(env_root: os.PathLike, alive: Callable[[str], bool]) -> Opti
             le.write_file(path, json.dumps(data, indent=2) + "\n")
             return None
         _write_sysctls(data["original"])
+        before = data.get("paths_before") or {}
+        if before.get(str(DEVICE_PLUGIN_SOCKET.parent)) is False:
+            with contextlib.suppress(OSError):
+                DEVICE_PLUGIN_SOCKET.unlink()
+        for host_path in sorted(HOST_PATHS, key=len, reverse=True):
+            if before.get(host_path) is False:
+                with contextlib.suppress(OSError):  # not empty: someone else's files, keep it
+                    os.rmdir(host_path)
         path.unlink()
         return dict(data["original"])
 

@@ -366,8 +366,8 @@ def test_real_kubelet_merges_auths_given_twice(localenv, registry, private_image
     the kubelet pulls with the credentials from the first one, and the diagnosis agrees."""
     ns = unique_ns("oracle")
     good = json.dumps(_dockerconfig(registry.host, registry.username, registry.password)["auths"]).encode()
-    _raw_secret(core, ns, "regcred", b'{"auths":' + good + b',"auths":{"other.example.test":{"username":"o",'
-                                                            b'"password":"o"}}}')
+    other = b'{"other.example.test":{"username":"o","password":"o"}}'
+    _raw_secret(core, ns, "regcred", b'{"auths":' + good + b',"auths":' + other + b'}')
     _pod_always(core, ns, "web", private_image, ["regcred"])
     waiting = _wait_pod(core, ns, "web")
     assert waiting is None, f"the kubelet did not pull: {waiting}"

@@ -91,3 +91,4 @@ class KubeletOracle:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
+        self.proc.stdout.close()

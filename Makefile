@@ -1,5 +1,5 @@
 # registrylink.k8s developer entry points. See docs/local-environment.md.
-#   make up [CLUSTERS=3]   bootstrap, then start N control planes + registry + moto
+#   make up [CLUSTERS=3]   bootstrap, then start N clusters (each with a real node) + registry + moto
 #   . .localenv/env.sh     use them from a shell
 #   make test | unit | oracle | integration | sanity | lint | demo | bench [QUICK=1] | status | down
 SHELL := /bin/bash
@@ -12,8 +12,8 @@ PYTHON := .venv/bin/python
 
 help:
 	@echo "make bootstrap            apt packages, .venv, kube binaries (idempotent)"
-	@echo "make up [CLUSTERS=N]      start the local environment (default 1 cluster)"
-	@echo "make status               health of the local environment"
+	@echo "make up [CLUSTERS=N]      start the local environment (default 1 cluster, one node each)"
+	@echo "make status               health of the local environment, nodes included"
 	@echo "make down                 stop it"
 	@echo "make test                 sanity + unit + integration (hack/test.sh)"
 	@echo "make sanity|unit|oracle|lint|integration"

@@ -99,8 +99,16 @@ def wait_verdict(core: k.CoreV1Api, ns: str, name: str, want: Sequence[str] = (R
         raise AssertionError(f"pod {ns}/{name}: no kubelet verdict in {want} within {timeout}s; last state "
                              f"{last[0]!r} ({last[1]!r}) on node {node!r}; events: {events}")
     seconds = time.monotonic() - start
-    events = pod_events(core, ns, name)
-    failed = [e.message for e in events if e.reason == "Failed" and "Failed to pull image" in (e.message or "")]
+    # the kubelet's events are written asynchronously: give the one that goes with the state a moment
+    settle = time.monotonic() + 10
+    while True:
+        events = pod_events(core, ns, name)
+        failed = [e.message for e in events if e.reason == "Failed" and "Failed to pull image" in (e.message or "")]
+        reasons = [e.reason for e in events]
+        if (last[0] == RUNNING and "Started" in reasons) or (last[0] in PULL_FAILED and failed) or \
+                last[0] not in PULL_FAILED + (RUNNING,) or time.monotonic() > settle:
+            break
+        time.sleep(0.3)
     return Verdict(state=last[0] or "", message=(failed[-1] if failed else last[1]), image_id=last[2],
                    events=[e.reason for e in events], seconds=round(seconds, 1), node=node)
 

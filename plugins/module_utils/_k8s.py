@@ -47,6 +47,11 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 # cluster: a no-op run over 1000 namespaces is then one LIST per resource (the API server
 # streams a LIST of this size from etcd in one response; objects are small).
 LIST_PAGE_SIZE = 5000
+#: Field selector for the Pods a kubelet can hold in a pull back-off: those not finished. Not only
+#: ``Pending`` ones: when a container that already ran restarts and its image cannot be pulled again
+#: (a rotated password, an image the node no longer has), the kubelet counts the restarting
+#: container as stopped and keeps the Pod in phase ``Running`` while it waits in ``ImagePullBackOff``.
+UNFINISHED_PODS = 'status.phase!=Succeeded,status.phase!=Failed'
 
 
 def _api_message(body):

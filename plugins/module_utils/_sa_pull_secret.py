@@ -6,7 +6,7 @@
 Flow: validate every input (no network) -> resolve the namespace selection (1 LIST) ->
 LIST ServiceAccounts across namespaces (1 LIST) -> when needed, LIST Secret names (metadata
 only: 1 LIST per requested name with a field selector, or 1 LIST of all when pruning) ->
-LIST Pending pods (1 LIST, for stuck-pod detection) -> plan per ServiceAccount (pure:
+LIST unfinished pods (1 LIST, for stuck-pod detection; ``_k8s.UNFINISHED_PODS``) -> plan per ServiceAccount (pure:
 :func:`plan_service_account`) -> apply with bounded concurrency, each write a
 read-modify-write of the whole object with its ``resourceVersion`` (a 409 re-reads that one
 ServiceAccount and re-plans) -> restart stuck pods owned by a controller, when asked.
@@ -37,7 +37,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
     merge_pull_secrets,
     normalize_names,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS, KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     is_qualified_name,
     parse_label_selector,
@@ -484,7 +484,7 @@ class SaPullSecretRunner(object):
         # Pods are listed before any write: a stuck pod is one created before this run's attach.
         stuck = []
         if attaching:
-            pods = kube.list_all('pods', kube.core.list_pod_for_all_namespaces, field_selector='status.phase=Pending')
+            pods = kube.list_all('pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
             targets = {}
             for p in plans:
                 if p['action'] != 'missing':

@@ -11,7 +11,7 @@ the named Secret across all namespaces, ServiceAccounts, unfinished pods), then:
 * one live probe per distinct (image, credential) pair, cached (``_diagnose._ProbeCache``);
 * Pods stuck in ``ErrImagePull`` / ``ImagePullBackOff`` are diagnosed (``_diagnose.diagnose_pod``),
   at most ``max_pod_diagnoses`` of them; also those in phase ``Running`` whose restarting container
-  cannot be pulled again (see :data:`UNFINISHED_PODS`).
+  cannot be pulled again (see ``_k8s.UNFINISHED_PODS``).
 
 The result has per-namespace rows, the probes, the stuck pods, ``summary`` counts and ``table``
 (lines a person reads at a glance). No secret in any of it.
@@ -32,16 +32,12 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig imp
 from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import inspect_config, kubelet_keyring, kubelet_lookup
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces
 from ansible_collections.registrylink.k8s.plugins.module_utils._probe import tls_check
 
 STUCK_REASONS = ('ErrImagePull', 'ImagePullBackOff')
 STATUS_FIELDS = ('initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses')
-#: The Pods a kubelet can hold in a pull back-off: those not finished. Not only ``Pending`` ones: when a
-#: container that already ran restarts and its image cannot be pulled again (a rotated password,
-#: ``imagePullPolicy: Always``), the kubelet counts the restarting container as stopped and keeps the
-#: Pod in phase ``Running`` while the container waits in ``ImagePullBackOff``.
-UNFINISHED_PODS = 'status.phase!=Succeeded,status.phase!=Failed'
 KUBELET_TYPES = ('kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg')
 
 PROBLEM_HINTS = {

@@ -37,7 +37,7 @@ description:
   - Reads do not grow with the number of namespaces or ServiceAccounts. A run costs one LIST of
     namespaces, one LIST of ServiceAccounts, one LIST of Secret metadata per name in O(pull_secrets)
     (one LIST of all Secret metadata with O(prune_missing=true); none for O(state=absent)) and one LIST
-    of pending pods (only when attaching); more only when a LIST has more than 5000 items (one page).
+    of pods not yet finished (only when attaching); more only when a LIST has more than 5000 items (one page).
     Secret data is never read. Writes go out concurrently, at most O(max_concurrent_writes) at a time.
   - Every input is validated before the first write.
 author:
@@ -147,8 +147,10 @@ notes:
   - "API errors name the verb, resource and namespace (403, 404, 409, 422 with the field). A write that fails
     for one ServiceAccount does not stop the others; the task then fails at the end naming them, with the full
     RV(results)."
-  - Stuck pods are found among pods in phase C(Pending), which is where a pod stays until every container has
-    started once.
+  - Stuck pods are found among pods in any phase but C(Succeeded) and C(Failed). A pod waits in phase C(Pending)
+    until every container has started once; a pod whose container already ran and cannot be pulled again when
+    it restarts (the node no longer has the image) is kept in phase C(Running) by the kubelet while it waits in
+    C(ImagePullBackOff).
 seealso:
   - module: registrylink.k8s.registry_secret
   - name: Add ImagePullSecrets to a service account

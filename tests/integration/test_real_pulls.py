@@ -372,6 +372,69 @@ def test_sa_pull_secret_restarts_the_stuck_deployment_pod_and_the_kubelet_runs_t
         delete_pods(core, ns)
 
 
+def _forget_image_on_node(localenv, repo):
+    """Remove every name the node's containerd holds for images of ``repo`` (what image garbage
+    collection, or a node replaced by a fresh one, does); running containers keep running."""
+    node = localenv.raw["clusters"][0]["node"]
+    ctr = ["ctr", "--address", node["containerd_socket"], "-n", "k8s.io", "images"]
+    names = subprocess.run(ctr + ["ls", "-q"], capture_output=True, text=True, check=True, timeout=30).stdout.split()
+    mine = [n for n in names if f"/{repo}:" in n or f"/{repo}@" in n]
+    assert mine, f"the node holds no image of {repo}: {names}"
+    subprocess.run(ctr + ["rm"] + mine, capture_output=True, text=True, check=True, timeout=30)
+
+
+def test_sa_pull_secret_restarts_a_running_pod_whose_restart_cannot_pull(
+        localenv, registry, core, kube_client, unique_ns):
+    """A Deployment's Pod started without a pull secret (its image was already on the node,
+    imagePullPolicy IfNotPresent); the node loses the image and the container restarts: the kubelet
+    pulls anonymously, gets 401 and keeps the Pod in phase Running, waiting in ImagePullBackOff.
+    sa_pull_secret attaches the secret and must restart that Pod too."""
+    ns = unique_ns("rpsar")
+    repo = f"private/rp-{TOKEN}/cached"
+    image = f"{registry.host}/{repo}:1"
+    push_busybox_build(registry, repo, ["1"], "2022-01-01T00:00:00Z")
+    apps = k.AppsV1Api(kube_client("local-1"))
+    try:
+        _secret(core, ns, "regcred", _dockerconfig({registry.host: (registry.username, registry.password)}))
+        core.create_namespaced_pod(ns, busybox_pod("seed", image, ["regcred"]))   # puts the image on the node
+        assert wait_verdict(core, ns, "seed", want=(RUNNING,), timeout=60).state == RUNNING
+        dep = busybox_deployment("web", image)
+        container = dep.spec.template.spec.containers[0]
+        container.image_pull_policy = "IfNotPresent"
+        container.command = ["sh", "-c", "sleep 4; exit 1"]
+        apps.create_namespaced_deployment(ns, dep)
+        deadline = time.monotonic() + 30
+        while not _deployment_pods(core, ns, "web"):
+            assert time.monotonic() < deadline, "the Deployment created no Pod"
+            time.sleep(0.5)
+        web = _deployment_pods(core, ns, "web")[0].metadata.name
+        v = wait_verdict(core, ns, web, want=(RUNNING,), timeout=60)
+        assert "Pulled" in v.events and not core.read_namespaced_pod(web, ns).spec.image_pull_secrets
+        core.delete_namespaced_pod("seed", ns, grace_period_seconds=0)
+        wait_gone(core, ns, "seed")
+        _forget_image_on_node(localenv, repo)
+        v = wait_verdict(core, ns, web, want=(BACKOFF,), timeout=90)
+        assert "401 Unauthorized" in v.message
+        assert core.read_namespaced_pod(web, ns).status.phase == "Running"
+
+        run = run_task(localenv, "registrylink.k8s.sa_pull_secret",
+                       {"pull_secrets": ["regcred"], "namespaces": [ns], "restart_stuck_pods": True})
+        assert run.rc == 0 and run.changed, run.output
+        assert [(p["name"], p["action"]) for p in run.result["stuck_pods"]] == [(web, "restarted")], run.result
+        deadline = time.monotonic() + 30
+        while True:
+            fresh = [p for p in _deployment_pods(core, ns, "web") if p.metadata.name != web]
+            if fresh:
+                break
+            assert time.monotonic() < deadline, "no replacement Pod"
+            time.sleep(0.5)
+        assert [s.name for s in fresh[0].spec.image_pull_secrets] == ["regcred"]
+        v = wait_verdict(core, ns, fresh[0].metadata.name, want=(RUNNING,), timeout=60)
+        assert "Pulled" in v.events, "the replacement pulled the image with the secret"
+    finally:
+        delete_pods(core, ns)
+
+
 def test_a_secret_fixed_in_place_needs_no_restart(localenv, registry, core, private_image, unique_ns):
     """A Pod that already references the Secret is not a stuck pod for sa_pull_secret: the kubelet
     reads the Secret again at its next attempt, so fixing the password is enough."""

@@ -284,6 +284,24 @@ class FakeCore(object):
         return method
 
 
+def _phase_selected(pod_obj, selector):
+    """The API server's pods field selector on ``status.phase`` (``=`` / ``!=``, ANDed by commas)."""
+    phase = pod_obj['status']['phase']
+    for requirement in (selector or '').split(','):
+        if not requirement:
+            continue
+        if '!=' in requirement:
+            field, value = requirement.split('!=', 1)
+            ok = phase != value
+        else:
+            field, value = requirement.split('=', 1)
+            ok = phase == value
+        assert field == 'status.phase', requirement
+        if not ok:
+            return False
+    return True
+
+
 class FakeKube(object):
     """Stands in for _k8s.KubeClient: an in-memory cluster with request counting and 409 injection."""
 
@@ -313,7 +331,7 @@ class FakeKube(object):
                 out = [s for s in out if s['metadata']['name'] == sel.split('=', 1)[1]]
             return out
         if resource == 'pods':
-            return copy.deepcopy(self.pods)
+            return [copy.deepcopy(p) for p in self.pods if _phase_selected(p, kwargs.get('field_selector'))]
         raise AssertionError(resource)
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
@@ -354,7 +372,7 @@ def test_runner_constant_lists_on_noop():
     result = SaPullSecretRunner(params(namespaces=['ns-*']), kube=kube).run()
     assert result['changed'] is False
     assert result['summary'] == {'unchanged': 200}
-    assert kube.request_count == 4      # namespaces, serviceaccounts, secrets (1 name), pending pods
+    assert kube.request_count == 4      # namespaces, serviceaccounts, secrets (1 name), unfinished pods
     assert all(c[0] == 'list' for c in kube.calls)
 
 
@@ -415,6 +433,20 @@ def test_runner_restarts_only_controller_owned_pods():
     result = SaPullSecretRunner(params(restart_stuck_pods=True), kube=kube).run()
     assert [(p['name'], p['action']) for p in result['stuck_pods']] == [('bare', 'reported'), ('owned', 'restarted')]
     assert kube.deleted_pods == [('apps', 'owned')]
+
+
+def test_runner_restarts_a_running_phase_pod_whose_restart_cannot_pull():
+    # as the kubelet reports it: the container ran, exited, and its image cannot be pulled again,
+    # so the Pod stays in phase Running while the container waits in ImagePullBackOff
+    restarting = pod('restarting', owner='web-1')
+    restarting['status']['phase'] = 'Running'
+    restarting['status']['containerStatuses'][0]['lastState'] = {'terminated': {'exitCode': 1}}
+    done = pod('done', owner='job-1')
+    done['status']['phase'] = 'Failed'
+    kube = FakeKube(['apps'], [sa()], secrets=[('apps', 'regcred')], pods=[restarting, done])
+    result = SaPullSecretRunner(params(restart_stuck_pods=True), kube=kube).run()
+    assert [(p['name'], p['action']) for p in result['stuck_pods']] == [('restarting', 'restarted')]
+    assert kube.deleted_pods == [('apps', 'restarting')]
 
 
 def test_runner_failure_is_reported_at_the_end():

@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._verify import UNFINISHED_PODS, stuck_pods
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS
+from ansible_collections.registrylink.k8s.plugins.module_utils._verify import stuck_pods
 
 IMAGE = '127.0.0.1:5000/private/busybox:1.35'
 

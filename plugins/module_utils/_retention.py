@@ -332,20 +332,20 @@ def _protected_for(protected, state):
     for key in (ANY_REPOSITORY, state.name):
         for digest, reason in (protected.get(key) or {}).items():
             out.setdefault(digest, reason)
-    by_config = {}
+    by_config = {}  # manifests with a protected config, and the indexes listing them (recursively)
     for digest in sorted(state.manifests):
         config = state.manifests[digest].config
-        if config and config in out and digest not in out:
-            by_config[digest] = '%s (image config %s)' % (out[config], config)
+        if config and config in out:
+            by_config[digest] = out.get(digest) or '%s (image config %s)' % (out[config], config)
     grown = bool(by_config)
-    while grown:  # indexes listing a protected manifest (nested indexes too)
+    while grown:
         grown = False
         for digest in sorted(state.manifests):
-            if digest in out or digest in by_config:
+            if digest in by_config:
                 continue
             child = next((c for c in state.manifests[digest].children if c in by_config), None)
             if child is not None:
-                by_config[digest] = 'index listing %s, %s' % (child, by_config[child])
+                by_config[digest] = out.get(digest) or 'index listing %s, %s' % (child, by_config[child])
                 grown = True
         for digest, reason in by_config.items():
             out.setdefault(digest, reason)

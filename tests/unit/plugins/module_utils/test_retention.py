@@ -268,6 +268,17 @@ def test_bare_image_id_protects_the_manifests_with_that_config_and_their_indexes
     assert kept[dg(0xb)].startswith('protected: index listing %s, index listing %s' % (dg(0xa), dg(1)))
 
 
+def test_image_id_protects_the_index_even_when_its_manifest_is_protected_by_digest_too():
+    # found by the property test: run-1 is in use by digest and by image ID; multi lists it
+    state = config_state()
+    protected = {ANY_REPOSITORY: {dg(0xc1): 'in use: P'}, 'team/app': {dg(1): 'in use: Q'}}
+    plan = plan_retention([state], Rules(older_than='30d'), protected=protected, now=NOW)
+    assert deleted_tags(plan) == ['run-2']
+    kept = dict((e.digest, e.reason) for e in plan.kept())
+    assert kept[dg(1)] == 'protected: in use: Q'
+    assert kept[dg(0xa)] == 'protected: index listing %s, in use: Q' % dg(1)
+
+
 def test_config_digest_protection_is_per_repository_unless_any():
     state = config_state()
     plan = plan_retention([state], Rules(older_than='30d'), protected={'other': {dg(0xc1): 'in use'}}, now=NOW)

@@ -11,7 +11,9 @@ Pods must agree with what the kubelet did:
 * ``registry_probe`` ``verify`` and ``playbooks/verify.yml``: the stuck pods are exactly the Pods
   the kubelet holds in ``ImagePullBackOff``;
 * ``sa_pull_secret``: a Deployment's Pod stuck because its ServiceAccount had no pull secret is
-  reported, restarted, and its replacement really runs; a bare Pod is reported only;
+  reported, restarted, and its replacement really runs (also when the Pod is in phase Running
+  because its container already ran); a bare Pod is reported only; a Pod that already lists the
+  Secret is not stuck for it (the kubelet reads the fixed Secret at its next attempt);
 * ``registry_gc``: the digest a running container runs (its status ``imageID``) survives its
   tag being pushed again to another digest.
 
@@ -271,6 +273,24 @@ def test_verify_playbook_report_lists_the_stuck_pods(localenv, registry, pulls, 
     for c in pulls["cases"].values():
         if c.verdict.state != RUNNING:
             assert f"{c.ns}/app" in out, f"the table names the stuck pod {c.ns}/app"
+
+
+def test_sa_pull_secret_reports_the_pods_attaching_would_fix(localenv, registry, pulls):
+    """Over the seven cases, attaching regcred (check mode) reports exactly the Pod the kubelet
+    refuses and that lacks regcred; Pods that already list it (wrong password, wrong key, missing
+    Secret) are fixed by fixing the Secret, not by recreating them."""
+    cases = pulls["cases"]
+    run = run_task(localenv, "registrylink.k8s.sa_pull_secret",
+                   {"pull_secrets": ["regcred"], "namespaces": sorted(c.ns for c in cases.values()),
+                    "restart_stuck_pods": True}, check=True)
+    assert run.rc == 0, run.output
+    assert [(p["namespace"], p["name"], p["action"]) for p in run.result["stuck_pods"]] == [
+        (cases["no-secret"].ns, "app", "reported")]
+    assert cases["no-secret"].verdict.state == BACKOFF
+    assert "bare pod" in run.result["stuck_pods"][0]["restart_skipped"]
+    missing = sorted(m["namespace"] for m in run.result["missing_pull_secrets"])
+    assert missing == sorted(cases[n].ns for n in ("no-secret", "secret-missing", "first-wrong"))
+    _no_secret(run.output, registry.password)
 
 
 def test_verify_reports_a_running_pod_whose_restart_cannot_pull(localenv, registry, core, private_image, unique_ns):

@@ -74,7 +74,11 @@ def glob_to_regex(pattern):
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile('^' + ''.join(out) + '$')
+    try:
+        return re.compile('^' + ''.join(out) + '$')
+    except re.error as exc:
+        raise ValidationError('repositories: %r is not a valid glob (%s); a character class is written [abc] or '
+                              '[a-z] with the lower bound first' % (pattern, exc), field='repositories')
 
 
 def resolve_repositories(client, patterns):

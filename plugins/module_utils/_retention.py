@@ -97,7 +97,12 @@ class Rules(object):
         self.older_than = older_than
         self.tag_include = self._compile(tag_include, 'tag_include')
         self.tag_exclude = self._compile(tag_exclude, 'tag_exclude')
-        keep_tags = list(keep_tags or [])
+        if keep_tags is None:
+            keep_tags = []
+        if not isinstance(keep_tags, (list, tuple)):
+            raise ValidationError('keep_tags: expected a list of tag names, got %s' % type(keep_tags).__name__,
+                                  field='keep_tags')
+        keep_tags = list(keep_tags)
         for tag in keep_tags:
             if not isinstance(tag, str) or not tag:
                 raise ValidationError('keep_tags: expected tag names, got %r' % (tag,), field='keep_tags')
@@ -113,14 +118,18 @@ class Rules(object):
             return ()
         if isinstance(patterns, str):
             patterns = [patterns]
+        if not isinstance(patterns, (list, tuple)):
+            raise ValidationError('%s: expected a list of regular expressions, got %s' % (field, type(patterns).__name__),
+                                  field=field)
         compiled = []
         for pattern in patterns:
             if not isinstance(pattern, str):
                 raise ValidationError('%s: expected regular expressions (strings), got %r' % (field, pattern), field=field)
             try:
                 compiled.append(re.compile(pattern))
-            except re.error as e:
-                raise ValidationError('%s: %r is not a valid regular expression: %s' % (field, pattern, e), field=field)
+            except (re.error, OverflowError, RecursionError) as e:
+                raise ValidationError('%s: %r is not a valid regular expression (Python re syntax, matched against the '
+                                      'whole tag): %s' % (field, pattern, e), field=field)
         return tuple(compiled)
 
     @classmethod

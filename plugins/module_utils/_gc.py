@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob, parse_rfc3339, utcnow
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, protected_digests
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import DOCKER_HUB_API_HOST, DOCKER_HUB_IMAGE_HOST, api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import (
     INDEX_MEDIA_TYPES, ManifestInfo, RepositoryState, plan_retention,
@@ -262,7 +262,8 @@ def in_use_from_images(images):
     """``in_use_images`` option -> list of ImageUse; every entry must parse."""
     uses = []
     for index, image in enumerate(images or []):
-        parse_image_reference(image, field='in_use_images[%d]' % index)
+        field = 'in_use_images[%d]' % index
+        require_registry(parse_image_reference(image, field=field), field=field)
         uses.append(ImageUse(image, 'in_use_images'))
     return uses
 

@@ -282,15 +282,26 @@ def test_deeply_nested_dict_config_is_a_typed_error():
     _typed_only(dc.redacted_view, {'auths': {'reg.example.com': value}})
 
 
-@pytest.mark.parametrize('image', ['reg_example.com/app', 'reg_example.com:5000/app', 'a_b.example.com/team/app:1'])
-def test_underscore_in_first_component_does_not_crash(image):
+@pytest.mark.parametrize('image, name', [('reg_example.com/app', 'reg_example.com/app'),
+                                         ('a_b.example.com/team/app:1', 'a_b.example.com/team/app')])
+def test_underscore_in_first_component_does_not_crash(image, name):
     """``reg_example.com`` is not a valid host, so distribution/reference reads it as a path component
-    (no domain); the name the kubelet looks up is then the repository path itself."""
-    ref = _typed_only(_imageref.parse_image_reference, image)
-    if ref is not None:
-        assert isinstance(ref.name, str)
-    _typed_only(dc.match_credentials, image, [('s', {'auths': {'reg_example.com': {'username': 'u', 'password': 'p'}}})])
-    _typed_only(dc.kubelet_lookup, image, [('s', {'auths': {'reg_example.com': {'username': 'u', 'password': 'p'}}})])
+    (no domain): ``Name()`` is the path itself, which is what the kubelet looks up in its keyring."""
+    ref = _imageref.parse_image_reference(image)
+    assert ref.registry is None and ref.name == name
+    secrets = [('s', {'auths': {'reg_example.com': {'username': 'u', 'password': 'p'}}})]
+    assert isinstance(dc.match_credentials(image, secrets), list)
+    assert isinstance(dc.kubelet_lookup(image, secrets)['matches'], list)
+    # nothing can pull it, so the options that name an image to probe or protect refuse it
+    with pytest.raises(RegistryLinkError) as info:
+        _imageref.require_registry(_imageref.parse_image_reference(image), field='in_use_images[0]')
+    assert 'in_use_images[0]' in info.value.msg and 'host' in info.value.msg
+
+
+def test_underscore_host_with_port_is_refused():
+    # "reg_example.com:5000/app": the ":" makes it a domain, which the reference grammar refuses
+    with pytest.raises(RegistryLinkError):
+        _imageref.parse_image_reference('reg_example.com:5000/app')
 
 
 @pytest.mark.parametrize('pattern', ['[c-_]', 'team/[z-a]*'])

@@ -309,3 +309,61 @@ def test_bad_character_class_in_repository_glob_is_a_typed_error(pattern):
     with pytest.raises(RegistryLinkError) as info:
         _gc.glob_to_regex(pattern)
     assert 'repositories' in info.value.msg
+
+
+# --------------------------------------------------------------------------- whole parameter sets, as the argspec hands them over
+
+_names = st.one_of(text, st.sampled_from(['regcred', 'Bad_Name', '', 'a' * 254, 'team-a', '*', 'team-*', '[']))
+_str_lists = st.one_of(st.none(), st.lists(_names, max_size=3))
+_raw = st.one_of(scalars, json_values, text)
+
+
+@FUZZ
+@given(st.fixed_dictionaries({
+    'name': _names, 'state': st.sampled_from(['present', 'absent']), 'namespaces': _str_lists,
+    'namespace_selector': st.one_of(selectors, _raw), 'exclude_namespaces': _str_lists,
+    'registries': st.one_of(st.just([]), st.lists(st.fixed_dictionaries({
+        'server': st.one_of(st.none(), _hosts), 'username': _raw, 'password': _raw, 'auth': _raw,
+        'email': st.one_of(st.none(), text), 'provider': st.one_of(st.none(), st.sampled_from(['ecr', 'acme', ''])),
+        'region': st.one_of(st.none(), text), 'registry_id': st.one_of(st.none(), text),
+        'aws_profile': st.none(), 'role_arn': st.one_of(st.none(), text), 'endpoint_url': st.one_of(st.none(), text),
+    }), max_size=2)),
+    'refresh_before': st.one_of(st.none(), durations), 'docker_config': st.one_of(st.none(), docker_configs, text),
+    'merge': st.booleans(), 'type': st.sampled_from(['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg']),
+    'labels': st.dictionaries(text, st.one_of(text, scalars), max_size=2),
+    'annotations': st.dictionaries(text, st.one_of(text, scalars), max_size=2),
+    'force': st.booleans(), 'max_concurrent_writes': st.integers(min_value=-2, max_value=64),
+}))
+def test_registry_secret_params_only_typed_errors(params):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret import validate_params
+    _typed_only(validate_params, params)
+
+
+@FUZZ
+@given(st.fixed_dictionaries({
+    'pull_secrets': st.one_of(st.none(), st.lists(st.one_of(_names, _raw, st.dictionaries(text, _raw, max_size=2)),
+                                                  max_size=3)),
+    'service_accounts': _str_lists, 'service_account_selector': st.one_of(selectors, _raw),
+    'state': st.sampled_from(['present', 'absent']), 'purge': st.booleans(),
+    'annotations': st.one_of(st.none(), st.dictionaries(text, st.one_of(text, scalars), max_size=2)),
+    'prune_missing': st.booleans(), 'on_missing_secret': st.sampled_from(['warn', 'fail']),
+    'create_service_accounts': st.booleans(), 'restart_stuck_pods': st.booleans(),
+    'namespaces': _str_lists, 'namespace_selector': st.one_of(selectors, _raw), 'exclude_namespaces': _str_lists,
+    'max_concurrent_writes': st.integers(min_value=-2, max_value=64),
+}))
+def test_sa_pull_secret_params_only_typed_errors(params):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import validate_params
+    _typed_only(validate_params, params)
+
+
+@FUZZ
+@given(st.fixed_dictionaries({
+    'url': st.one_of(text, st.sampled_from(['https://oidc.example.com/id/X', 'https://OIDC.example.com/'])),
+    'state': st.sampled_from(['present', 'absent']),
+    'client_ids': st.one_of(st.none(), st.lists(st.one_of(text, scalars), max_size=3)),
+    'thumbprints': st.one_of(st.none(), st.lists(st.one_of(text, st.just('a' * 40)), max_size=6)),
+    'tags': st.dictionaries(text, st.one_of(text, scalars), max_size=3),
+    'purge_client_ids': st.booleans(), 'purge_tags': st.booleans(), 'force': st.booleans(),
+}))
+def test_iam_oidc_provider_params_only_typed_errors(params):
+    _typed_only(oidc.validate_params, params)

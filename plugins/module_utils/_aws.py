@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 try:
     import boto3
     import botocore.config
@@ -26,6 +28,8 @@ except ImportError as exc:  # pragma: no cover - reported when a module needs it
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 
 ROLE_SESSION_NAME = 'registrylink-k8s'
+REGION_RE = re.compile(r'^[a-z]{2}(-[a-z0-9]+)+-\d+$')
+ENDPOINT_URL_RE = re.compile(r'^https?://[^/\s?#]+(/[^\s]*)?$')
 MAX_ATTEMPTS = 5
 
 
@@ -112,7 +116,29 @@ def session(region=None, profile=None, role_arn=None, role_session_name=ROLE_SES
                                  region_name=region or sess.region_name)
 
 
+def check_options(region=None, endpoint_url=None, region_field='region', endpoint_field='endpoint_url'):
+    """Refuse a region or endpoint URL that cannot work, naming the option, before any AWS call.
+
+    :raises ValidationError: ``region`` is not a region name (``eu-west-1``), ``endpoint_url`` is not
+        an http(s) URL.
+    """
+    if region and not REGION_RE.match(region):
+        raise ValidationError('%s: %r is not an AWS region name (for example eu-west-1)' % (region_field, region),
+                              field=region_field)
+    if endpoint_url and not ENDPOINT_URL_RE.match(endpoint_url):
+        raise ValidationError('%s: %r is not an http(s) URL (for example https://iam.amazonaws.com, or a test '
+                              'endpoint such as http://127.0.0.1:5000); leave it unset for AWS itself'
+                              % (endpoint_field, endpoint_url), field=endpoint_field)
+
+
 def client(sess, service, endpoint_url=None, region=None):
-    """A boto3 client of ``sess`` for ``service`` with the collection's retry configuration."""
-    return sess.client(service, endpoint_url=endpoint_url or None, region_name=region or sess.region_name,
-                       config=_config())
+    """A boto3 client of ``sess`` for ``service`` with the collection's retry configuration.
+
+    :raises ValidationError: botocore refuses the endpoint URL (``field='endpoint_url'``).
+    """
+    try:
+        return sess.client(service, endpoint_url=endpoint_url or None, region_name=region or sess.region_name,
+                           config=_config())
+    except ValueError as exc:
+        raise ValidationError('endpoint_url: %s (give an http(s) URL, or leave it unset for AWS itself)' % exc,
+                              field='endpoint_url')

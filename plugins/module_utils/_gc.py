@@ -28,7 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob, parse_rfc3339, utcnow
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, protected_digests
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import (
+    is_valid_repository, parse_image_reference, require_registry,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import DOCKER_HUB_API_HOST, DOCKER_HUB_IMAGE_HOST, api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import (
     INDEX_MEDIA_TYPES, ManifestInfo, RepositoryState, plan_retention,
@@ -79,6 +81,23 @@ def glob_to_regex(pattern):
     except re.error as exc:
         raise ValidationError('repositories: %r is not a valid glob (%s); a character class is written [abc] or '
                               '[a-z] with the lower bound first' % (pattern, exc), field='repositories')
+
+
+def check_repository_patterns(patterns):
+    """Check the ``repositories`` option before any network access: every entry is a repository name
+    (``team/app``) or a glob that compiles. Raises ``ValidationError(field='repositories')``."""
+    if not patterns:
+        raise ValidationError('repositories: give at least one repository name or glob', field='repositories')
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValidationError('repositories: %r is not a repository name or glob' % (pattern,),
+                                  field='repositories')
+        pattern = pattern.strip().strip('/')
+        if is_glob(pattern):
+            glob_to_regex(pattern)
+        elif not is_valid_repository(pattern):
+            raise ValidationError('repositories: %r is not a repository name (lowercase components such as team/app, '
+                                  'separated by "/") or a glob (team/*, **)' % pattern, field='repositories')
 
 
 def resolve_repositories(client, patterns):
@@ -642,12 +661,14 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
     (validation, registry reads, cluster reads): then nothing was deleted.
     """
     from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import scan_clusters
-    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import client_kwargs
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
+        check_registry, check_registry_options, client_kwargs)
     from ansible_collections.registrylink.k8s.plugins.module_utils._retention import Rules
     warn = warn or (lambda msg: None)
     if not params.get('registry'):
         raise ValidationError('registry: the registry to clean up is required (host, host:port or https://host)',
                               field='registry')
+    check_registry_options(params)
     if kube_factory is None:
         def kube_factory(cluster):
             # imported on first use: the kubernetes library is only needed when a cluster is read
@@ -657,6 +678,9 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
         from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
         client_factory = RegistryClient
     rules = Rules.from_params(params)
+    check_repository_patterns(params.get('repositories'))
+    for index, alias in enumerate(params.get('registry_aliases') or []):
+        check_registry(alias, field='registry_aliases[%d]' % index)
     max_concurrency = params.get('max_concurrency')
     if max_concurrency is None:
         max_concurrency = 4

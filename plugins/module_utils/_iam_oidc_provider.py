@@ -44,6 +44,7 @@ def normalize_url(url):
 def validate_params(params):
     """Check the module's parameters (no network); returns a normalised dict."""
     url, ident = normalize_url(params.get('url'))
+    _aws.check_options(region=params.get('region'), endpoint_url=params.get('endpoint_url'))
     client_ids = params.get('client_ids')
     if client_ids is None:
         client_ids = []

@@ -210,6 +210,27 @@ def format_reference(ref, familiar=False):
     return out
 
 
+_REPOSITORY_RE = re.compile(r'^' + _PATH_COMPONENT + r'(?:/' + _PATH_COMPONENT + r')*$')
+
+
+def is_valid_repository(name):
+    """True when ``name`` is a repository path of the distribution grammar (lowercase components
+    separated by ``/``, at most 255 characters), e.g. ``team/app``."""
+    return isinstance(name, str) and len(name) <= NAME_TOTAL_LENGTH_MAX and bool(_REPOSITORY_RE.match(name))
+
+
+def check_reference(reference, field='reference'):
+    """Refuse a manifest reference that is neither a tag nor a digest (``sha256:<64 hex>``), naming ``field``."""
+    if not isinstance(reference, str) or not reference:
+        raise ValidationError('%s: a tag or digest is required' % field, field=field)
+    if ':' in reference:
+        _validate_digest(reference, field, reference)
+    elif not is_valid_tag(reference):
+        raise ValidationError('%s: %r is neither a tag (letters, digits, "_", "." and "-", at most 128 characters, '
+                              'not starting with "." or "-") nor a digest (sha256:<64 hex digits>)'
+                              % (field, reference), field=field)
+
+
 def is_valid_tag(tag):
     """True when ``tag`` matches the distribution tag grammar ``[\\w][\\w.-]{0,127}`` (ASCII)."""
     return isinstance(tag, str) and bool(_TAG_RE.match(tag))

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import time
 
 try:
@@ -131,6 +132,32 @@ def _retry_after(exc, attempt):
     return min(0.2 * (2 ** attempt), 5.0)
 
 
+_URL_RE = re.compile(r'^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?(/[^\s]*)?$')
+_PROXY_RE = re.compile(r'^(https?|socks5h?)://([^\s@/]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?/?$')
+
+
+def _check_connection_options(params):
+    """Refuse connection options that cannot work, naming the option, before any request.
+
+    :raises ValidationError: ``host`` or ``proxy`` is not a URL, or a certificate/key file
+        (``ca_cert``, ``client_cert``, ``client_key``) does not exist.
+    """
+    host = params.get('host')
+    if host and not _URL_RE.match(host):
+        raise ValidationError('host: %r is not the URL of a Kubernetes API server (https://host[:port]); it usually '
+                              'comes from the kubeconfig, set it only to override that' % host, field='host')
+    proxy = params.get('proxy')
+    if proxy and not _PROXY_RE.match(proxy):
+        raise ValidationError('proxy: %r is not a proxy URL (http://host:port, https://... or socks5://...)'
+                              % re.sub(r'//[^@/]*@', '//<credentials>@', proxy), field='proxy')
+    for field, what in (('ca_cert', 'CA certificate'), ('client_cert', 'client certificate'),
+                        ('client_key', 'client key')):
+        path = params.get(field)
+        if path and not os.path.isfile(os.path.expanduser(path)):
+            raise ValidationError('%s: the %s file %s does not exist or is not a file' % (field, what, path),
+                                  field=field)
+
+
 class KubeClient(object):
     """A connection to one cluster.
 
@@ -192,6 +219,7 @@ class KubeClient(object):
             raise ValidationError('cannot load the cluster connection: %s' % exc, field=field)
         except (IOError, OSError, ValueError, TypeError) as exc:
             raise ValidationError('cannot read kubeconfig: %s' % exc, field='kubeconfig')
+        _check_connection_options(params)
         if host:
             configuration.host = host
         if params.get('api_key'):

@@ -33,7 +33,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import b6
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES, classify_exception
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, parse_rate_limit
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import (
     ACR_NULL_GUID, DOCKER_HUB_API_HOST, GAR_HOST_RE, api_host, is_ecr_host,
 )
@@ -547,6 +547,55 @@ def _connection_kwargs(params):
     return kwargs
 
 
+_DNS_LABEL_RE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
+_DNS_SUBDOMAIN_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+
+
+def _check_object_ref(ref, option, what):
+    """``pull_secret`` / ``pod``: a namespace (RFC 1123 label) and a name (DNS subdomain)."""
+    namespace, name = ref.get('namespace'), ref.get('name')
+    if not isinstance(namespace, str) or not _DNS_LABEL_RE.match(namespace):
+        raise ValidationError('%s.namespace: %r is not a namespace name (lowercase letters, digits and "-", at most '
+                              '63 characters)' % (option, namespace), field=option)
+    if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN_RE.match(name):
+        raise ValidationError('%s.name: %r is not a %s name (lowercase RFC 1123 subdomain, at most 253 characters)'
+                              % (option, name, what), field=option)
+
+
+def validate_params(params):
+    """Check the module's input before any network access; a bad option fails the task (it is not a
+    probe result). Raises ``ValidationError`` naming the option and the fix."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import check_reference, is_valid_repository
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import check_registry_options
+    if params.get('image') == '':
+        raise ValidationError('image: the image reference is empty; give one such as registry.example.com/team/app:1.0',
+                              field='image')
+    check_registry_options(params)
+    repository = params.get('repository')
+    if repository is not None and not is_valid_repository(repository):
+        raise ValidationError('repository: %r is not a repository name (lowercase components such as team/app, '
+                              'separated by "/")' % repository, field='repository')
+    if repository is not None:
+        check_reference(params.get('reference') or 'latest', field='reference')
+    if params.get('pull_secret'):
+        _check_object_ref(params['pull_secret'], 'pull_secret', 'Secret')
+    if params.get('pod'):
+        _check_object_ref(params['pod'], 'pod', 'Pod')
+    spec = params.get('verify')
+    if spec:
+        name = spec.get('secret_name')
+        if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN_RE.match(name):
+            raise ValidationError('verify.secret_name: %r is not a Secret name (lowercase RFC 1123 subdomain, at most '
+                                  '253 characters)' % (name,), field='verify.secret_name')
+        if spec.get('max_pod_diagnoses') is not None and spec['max_pod_diagnoses'] < 0:
+            raise ValidationError('verify.max_pod_diagnoses: at least 0, got %r' % spec['max_pod_diagnoses'],
+                                  field='verify.max_pod_diagnoses')
+        for index, sa in enumerate(spec.get('service_accounts') or []):
+            if not isinstance(sa, str) or len(sa) > 253 or not _DNS_SUBDOMAIN_RE.match(sa):
+                raise ValidationError('verify.service_accounts[%d]: %r is not a ServiceAccount name' % (index, sa),
+                                      field='verify.service_accounts')
+
+
 def run_module(params, register_secret=None, kube_client=None, client_factory=RegistryClient,
                tls_checker=tls_check):
     """Run ``registry_probe`` for its module params; returns the result dict (with a ``warnings`` list).
@@ -555,6 +604,7 @@ def run_module(params, register_secret=None, kube_client=None, client_factory=Re
     (``module.no_log_values.add``). ``kube_client`` (a ``_k8s.KubeClient``) is built from the cluster
     options when needed and not given.
     """
+    validate_params(params)
     conn = _connection_kwargs(params)
     if params.get('verify'):
         from ansible_collections.registrylink.k8s.plugins.module_utils._verify import verify_cluster

@@ -45,8 +45,9 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_pullable_image
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import check_registry_options
 
 CANARY_LABEL = 'registrylink.k8s/canary'
 RUN_LABEL = 'registrylink.k8s/canary-run'
@@ -189,7 +190,7 @@ def plan_canary(params):
                               field='image')
     images = []
     for index, image in enumerate(raw_images):
-        parse_image_reference(image, field='image[%d]' % index)
+        parse_pullable_image(image, field='image[%d]' % index)
         if image not in images:
             images.append(image)
     service_account = params.get('service_account') or 'default'
@@ -238,6 +239,7 @@ def plan_canary(params):
         raise ValidationError('gc_older_than: must be at least timeout + %d seconds (%d s), or a canary of a run still'
                               ' in progress could be deleted; got %d s' % (
                                   DEADLINE_MARGIN, timeout + DEADLINE_MARGIN, gc_older_than), field='gc_older_than')
+    check_registry_options(params, timeout_field='registry_timeout')
     return CanaryPlan(namespace, images, service_account, pull_secrets, node_name, node_selector, tolerations,
                       timeout, gc_older_than)
 

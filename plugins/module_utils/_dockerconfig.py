@@ -326,7 +326,11 @@ def _load_config_value(value, field):
     """dict / JSON text / bytes / base64 of JSON -> (dict, warnings)."""
     warnings = []
     if isinstance(value, dict):
-        return copy.deepcopy(value), warnings
+        try:
+            return copy.deepcopy(value), warnings
+        except RecursionError:
+            raise ValidationError('%s: is nested too deeply (a docker config is a few levels deep)' % field,
+                                  field=field)
     if isinstance(value, bytes):
         try:
             value = value.decode('utf-8')
@@ -561,8 +565,13 @@ def build_config(entries, legacy=False):
 
 def serialize_config(config):
     """Serialise a config for ``data``: ``json.dumps(sort_keys=True, separators=(',', ':'),
-    ensure_ascii=False)`` encoded as UTF-8. Deterministic. Returns bytes."""
-    return json.dumps(config, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode('utf-8')
+    ensure_ascii=False)`` encoded as UTF-8. Deterministic. Returns bytes.
+    Raises ``ValidationError(field='docker_config')`` for a document nested too deeply to serialise."""
+    try:
+        return json.dumps(config, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode('utf-8')
+    except RecursionError:
+        raise ValidationError('docker_config: is nested too deeply (a docker config is a few levels deep)',
+                              field='docker_config')
 
 
 def decode_secret(secret_type, data):

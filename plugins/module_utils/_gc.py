@@ -662,7 +662,8 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
     """
     from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import scan_clusters
     from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
-        check_registry, check_registry_options, client_kwargs)
+        check_registry_options, client_kwargs)
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import check_registry_host
     from ansible_collections.registrylink.k8s.plugins.module_utils._retention import Rules
     warn = warn or (lambda msg: None)
     if not params.get('registry'):
@@ -680,7 +681,7 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
     rules = Rules.from_params(params)
     check_repository_patterns(params.get('repositories'))
     for index, alias in enumerate(params.get('registry_aliases') or []):
-        check_registry(alias, field='registry_aliases[%d]' % index)
+        check_registry_host(alias, field='registry_aliases[%d]' % index)
     max_concurrency = params.get('max_concurrency')
     if max_concurrency is None:
         max_concurrency = 4

@@ -13,9 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import check_registry_host
 
 REGISTRY_AUTH_ARGSPEC = dict(
     registry=dict(type='str'),
@@ -46,44 +46,14 @@ def client_kwargs(params):
     )
 
 
-_REGISTRY_RE = re.compile(r'^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?'
-                          r'(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[^/]*))?(?P<path>/.*)?$')
-
-
-def check_registry(value, field='registry'):
-    """Refuse a registry that no request could reach, naming ``field``, before any network access.
-
-    Accepts ``host``, ``host:port``, ``[ipv6]:port``, with an optional ``https://`` / ``http://``
-    and path (a docker config key such as ``https://index.docker.io/v1/``).
-    :raises ValidationError: empty, another scheme, user info, characters that are not allowed in a
-        host name, or a port that is not a number from 1 to 65535.
-    """
-    text = (value or '').strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not text:
-        raise ValidationError('%s: a registry host is required (host, host:port or https://host)' % field, field=field)
-    if '@' in text.split('://', 1)[-1].split('/', 1)[0]:
-        raise ValidationError('%s: user information in the registry is not supported; give username and password'
-                              % field, field=field)
-    m = _REGISTRY_RE.match(text)
-    if not m:
-        raise ValidationError('%s: %r is not a registry host (host, host:port or https://host; letters, digits, "-" '
-                              'and "." only)' % (field, text), field=field)
-    if m.group('scheme') and m.group('scheme').lower() not in ('http', 'https'):
-        raise ValidationError('%s: unsupported URL scheme %r (use https:// or a bare host)' % (field, m.group('scheme')),
-                              field=field)
-    port = m.group('port')
-    if port is not None and (not port.isdigit() or not port.isascii() or not 0 < int(port) < 65536):
-        raise ValidationError('%s: port %r in %r is not a number from 1 to 65535' % (field, port, text), field=field)
-
-
 def check_registry_options(params, registry_field='registry', timeout_field='timeout', ca_field='registry_ca_path'):
     """Check the registry connection options of a module's ``params`` before any network access.
 
-    :raises ValidationError: naming the option: a bad ``registry`` (see :func:`check_registry`, only when
-        set), a ``timeout`` below 1 second, a ``registry_ca_path`` that is not a file.
+    :raises ValidationError: naming the option: a bad ``registry`` (see ``_registry_host.check_registry_host``,
+        only when set), a ``timeout`` below 1 second, a ``registry_ca_path`` that is not a file.
     """
     if params.get(registry_field) not in (None, ''):
-        check_registry(params[registry_field], field=registry_field)
+        check_registry_host(params[registry_field], field=registry_field)
     timeout = params.get(timeout_field)
     if timeout is not None and timeout < 1:
         raise ValidationError('%s: seconds to wait for the registry, at least 1, got %r' % (timeout_field, timeout),

@@ -334,6 +334,36 @@ def same_secret_key(server):
         return server
 
 
+_REGISTRY_OPTION_RE = re.compile(r'^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?'
+                          r'(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[^/]*))?(?P<path>/.*)?$')
+
+
+def check_registry_host(value, field='registry'):
+    """Refuse a registry that no request could reach, naming ``field``, before any network access.
+
+    Accepts ``host``, ``host:port``, ``[ipv6]:port``, with an optional ``https://`` / ``http://``
+    and path (a docker config key such as ``https://index.docker.io/v1/``).
+    :raises ValidationError: empty, another scheme, user info, characters that are not allowed in a
+        host name, or a port that is not a number from 1 to 65535.
+    """
+    text = (value or '').strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not text:
+        raise ValidationError('%s: a registry host is required (host, host:port or https://host)' % field, field=field)
+    if '@' in text.split('://', 1)[-1].split('/', 1)[0]:
+        raise ValidationError('%s: user information in the registry is not supported; give username and password'
+                              % field, field=field)
+    m = _REGISTRY_OPTION_RE.match(text)
+    if not m:
+        raise ValidationError('%s: %r is not a registry host (host, host:port or https://host; letters, digits, "-" '
+                              'and "." only)' % (field, text), field=field)
+    if m.group('scheme') and m.group('scheme').lower() not in ('http', 'https'):
+        raise ValidationError('%s: unsupported URL scheme %r (use https:// or a bare host)' % (field, m.group('scheme')),
+                              field=field)
+    port = m.group('port')
+    if port is not None and (not port.isdigit() or not port.isascii() or not 0 < int(port) < 65536):
+        raise ValidationError('%s: port %r in %r is not a number from 1 to 65535' % (field, port, text), field=field)
+
+
 def api_host(base_url_or_host):
     """``(scheme or None, host[:port])`` to send registry API requests to.
 

@@ -22,7 +22,10 @@ from ansible_collections.registrylink.k8s.plugins.module_utils import _dockercon
 from ansible_collections.registrylink.k8s.plugins.module_utils import _gc
 from ansible_collections.registrylink.k8s.plugins.module_utils import _iam_oidc_provider as oidc
 from ansible_collections.registrylink.k8s.plugins.module_utils import _imageref
+from ansible_collections.registrylink.k8s.plugins.module_utils import _kubelet as kl
 from ansible_collections.registrylink.k8s.plugins.module_utils import _namespaces
+from ansible_collections.registrylink.k8s.plugins.module_utils import _registry_host
+from ansible_collections.registrylink.k8s.plugins.module_utils import _registry_secret
 from ansible_collections.registrylink.k8s.plugins.module_utils import _retention
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers import get_provider
@@ -115,11 +118,22 @@ def test_decode_secret_only_typed_errors(secret_type, payload):
 
 @FUZZ
 @given(_hosts)
-def test_normalize_server_only_typed_errors(server):
-    out = _typed_only(dc.normalize_server, server)
+def test_registry_host_rules_only_typed_errors(server):
+    out = _typed_only(_registry_host.secret_key, server)
     if out is not None:
         key, warnings = out
         assert isinstance(key, str) and key and all(isinstance(w, str) for w in warnings)
+    assert isinstance(_registry_host.same_secret_key(server), str)
+    _typed_only(_registry_host.check_registry_host, server)
+    _typed_only(_registry_host.api_host, server)
+    assert isinstance(_registry_host.image_host(server), str)
+
+
+@FUZZ
+@given(st.one_of(text, json_values))
+def test_provider_records_annotation_never_raises(text_value):
+    assert isinstance(_registry_secret.load_records(text_value if isinstance(text_value, str) else json.dumps(text_value)),
+                      list)
 
 
 @FUZZ
@@ -138,23 +152,23 @@ def test_decode_auth_only_typed_errors(auth):
 @FUZZ
 @given(st.one_of(_hosts, text), st.one_of(images, text))
 def test_kubelet_key_and_urls_match_never_raise(key, target):
-    derived = dc.kubelet_key(key)
+    derived = kl.kubelet_key(key)
     assert derived is None or isinstance(derived, str)
-    assert dc.urls_match(key, target) in (True, False)
+    assert kl.urls_match(key, target) in (True, False)
     if derived is not None:
-        assert dc.urls_match(derived, target) in (True, False)
+        assert kl.urls_match(derived, target) in (True, False)
 
 
 @FUZZ
 @given(images, st.lists(st.tuples(st.sampled_from(['s1', 's2']), docker_configs, secret_types), max_size=3))
 def test_kubelet_model_only_typed_errors(image, secrets):
-    keyring = dc.kubelet_keyring(secrets)  # raises nothing
+    keyring = kl.kubelet_keyring(secrets)  # raises nothing
     assert set(keyring) == {'index', 'creds', 'skipped', 'ignored', 'error'}
     for _name, config, stype in secrets:
-        assert isinstance(dc.inspect_config(stype, config), list)
-    _typed_only(dc.match_credentials, image, secrets)
-    _typed_only(dc.kubelet_lookup, image, secrets)
-    _typed_only(dc.explain_near_misses, image, secrets)
+        assert isinstance(kl.inspect_config(stype, config), list)
+    _typed_only(kl.match_credentials, image, secrets)
+    _typed_only(kl.kubelet_lookup, image, secrets)
+    _typed_only(kl.explain_near_misses, image, secrets)
 
 
 @FUZZ
@@ -272,9 +286,18 @@ def test_deeply_nested_secret_payload_is_a_typed_error(depth):
         dc.decode_secret('kubernetes.io/dockerconfigjson', {'.dockerconfigjson': payload})
 
 
+def test_deeply_nested_provider_records_are_unrecorded():
+    assert _registry_secret.load_records('[' * 100000 + ']' * 100000) == []
+
+
+def test_dockercfg_secret_with_a_non_object_auths_is_a_finding_not_a_crash():
+    issues = kl.inspect_config('kubernetes.io/dockercfg', {'auths': True})
+    assert [i['code'] for i in issues][:1] == ['shape_mismatch']
+
+
 def test_deeply_nested_dict_config_is_a_typed_error():
     value = inner = {}
-    for _i in range(5000):
+    for _i in range(900):
         inner['x'] = {}
         inner = inner['x']
     _typed_only(dc.parse_docker_config, {'auths': {'reg.example.com': value}})
@@ -290,8 +313,8 @@ def test_underscore_in_first_component_does_not_crash(image, name):
     ref = _imageref.parse_image_reference(image)
     assert ref.registry is None and ref.name == name
     secrets = [('s', {'auths': {'reg_example.com': {'username': 'u', 'password': 'p'}}})]
-    assert isinstance(dc.match_credentials(image, secrets), list)
-    assert isinstance(dc.kubelet_lookup(image, secrets)['matches'], list)
+    assert isinstance(kl.match_credentials(image, secrets), list)
+    assert isinstance(kl.kubelet_lookup(image, secrets)['matches'], list)
     # nothing can pull it, so the options that name an image to probe or protect refuse it
     with pytest.raises(RegistryLinkError) as info:
         _imageref.require_registry(_imageref.parse_image_reference(image), field='in_use_images[0]')

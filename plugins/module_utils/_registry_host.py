@@ -335,7 +335,7 @@ def same_secret_key(server):
 
 
 _REGISTRY_OPTION_RE = re.compile(r'^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?'
-                          r'(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[^/]*))?(?P<path>/.*)?$')
+                                 r'(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[^/]*))?(?P<path>/.*)?$')
 
 
 def check_registry_host(value, field='registry'):

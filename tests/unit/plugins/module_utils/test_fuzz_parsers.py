@@ -33,14 +33,14 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._providers import
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 
 # Characters that carry meaning in at least one grammar, plus letters whose Unicode case folding is tricky.
-_SPECIAL = list('abcxyzAZ019_-.:/@[]*?!%#\\ \t\n=,()^${}"\'+~') + ['\u00df', '\u017f', '\u212a', '\x00', '\x7f',
-                                                                       '\u00e9', '\ufeff']
+_SPECIAL = list('abcxyzAZ019_-.:/@[]*?!%#\\ \t\n=,()^${}"\'+~')
+_SPECIAL += ['\u00df', '\u017f', '\u212a', '\x00', '\x7f', '\u00e9', '\ufeff']
 text = st.one_of(st.text(alphabet=st.sampled_from(_SPECIAL), max_size=40), st.text(max_size=30))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2 ** 70, max_value=2 ** 70),
                     st.floats(allow_nan=True), text)
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                             st.dictionaries(text, inner, max_size=4)),
-                           max_leaves=12)
+json_values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=12)
 
 _hosts = st.one_of(text, st.sampled_from([
     'registry.example.com', 'REG.example.com', 'reg_example.com', 'reg.example.com:5000', 'reg.example.com:0',
@@ -244,8 +244,8 @@ def test_repository_globs_only_typed_errors(pattern):
 
 
 @FUZZ
-@given(st.one_of(text, scalars, st.sampled_from(['https://oidc.eks.eu-west-1.amazonaws.com/id/X', 'http://x',
-                                                  'https://', 'https://h:99999999/x'])))
+@given(st.one_of(text, scalars, st.sampled_from([
+    'https://oidc.eks.eu-west-1.amazonaws.com/id/X', 'http://x', 'https://', 'https://h:99999999/x'])))
 def test_oidc_issuer_url_only_typed_errors(url):
     _typed_only(oidc.normalize_url, url)
 

@@ -45,7 +45,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_pullable_image
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import check_registry_options
 
@@ -190,7 +190,8 @@ def plan_canary(params):
                               field='image')
     images = []
     for index, image in enumerate(raw_images):
-        parse_pullable_image(image, field='image[%d]' % index)
+        field = 'image[%d]' % index
+        require_registry(parse_image_reference(image, field=field), field=field)
         if image not in images:
             images.append(image)
     service_account = params.get('service_account') or 'default'

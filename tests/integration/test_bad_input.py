@@ -9,7 +9,8 @@ Each case of ``bad_input_cases.yml`` (modules and roles, see the header of that 
   ``module_stderr``, no "failed unexpectedly" / "MODULE FAILURE" (a module's catch-all for bugs);
 * write nothing: kube-apiserver's own ``apiserver_request_total`` is read before and after the
   case and its write verbs (POST, PUT, PATCH, DELETE, APPLY, DELETECOLLECTION) must not move on
-  any resource the API server does not write by itself (leases, events; see ``BACKGROUND``);
+  any resource the control plane and the node do not write by themselves (leases, events, node
+  status; see ``BACKGROUND``);
   the registry's tags of the seeded repository must be unchanged (registry_gc would delete them);
   IAM in moto (OIDC providers, roles, their inline policies) must be unchanged.
 
@@ -43,9 +44,10 @@ TABLE = yaml.safe_load(CASES_FILE.read_text())
 CASES = TABLE["cases"]
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "DELETECOLLECTION"}
-# Written by the control plane on its own, whatever a task does: the API server's identity lease
-# and controller leader leases (every few seconds), events.
-BACKGROUND = {"leases", "events"}
+# Written by the control plane and the node on their own, whatever a task does: the API server's
+# identity lease, controller leader leases and node leases (every few seconds), events, node status.
+# No module of the collection writes any of them.
+BACKGROUND = {"leases", "events", "nodes"}
 NS_LABEL = "registrylink.test/badinput"
 # How ansible-core shows an exception that escaped a module (before 2.19: "MODULE FAILURE" / "An exception
 # occurred"; 2.19: the result's msg is "Task failed: Module failed: <exception>", while a module's own

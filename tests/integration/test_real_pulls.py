@@ -293,6 +293,26 @@ def test_sa_pull_secret_reports_the_pods_attaching_would_fix(localenv, registry,
     _no_secret(run.output, registry.password)
 
 
+def test_registry_gc_protects_the_image_of_running_and_of_stuck_pods(localenv, registry, pulls):
+    """Check mode over the seven cases' repository with a rule that selects every tag: nothing is
+    planned. Running Pods protect the digest they run (imageID), Pods the kubelet refuses protect the
+    digest their tag resolves to (they will pull it once their Secret is fixed)."""
+    repo = pulls["image"][0].split("/", 1)[1].rsplit(":", 1)[0]
+    run = run_task(localenv, "registrylink.k8s.registry_gc", _gc_args(localenv, registry, repo, tag_include=[".*"]),
+                   check=True)
+    assert not run.failed and not run.changed, run.result.get("msg")
+    plan = run.result["plan"]["repositories"][0]
+    assert plan["delete"] == []
+    reason = [e["reason"] for e in plan["keep"] if e["digest"] == pulls["image"][1]][0]
+    assert reason.startswith("protected: in use: local-1: Pod "), reason
+    cases = pulls["cases"]
+    # reasons are listed by source, at most five: first-wrong, good (running: spec and imageID), then
+    # key-other-path (refused by the kubelet: its spec's tag)
+    assert f"Pod {cases['good'].ns}/app container app (imageID) ({registry.host}/" in reason, reason
+    assert f"Pod {cases['key-other-path'].ns}/app container app ({pulls['image'][0]})" in reason, reason
+    assert run.result["summary"]["protected_in_use"] == 1
+
+
 def test_verify_reports_a_running_pod_whose_restart_cannot_pull(localenv, registry, core, private_image, unique_ns):
     """A container that ran once and cannot be pulled again when it restarts (the password in its
     Secret changed): the kubelet keeps the Pod in phase Running, waiting in ImagePullBackOff. It is a

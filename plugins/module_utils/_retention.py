@@ -362,11 +362,31 @@ def _protected_for(protected, state):
 
 
 def _plan_repository(state, rules, protected, now):
+    """The plan for one repository, in phases: tags by digest and scope, keep_last ranking, a
+    verdict per tag, the initial deletion set, the protections that shrink it, then the entries."""
     notes = []
+    by_digest, referrer_tags, scope = _tags_by_digest(state, rules)
+    ordering, newest = _keep_last_ranking(state, rules, scope, notes)
+    verdict = dict((tag, _tag_verdict(state.tags[tag], state.info(state.tags[tag]), tag, ok, why, rules, ordering,
+                                      newest, now))
+                   for tag, (ok, why) in scope.items())
+    protected_here = _protected_for(protected, state)
+    delete, keep_reason = _initial_deletions(by_digest, referrer_tags, verdict, protected_here)
+    _shrink_deletions(state, by_digest, referrer_tags, protected_here, delete, keep_reason)
+    for tag, subject in sorted(referrer_tags.items()):
+        if state.tags[tag] in delete:
+            verdict[tag] = (True, 'referrers tag of deleted subject %s' % subject)
+        else:
+            verdict[tag] = (False, 'referrers tag: follows its subject %s' % subject)
+    return _repository_plan(state, ordering, notes, by_digest, referrer_tags, verdict, delete, keep_reason)
+
+
+def _tags_by_digest(state, rules):
+    """``(by_digest, referrer_tags, scope)``: tags per digest, referrers tags (``sha256-...``) with
+    their subject, and ``rules.in_scope`` for every other tag."""
     by_digest = {}
     for tag, digest in sorted(state.tags.items()):
         by_digest.setdefault(digest, []).append(tag)
-
     referrer_tags = {}
     scope = {}
     for tag in sorted(state.tags):
@@ -375,8 +395,12 @@ def _plan_repository(state, rules, protected, now):
             referrer_tags[tag] = subject
             continue
         scope[tag] = rules.in_scope(tag)
+    return by_digest, referrer_tags, scope
 
-    # keep_last ranking over digests with at least one in-scope tag
+
+def _keep_last_ranking(state, rules, scope, notes):
+    """``(ordering, newest)``: how images are ranked, and ``{digest: rank}`` for the newest
+    ``keep_last`` digests that have at least one in-scope tag."""
     ranked = sorted(set(state.tags[t] for t, (ok, _r) in scope.items() if ok))
     ordering = _ordering(state, ranked) if ranked else ORDER_CREATED
     newest = {}
@@ -388,47 +412,40 @@ def _plan_repository(state, rules, protected, now):
         else:
             for pos, digest in enumerate(_rank(state, ranked, ordering)[:rules.keep_last]):
                 newest[digest] = pos + 1
+    return ordering, newest
 
-    # verdict per ordinary tag: (candidate, reason)
-    verdict = {}
-    for tag, (ok, why) in scope.items():
-        digest = state.tags[tag]
-        info = state.info(digest)
-        if tag in rules.keep_tags:
-            verdict[tag] = (False, 'listed in keep_tags')
-            continue
-        if not ok:
-            verdict[tag] = (False, why)
-            continue
-        reasons = []
-        if rules.tag_include:
-            reasons.append('matched by tag_include')
-        if rules.keep_last is not None:
-            if ordering == ORDER_NONE:
-                verdict[tag] = (False, 'keep_last: images cannot be ranked (creation time and push order unknown)')
-                continue
-            if digest in newest:
-                verdict[tag] = (False, 'keep_last: image is number %d of the newest %d (by %s)' % (
-                    newest[digest], rules.keep_last, ordering))
-                continue
-            reasons.append('not among the newest %d (by %s)' % (rules.keep_last, ordering))
-        if rules.older_than is not None:
-            when, basis = _age_basis(info)
-            if when is None:
-                verdict[tag] = (False, 'older_than: age unknown (no creation time or push time)')
-                continue
-            age = (now - when).total_seconds()
-            if age <= rules.older_than:
-                verdict[tag] = (False, 'older_than: %s %s is not older than %s' % (
-                    basis, format_rfc3339(when), _fmt_duration(rules.older_than)))
-                continue
-            reasons.append('%s %s is older than %s' % (basis, format_rfc3339(when), _fmt_duration(rules.older_than)))
-        verdict[tag] = (True, '; '.join(reasons))
 
-    protected_here = _protected_for(protected, state)
+def _tag_verdict(digest, info, tag, ok, why, rules, ordering, newest, now):
+    """``(candidate, reason)`` for one ordinary tag: keep_tags, scope, keep_last, then older_than."""
+    if tag in rules.keep_tags:
+        return False, 'listed in keep_tags'
+    if not ok:
+        return False, why
+    reasons = []
+    if rules.tag_include:
+        reasons.append('matched by tag_include')
+    if rules.keep_last is not None:
+        if ordering == ORDER_NONE:
+            return False, 'keep_last: images cannot be ranked (creation time and push order unknown)'
+        if digest in newest:
+            return False, 'keep_last: image is number %d of the newest %d (by %s)' % (
+                newest[digest], rules.keep_last, ordering)
+        reasons.append('not among the newest %d (by %s)' % (rules.keep_last, ordering))
+    if rules.older_than is not None:
+        when, basis = _age_basis(info)
+        if when is None:
+            return False, 'older_than: age unknown (no creation time or push time)'
+        age = (now - when).total_seconds()
+        if age <= rules.older_than:
+            return False, 'older_than: %s %s is not older than %s' % (
+                basis, format_rfc3339(when), _fmt_duration(rules.older_than))
+        reasons.append('%s %s is older than %s' % (basis, format_rfc3339(when), _fmt_duration(rules.older_than)))
+    return True, '; '.join(reasons)
 
-    # initial deletion set: digests whose ordinary tags are all candidates (referrer tags are
-    # decided below), not protected
+
+def _initial_deletions(by_digest, referrer_tags, verdict, protected_here):
+    """``(delete, keep_reason)``: digests whose ordinary tags are all candidates and that are not
+    protected, plus digests that only carry referrers tags (decided by the fixpoint)."""
     keep_reason = {}
     delete = set()
     for digest, tags in by_digest.items():
@@ -447,51 +464,63 @@ def _plan_repository(state, rules, protected, now):
                 keep_reason[digest] = why.pop() if len(why) == 1 else 'no tag is a candidate (see tag_reasons)'
             continue
         delete.add(digest)
-    referrer_only = set(d for d, tags in by_digest.items()
-                        if d not in keep_reason and all(t in referrer_tags for t in tags))
-    delete |= referrer_only
+    delete |= set(d for d, tags in by_digest.items()
+                  if d not in keep_reason and all(t in referrer_tags for t in tags))
+    return delete, keep_reason
 
-    # shrink the deletion set to a fixpoint: children of kept/protected indexes, referrers of
-    # subjects that stay, digests sharing tags with referrers tags whose subject stays
+
+def _keep_children(state, by_digest, protected_here, delete, keep_reason):
+    """Take the children of every kept or protected index out of ``delete``; True if any was."""
+    changed = False
+    roots = sorted(set(d for d in by_digest if d not in delete) | set(protected_here), reverse=True)
+    seen = set()
+    stack = [(d, None) for d in roots]
+    while stack:
+        digest, parent = stack.pop()
+        if parent is not None and digest in delete:
+            delete.discard(digest)
+            keep_reason[digest] = 'child of kept index %s' % parent
+            changed = True
+        if digest in seen:
+            continue
+        seen.add(digest)
+        for child in state.info(digest).children:
+            stack.append((child, digest))
+    return changed
+
+
+def _keep_referrers(state, by_digest, referrer_tags, delete, keep_reason):
+    """Take referrers of subjects that stay (and digests behind a referrers tag whose subject
+    stays) out of ``delete``; True if any was."""
+    changed = False
+    for digest in sorted(delete):
+        info = state.info(digest)
+        if info.subject and info.subject not in delete:
+            delete.discard(digest)
+            keep_reason[digest] = 'referrer of %s, which is not deleted' % info.subject
+            changed = True
+            continue
+        for tag in by_digest[digest]:
+            subject = referrer_tags.get(tag)
+            if subject is not None and subject not in delete:
+                delete.discard(digest)
+                keep_reason[digest] = 'referrers tag %s: its subject %s is not deleted' % (tag, subject)
+                changed = True
+                break
+    return changed
+
+
+def _shrink_deletions(state, by_digest, referrer_tags, protected_here, delete, keep_reason):
+    """Shrink the deletion set to a fixpoint: children of kept/protected indexes, referrers of
+    subjects that stay, digests sharing tags with referrers tags whose subject stays."""
     changed = True
     while changed:
-        changed = False
-        roots = sorted(set(d for d in by_digest if d not in delete) | set(protected_here), reverse=True)
-        seen = set()
-        stack = [(d, None) for d in roots]
-        while stack:
-            digest, parent = stack.pop()
-            if parent is not None and digest in delete:
-                delete.discard(digest)
-                keep_reason[digest] = 'child of kept index %s' % parent
-                changed = True
-            if digest in seen:
-                continue
-            seen.add(digest)
-            for child in state.info(digest).children:
-                stack.append((child, digest))
-        for digest in sorted(delete):
-            info = state.info(digest)
-            if info.subject and info.subject not in delete:
-                delete.discard(digest)
-                keep_reason[digest] = 'referrer of %s, which is not deleted' % info.subject
-                changed = True
-                continue
-            for tag in by_digest[digest]:
-                subject = referrer_tags.get(tag)
-                if subject is not None and subject not in delete:
-                    delete.discard(digest)
-                    keep_reason[digest] = 'referrers tag %s: its subject %s is not deleted' % (tag, subject)
-                    changed = True
-                    break
+        changed = _keep_children(state, by_digest, protected_here, delete, keep_reason)
+        changed = _keep_referrers(state, by_digest, referrer_tags, delete, keep_reason) or changed
 
-    for tag, subject in sorted(referrer_tags.items()):
-        digest = state.tags[tag]
-        if digest in delete:
-            verdict[tag] = (True, 'referrers tag of deleted subject %s' % subject)
-        else:
-            verdict[tag] = (False, 'referrers tag: follows its subject %s' % subject)
 
+def _repository_plan(state, ordering, notes, by_digest, referrer_tags, verdict, delete, keep_reason):
+    """The RepositoryPlan: one PlanEntry per digest, with its reason and every tag's reason."""
     delete_entries = []
     keep_entries = []
     for digest in sorted(by_digest):

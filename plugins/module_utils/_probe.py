@@ -326,7 +326,39 @@ def run_probe(target, username=None, password=None, ca_path=None, validate_certs
     with secret and key, ``anonymous``); it is copied to ``credentials.source``.
     """
     started = time.time()
-    result = {
+    result = _empty_result(target)
+    anonymous = not username
+    creds = credential_facts(target.registry, username, password, now=now)
+    _report_credentials(result, creds, username, credential_source, anonymous)
+    # 0: the input
+    try:
+        scheme, netloc = api_host(target.registry)
+        result['registry'] = netloc
+        client = client_factory(target.registry, username=username, password=password, ca_path=ca_path,
+                                validate_certs=validate_certs, timeout=timeout,
+                                allow_insecure_http=allow_insecure_http,
+                                allow_cross_host_realm=allow_cross_host_realm)
+    except RegistryError as err:
+        return _fail(result, started, err.category, err.msg, err.hint, step='input')
+    # 1-3: DNS, TCP, TLS as separate steps (skipped behind a proxy, where they would test the wrong path)
+    failure = _network_steps(result, client, netloc, scheme, tls_checker, ca_path, validate_certs, timeout,
+                             allow_insecure_http)
+    if failure is not None:
+        return _fail(result, started, *failure)
+    # 4-6: the protocol
+    try:
+        _protocol_steps(result, client, target, anonymous)
+        result['ok'] = True
+    except RegistryError as err:
+        _protocol_failure(result, err, creds, anonymous)
+    finally:
+        _collect_client_facts(client, result)
+    result['latency_ms']['total'] = int((time.time() - started) * 1000)
+    return result
+
+
+def _empty_result(target):
+    return {
         'ok': False,
         'category': None,
         'hint': None,
@@ -348,8 +380,10 @@ def run_probe(target, username=None, password=None, ca_path=None, validate_certs
         'steps': [],
         'warnings': [],
     }
-    anonymous = not username
-    creds = credential_facts(target.registry, username, password, now=now)
+
+
+def _report_credentials(result, creds, username, credential_source, anonymous):
+    """``credentials``, ``token_expires_at`` and the credential warnings of a probe result."""
     cred_report = {'source': credential_source or ('anonymous' if anonymous else 'explicit'),
                    'username': username, 'password_kind': creds['password_kind'],
                    'token_expires_at': creds['token_expires_at'], 'expired': creds['expired']}
@@ -363,30 +397,20 @@ def run_probe(target, username=None, password=None, ca_path=None, validate_certs
     if creds['expired']:
         result['warnings'].append('The password is a token that expired at %s.' % creds['token_expires_at'])
 
-    def fail(category, msg, hint=None, step=None, **extra):
-        result['category'] = category
-        result['hint'] = hint or CATEGORIES.get(category)
-        result['msg'] = msg
-        if step:
-            result['steps'].append(dict({'step': step, 'ok': False, 'category': category}, **extra))
-        result['latency_ms']['total'] = int((time.time() - started) * 1000)
-        return result
 
-    try:
-        scheme, netloc = api_host(target.registry)
-    except RegistryError as err:
-        return fail(err.category, err.msg, err.hint, step='input')
-    result['registry'] = netloc
+def _fail(result, started, category, msg, hint=None, step=None, **extra):
+    result['category'] = category
+    result['hint'] = hint or CATEGORIES.get(category)
+    result['msg'] = msg
+    if step:
+        result['steps'].append(dict({'step': step, 'ok': False, 'category': category}, **extra))
+    result['latency_ms']['total'] = int((time.time() - started) * 1000)
+    return result
 
-    try:
-        client = client_factory(target.registry, username=username, password=password, ca_path=ca_path,
-                                validate_certs=validate_certs, timeout=timeout,
-                                allow_insecure_http=allow_insecure_http,
-                                allow_cross_host_realm=allow_cross_host_realm)
-    except RegistryError as err:
-        return fail(err.category, err.msg, err.hint, step='input')
 
-    # 1-3: DNS, TCP, TLS as separate steps (skipped behind a proxy, where they would test the wrong path)
+def _network_steps(result, client, netloc, scheme, tls_checker, ca_path, validate_certs, timeout,
+                   allow_insecure_http):
+    """DNS, TCP and TLS (steps 1-3). Returns None, or ``(category, msg, hint, step)`` for a failure."""
     api_url = client.base_url + '/v2/'
     proxy = _proxy_for(api_url)
     result['proxy'] = proxy
@@ -397,79 +421,79 @@ def run_probe(target, username=None, password=None, ca_path=None, validate_certs
         host, port = m.group(1), int(m.group(2)) if m.group(2) else None
     if port is None:
         port = 443 if client.scheme == 'https' else 80
-    if not proxy:
-        if client.scheme == 'https':
-            facts, latency, error = tls_checker(host, port, ca_path=ca_path, validate_certs=validate_certs,
-                                                timeout=timeout)
-            result['latency_ms'].update(latency)
-            result['tls'] = facts
-            for step in ('dns', 'connect', 'tls'):
-                if step in latency and (error is None or step != _failed_step(error[0])):
-                    result['steps'].append({'step': step, 'ok': True, 'ms': latency[step]})
-            if error is not None:
-                category, msg = error
-                hint = CATEGORIES.get(category)
-                if category == 'tls_untrusted':
-                    cert = facts.get('certificate') or {}
-                    if cert.get('issuer'):
-                        hint = 'The certificate (subject %s) is issued by %s, which this host does not trust. %s' % (
-                            cert.get('subject'), cert.get('issuer'), hint)
-                if category == 'plain_http' and allow_insecure_http and scheme != 'https':
-                    result['tls'] = {'enabled': False}
-                else:
-                    return fail(category, msg, hint, step=_failed_step(category))
-        else:
-            result['tls'] = {'enabled': False}
-            result['warnings'].append('Plain HTTP registry: nothing is encrypted, and nodes must list it as an'
-                                      ' insecure registry.')
+    if proxy:
+        return None
+    if client.scheme != 'https':
+        result['tls'] = {'enabled': False}
+        result['warnings'].append('Plain HTTP registry: nothing is encrypted, and nodes must list it as an'
+                                  ' insecure registry.')
+        return None
+    facts, latency, error = tls_checker(host, port, ca_path=ca_path, validate_certs=validate_certs, timeout=timeout)
+    result['latency_ms'].update(latency)
+    result['tls'] = facts
+    for step in ('dns', 'connect', 'tls'):
+        if step in latency and (error is None or step != _failed_step(error[0])):
+            result['steps'].append({'step': step, 'ok': True, 'ms': latency[step]})
+    if error is None:
+        return None
+    category, msg = error
+    hint = CATEGORIES.get(category)
+    if category == 'tls_untrusted':
+        cert = facts.get('certificate') or {}
+        if cert.get('issuer'):
+            hint = 'The certificate (subject %s) is issued by %s, which this host does not trust. %s' % (
+                cert.get('subject'), cert.get('issuer'), hint)
+    if category == 'plain_http' and allow_insecure_http and scheme != 'https':
+        result['tls'] = {'enabled': False}
+        return None
+    return category, msg, hint, _failed_step(category)
 
-    # 4-6: the protocol
-    try:
-        ping = client.ping()
-        result['api_url'] = client.base_url + '/v2/'
-        if client.scheme == 'http' and result['tls'] != {'enabled': False}:
-            result['tls'] = {'enabled': False}
-        result['auth'] = {'scheme': ping['auth_scheme'], 'challenges': ping['challenges'],
-                          'api_version': ping['api_version'], 'authenticated': False}
-        result['steps'].append({'step': 'ping', 'ok': True, 'status': ping['status']})
-        if not anonymous:
-            login = client.login()
-            result['auth']['authenticated'] = login['authenticated']
-            result['steps'].append({'step': 'login', 'ok': True, 'authenticated': login['authenticated']})
-            if ping['auth_scheme'] is None:
-                result['warnings'].append('The registry did not ask for credentials on /v2/; they are only used'
-                                          ' if a repository asks for them.')
-        if target.repository:
-            ref = target.reference or 'latest'
-            try:
-                info = client.head_manifest(target.repository, ref)
-            except RegistryError as err:
-                if err.category == 'not_found':
-                    _explain_not_found(client, target.repository, ref, err)
-                raise
-            result['manifest'] = {'digest': info.digest, 'media_type': info.media_type, 'size': info.size}
-            result['rate_limit'] = parse_rate_limit(info.headers)
-            result['steps'].append({'step': 'manifest', 'ok': True, 'digest': info.digest})
-        result['ok'] = True
-    except RegistryError as err:
-        category, hint = refine(err, creds, anonymous=anonymous)
-        step = err.details.get('step') or 'registry'
-        extra = {}
-        for key in ('status', 'codes', 'missing', 'retry_after', 'ambiguous_not_found', 'challenge_error'):
-            if key in err.details:
-                extra[key] = err.details[key]
-        if 'rate_limit' in err.details:
-            result['rate_limit'] = err.details['rate_limit']
-        if 'retry_after' in err.details:
-            result['retry_after'] = err.details['retry_after']
-        result['category'] = category
-        result['hint'] = hint
-        result['msg'] = err.msg
-        result['steps'].append(dict({'step': step, 'ok': False, 'category': category}, **extra))
-    finally:
-        _collect_client_facts(client, result)
-    result['latency_ms']['total'] = int((time.time() - started) * 1000)
-    return result
+
+def _protocol_steps(result, client, target, anonymous):
+    """Ping, login and the manifest HEAD (steps 4-6); raises RegistryError on the first failure."""
+    ping = client.ping()
+    result['api_url'] = client.base_url + '/v2/'
+    if client.scheme == 'http' and result['tls'] != {'enabled': False}:
+        result['tls'] = {'enabled': False}
+    result['auth'] = {'scheme': ping['auth_scheme'], 'challenges': ping['challenges'],
+                      'api_version': ping['api_version'], 'authenticated': False}
+    result['steps'].append({'step': 'ping', 'ok': True, 'status': ping['status']})
+    if not anonymous:
+        login = client.login()
+        result['auth']['authenticated'] = login['authenticated']
+        result['steps'].append({'step': 'login', 'ok': True, 'authenticated': login['authenticated']})
+        if ping['auth_scheme'] is None:
+            result['warnings'].append('The registry did not ask for credentials on /v2/; they are only used'
+                                      ' if a repository asks for them.')
+    if target.repository:
+        ref = target.reference or 'latest'
+        try:
+            info = client.head_manifest(target.repository, ref)
+        except RegistryError as err:
+            if err.category == 'not_found':
+                _explain_not_found(client, target.repository, ref, err)
+            raise
+        result['manifest'] = {'digest': info.digest, 'media_type': info.media_type, 'size': info.size}
+        result['rate_limit'] = parse_rate_limit(info.headers)
+        result['steps'].append({'step': 'manifest', 'ok': True, 'digest': info.digest})
+
+
+def _protocol_failure(result, err, creds, anonymous):
+    """Record a failed protocol step: the refined category and hint, and the failed step."""
+    category, hint = refine(err, creds, anonymous=anonymous)
+    step = err.details.get('step') or 'registry'
+    extra = {}
+    for key in ('status', 'codes', 'missing', 'retry_after', 'ambiguous_not_found', 'challenge_error'):
+        if key in err.details:
+            extra[key] = err.details[key]
+    if 'rate_limit' in err.details:
+        result['rate_limit'] = err.details['rate_limit']
+    if 'retry_after' in err.details:
+        result['retry_after'] = err.details['retry_after']
+    result['category'] = category
+    result['hint'] = hint
+    result['msg'] = err.msg
+    result['steps'].append(dict({'step': step, 'ok': False, 'category': category}, **extra))
 
 
 def _failed_step(category):

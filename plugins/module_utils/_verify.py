@@ -116,7 +116,12 @@ def stuck_pods(pods, in_scope):
 
 def verify_cluster(params, conn, register_secret=None, kube_client=None, client_factory=RegistryClient,
                    tls_checker=tls_check):
-    """Run the ``verify`` mode; returns the module result dict (with a ``warnings`` list)."""
+    """Run the ``verify`` mode; returns the module result dict (with a ``warnings`` list).
+
+    Phases: check the images, read the cluster (namespaces, the Secret, ServiceAccounts, unfinished
+    Pods), one row per namespace (Secret, kubelet match and probe per image, ServiceAccount
+    wiring), diagnose stuck Pods, then the summary and the verdict.
+    """
     spec = params['verify']
     secret_name = spec['secret_name']
     images = list(spec.get('images') or [])
@@ -125,8 +130,42 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
                               field='verify.images')
     for i, image in enumerate(images):
         require_registry(parse_image_reference(image, field='verify.images[%d]' % i), field='verify.images[%d]' % i)
-    sa_names = list(spec.get('service_accounts') or [])
     kube = _kube(params, kube_client)
+    state = _read_cluster(kube, params, spec, secret_name)
+    cache = _ProbeCache(conn, client_factory, tls_checker)
+    probes = {}
+    rows = []
+    for ns in state['selected']:
+        secret_row, per_image, problems, configs = _check_secret(state['secrets'].get(ns), images, register_secret)
+        if configs:
+            _probe_images(ns, per_image, configs, problems, cache, probes)
+        sa_rows = _check_service_accounts(ns, spec, secret_name, state['service_accounts'], problems)
+        for p in problems:
+            p.setdefault('hint', PROBLEM_HINTS.get(p['code']) or CATEGORIES.get(p.get('category')))
+        rows.append({'namespace': ns, 'ok': not problems, 'secret': secret_row, 'images': per_image,
+                     'service_accounts': sa_rows, 'problems': problems})
+    stuck, stuck_rows = _stuck_pods(state, spec, params, conn, register_secret, kube, client_factory, tls_checker)
+    warnings = list(cache.warnings)
+    limit = spec.get('max_pod_diagnoses', 20)
+    if len(stuck) > limit:
+        warnings.append('%d stuck pods, only the first %d were diagnosed (verify.max_pod_diagnoses)' % (
+            len(stuck), limit))
+    for name in state['missing']:
+        warnings.append('namespace %s does not exist' % name)
+    probe_rows = [_probe_row(value) for value in probes.values()]
+    result = _verdict(rows, stuck, stuck_rows)
+    result.update({
+        'namespaces': rows, 'probes': probe_rows, 'stuck_pods': stuck_rows,
+        'summary': _summary(rows, probe_rows, stuck, kube),
+        'table': _table(rows, probe_rows, stuck_rows, secret_name), 'warnings': warnings,
+    })
+    return result
+
+
+def _read_cluster(kube, params, spec, secret_name):
+    """The selected namespaces, the Secret per namespace, the named ServiceAccounts in scope and
+    the pending Pods (one LIST per resource)."""
+    sa_names = list(spec.get('service_accounts') or [])
     selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
                                    params.get('exclude_namespaces'))
     selected = selection['selected']
@@ -142,52 +181,56 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
     pods = []
     if spec.get('diagnose_stuck_pods', True):
         pods = _all_items(kube, 'pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
+    return {'selected': selected, 'in_scope': in_scope, 'secrets': secrets, 'service_accounts': service_accounts,
+            'pods': pods, 'missing': selection.get('missing') or []}
 
-    cache = _ProbeCache(conn, client_factory, tls_checker)
-    probes = {}
-    rows = []
-    for ns in selected:
-        secret_row, per_image, problems, configs = _check_secret(secrets.get(ns), images, register_secret)
-        if configs:
-            keyring = kubelet_keyring(configs)
-            for item in per_image:
-                lookup = kubelet_lookup(item['image'], configs)
-                if not lookup['matches']:
-                    continue
-                ref = parse_image_reference(item['image'])
-                attempts = _try_matches(ref, lookup['matches'], keyring, cache, ns)
-                result = attempts[-1]
-                cred = result.get('credentials') or {}
-                # the cache returns the first namespace's result for the same (image, credential) pair,
-                # so its credential source identifies the pair without touching the password
-                pkey = (item['image'], cred.get('username'), cred.get('secret'), cred.get('key'))
-                if pkey not in probes:
-                    probes[pkey] = {'image': item['image'], 'username': cred.get('username'), 'result': result,
-                                    'namespaces': []}
-                probes[pkey]['namespaces'].append(ns)
-                item['probe'] = {'ok': result['ok'], 'category': result['category']}
-                if not result['ok']:
-                    problems.append({'code': 'probe_failed', 'image': item['image'], 'category': result['category'],
-                                     'detail': result['hint']})
-        sa_rows = []
-        for name in sa_names:
-            sa = service_accounts.get((ns, name))
-            wired = bool(sa) and secret_name in [p.get('name') for p in sa.get('imagePullSecrets') or []]
-            sa_rows.append({'name': name, 'found': sa is not None, 'wired': wired})
-            if sa is None:
-                problems.append({'code': 'service_account_missing', 'detail': 'ServiceAccount %s is missing' % name})
-            elif not wired:
-                problems.append({'code': 'service_account_not_wired',
-                                 'detail': 'ServiceAccount %s does not list %s' % (name, secret_name)})
-        for p in problems:
-            p.setdefault('hint', PROBLEM_HINTS.get(p['code']) or CATEGORIES.get(p.get('category')))
-        rows.append({'namespace': ns, 'ok': not problems, 'secret': secret_row, 'images': per_image,
-                     'service_accounts': sa_rows, 'problems': problems})
 
-    stuck = stuck_pods(pods, in_scope)
-    limit = spec.get('max_pod_diagnoses', 20)
+def _probe_images(ns, per_image, configs, problems, cache, probes):
+    """Probe each image with the credentials the kubelet would pick (the cache probes each
+    (image, credential) pair once); adds ``probe`` to the image rows and ``probe_failed`` problems."""
+    keyring = kubelet_keyring(configs)
+    for item in per_image:
+        lookup = kubelet_lookup(item['image'], configs)
+        if not lookup['matches']:
+            continue
+        ref = parse_image_reference(item['image'])
+        attempts = _try_matches(ref, lookup['matches'], keyring, cache, ns)
+        result = attempts[-1]
+        cred = result.get('credentials') or {}
+        # the cache returns the first namespace's result for the same (image, credential) pair,
+        # so its credential source identifies the pair without touching the password
+        pkey = (item['image'], cred.get('username'), cred.get('secret'), cred.get('key'))
+        if pkey not in probes:
+            probes[pkey] = {'image': item['image'], 'username': cred.get('username'), 'result': result,
+                            'namespaces': []}
+        probes[pkey]['namespaces'].append(ns)
+        item['probe'] = {'ok': result['ok'], 'category': result['category']}
+        if not result['ok']:
+            problems.append({'code': 'probe_failed', 'image': item['image'], 'category': result['category'],
+                             'detail': result['hint']})
+
+
+def _check_service_accounts(ns, spec, secret_name, service_accounts, problems):
+    """One row per named ServiceAccount: found, and wired to the Secret."""
+    sa_rows = []
+    for name in spec.get('service_accounts') or []:
+        sa = service_accounts.get((ns, name))
+        wired = bool(sa) and secret_name in [p.get('name') for p in sa.get('imagePullSecrets') or []]
+        sa_rows.append({'name': name, 'found': sa is not None, 'wired': wired})
+        if sa is None:
+            problems.append({'code': 'service_account_missing', 'detail': 'ServiceAccount %s is missing' % name})
+        elif not wired:
+            problems.append({'code': 'service_account_not_wired',
+                             'detail': 'ServiceAccount %s does not list %s' % (name, secret_name)})
+    return sa_rows
+
+
+def _stuck_pods(state, spec, params, conn, register_secret, kube, client_factory, tls_checker):
+    """``(stuck, rows)``: unfinished Pods in scope waiting on an image pull, and the diagnosis of the
+    first ``max_pod_diagnoses`` of them."""
+    stuck = stuck_pods(state['pods'], state['in_scope'])
     stuck_rows = []
-    for meta in stuck[:limit]:
+    for meta in stuck[:spec.get('max_pod_diagnoses', 20)]:
         diag = diagnose_pod(dict(params, pod={'namespace': meta['namespace'], 'name': meta['name']}), conn,
                             register_secret=register_secret, kube_client=kube, client_factory=client_factory,
                             tls_checker=tls_checker)
@@ -196,24 +239,25 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
                                {'container': c['container'], 'image': c['image'],
                                 'waiting_reason': c['waiting_reason'], 'category': c['category'], 'hint': c['hint']}
                                for c in diag['containers']]})
-    warnings = list(cache.warnings)
-    if len(stuck) > limit:
-        warnings.append('%d stuck pods, only the first %d were diagnosed (verify.max_pod_diagnoses)' % (
-            len(stuck), limit))
-    for name in selection.get('missing') or []:
-        warnings.append('namespace %s does not exist' % name)
+    return stuck, stuck_rows
 
-    probe_rows = []
-    for value in probes.values():
-        r = value['result']
-        probe_rows.append({'image': value['image'], 'registry': r.get('registry'), 'username': value['username'],
-                           'namespaces': value['namespaces'], 'ok': r['ok'], 'category': r['category'],
-                           'hint': r['hint'], 'digest': (r.get('manifest') or {}).get('digest'),
-                           'latency_ms': r.get('latency_ms', {}).get('total'),
-                           'rate_limit': r.get('rate_limit'), 'token_expires_at': r.get('token_expires_at')})
 
+def _probe_row(value):
+    r = value['result']
+    return {'image': value['image'], 'registry': r.get('registry'), 'username': value['username'],
+            'namespaces': value['namespaces'], 'ok': r['ok'], 'category': r['category'],
+            'hint': r['hint'], 'digest': (r.get('manifest') or {}).get('digest'),
+            'latency_ms': r.get('latency_ms', {}).get('total'),
+            'rate_limit': r.get('rate_limit'), 'token_expires_at': r.get('token_expires_at')}
+
+
+def _summary(rows, probe_rows, stuck, kube):
     broken = [r for r in rows if not r['ok']]
-    summary = {
+    problems = {}
+    for r in rows:
+        for p in r['problems']:
+            problems[p['code']] = problems.get(p['code'], 0) + 1
+    return {
         'namespaces': len(rows),
         'namespaces_ok': len(rows) - len(broken),
         'namespaces_broken': len(broken),
@@ -221,18 +265,18 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
         'probes_ok': len([p for p in probe_rows if p['ok']]),
         'stuck_pods': len(stuck),
         'api_requests': getattr(kube, 'request_count', None),
+        'problems': problems,
     }
-    problems = {}
-    for r in rows:
-        for p in r['problems']:
-            problems[p['code']] = problems.get(p['code'], 0) + 1
-    summary['problems'] = problems
+
+
+def _verdict(rows, stuck, stuck_rows):
+    """``ok``, and the ``category`` / ``hint`` / ``msg`` of the first problem (namespaces first, then stuck Pods)."""
+    broken = [r for r in rows if not r['ok']]
     first = None
     for r in rows:
         if r['problems']:
             first = (r['namespace'], r['problems'][0])
             break
-    ok = not broken and not stuck
     category = None
     hint = None
     msg = None
@@ -247,11 +291,7 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
         category = stuck_rows[0]['category']
         hint = '%s/%s: %s' % (stuck_rows[0]['namespace'], stuck_rows[0]['name'], stuck_rows[0]['hint'])
         msg = '%d pod(s) stuck pulling images' % len(stuck)
-    return {
-        'ok': ok, 'category': category, 'hint': hint, 'msg': msg,
-        'namespaces': rows, 'probes': probe_rows, 'stuck_pods': stuck_rows, 'summary': summary,
-        'table': _table(rows, probe_rows, stuck_rows, secret_name), 'warnings': warnings,
-    }
+    return {'ok': not broken and not stuck, 'category': category, 'hint': hint, 'msg': msg}
 
 
 def _table(rows, probes, stuck, secret_name):

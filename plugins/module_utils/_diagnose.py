@@ -364,7 +364,12 @@ def _node_signal(texts):
 
 def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_factory=RegistryClient,
                  tls_checker=tls_check):
-    """``registry_probe`` with ``pod``: why will (or won't) this Pod's images pull? Returns the result dict."""
+    """``registry_probe`` with ``pod``: why will (or won't) this Pod's images pull? Returns the result dict.
+
+    Phases: read the Pod and its ServiceAccount, read its pull secrets into the kubelet's keyring,
+    diagnose each container (kubelet match, probe with the matched credentials or anonymously,
+    node evidence from events), then the verdict.
+    """
     namespace, name = params['pod']['namespace'], params['pod']['name']
     kube = _kube(params, kube_client)
     pod = _find(kube, 'pods', kube.core.list_namespaced_pod, namespace, name)
@@ -372,110 +377,128 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
         raise NotFoundError('pod %s/%s not found' % (namespace, name), status=404, namespace=namespace, name=name)
     spec = pod.get('spec') or {}
     pod_secrets = [s.get('name') for s in spec.get('imagePullSecrets') or [] if s.get('name')]
+    service_account = _pod_service_account(kube, namespace, spec, pod_secrets)
+    secrets = [read_pull_secret(kube, namespace, s, register_secret) for s in pod_secrets]
+    configs = pull_secret_configs(secrets)
+    ctx = {'namespace': namespace, 'pod_secrets': pod_secrets, 'service_account': service_account,
+           'secrets': secrets, 'configs': configs, 'keyring': kubelet_keyring(configs),
+           'events': _pod_events(kube, namespace, pod), 'cache': _ProbeCache(conn, client_factory, tls_checker),
+           'public_secrets': [dict((k, v) for k, v in e.items() if k not in ('config', 'payload')) for e in secrets]}
+    containers = [_diagnose_container(c, ctx) for c in _containers(pod)]
+    return _pod_verdict(pod, namespace, name, containers, ctx)
+
+
+def _pod_service_account(kube, namespace, spec, pod_secrets):
+    """The Pod's ServiceAccount: found, its imagePullSecrets, and whether the Pod was created
+    before the ServiceAccount was patched (admission copies the list only at creation)."""
     sa_name = spec.get('serviceAccountName') or spec.get('serviceAccount') or 'default'
-    warnings = []
     service_account = {'name': sa_name, 'found': False, 'image_pull_secrets': None, 'admission_race': False}
     sa = _find(kube, 'serviceaccounts', kube.core.list_namespaced_service_account, namespace, sa_name)
     if sa is None:
         service_account['detail'] = 'ServiceAccount %s does not exist in namespace %s' % (sa_name, namespace)
+        return service_account
+    service_account['found'] = True
+    sa_secrets = [s.get('name') for s in sa.get('imagePullSecrets') or [] if s.get('name')]
+    service_account['image_pull_secrets'] = sa_secrets
+    if not pod_secrets and sa_secrets:
+        service_account['admission_race'] = True
+        service_account['detail'] = (
+            'the ServiceAccount %s now lists %s but the Pod has no imagePullSecrets: it was created before'
+            ' the ServiceAccount was patched (admission copies the list only at creation). Recreate the Pod'
+            ' (rollout restart).' % (sa_name, ', '.join(sa_secrets)))
+    elif pod_secrets and sa_secrets and set(sa_secrets) - set(pod_secrets):
+        service_account['detail'] = (
+            'the ServiceAccount lists %s which the Pod does not have; the Pod set its own imagePullSecrets or'
+            ' was created before the ServiceAccount changed' % ', '.join(sorted(set(sa_secrets) - set(pod_secrets))))
+    return service_account
+
+
+def _diagnose_container(c, ctx):
+    """One container's row: the kubelet's match, the probe, then the node's evidence."""
+    item = dict(c, pull_secrets=ctx['public_secrets'], matched=None, near_misses=[], probe=None, category=None,
+                hint=None)
+    try:
+        ref = parse_image_reference(c['image'] or '', field='image')
+    except ValidationError as exc:
+        item.update(category='invalid_request', hint='The image reference is invalid (InvalidImageName): %s'
+                    % exc.msg)
+        return item
+    try:
+        require_registry(ref)
+    except ValidationError as exc:
+        item.update(category='invalid_request', hint=exc.msg)
+        return item
+    lookup = kubelet_lookup(c['image'], ctx['configs'])
+    item['normalized'] = lookup['name']
+    item['matched'] = _match_summary(lookup)
+    item['near_misses'] = lookup['near_misses']
+    item['ignored_secrets'] = lookup['ignored_secrets']
+    if lookup['keyring_error']:
+        item.update(category='no_credentials_matched',
+                    hint='The kubelet cannot decode pull secret %s (%s) and fails the pull without trying any'
+                         ' credentials.' % (lookup['keyring_error']['secret'], lookup['keyring_error']['reason']))
+        return item
+    if lookup['matches']:
+        result = _try_matches(ref, lookup['matches'], ctx['keyring'], ctx['cache'], ctx['namespace'])[-1]
+        item.update(probe=result, category=result['category'], hint=result['hint'])
     else:
-        service_account['found'] = True
-        sa_secrets = [s.get('name') for s in sa.get('imagePullSecrets') or [] if s.get('name')]
-        service_account['image_pull_secrets'] = sa_secrets
-        if not pod_secrets and sa_secrets:
-            service_account['admission_race'] = True
-            service_account['detail'] = (
-                'the ServiceAccount %s now lists %s but the Pod has no imagePullSecrets: it was created before'
-                ' the ServiceAccount was patched (admission copies the list only at creation). Recreate the Pod'
-                ' (rollout restart).' % (sa_name, ', '.join(sa_secrets)))
-        elif pod_secrets and sa_secrets and set(sa_secrets) - set(pod_secrets):
-            service_account['detail'] = (
-                'the ServiceAccount lists %s which the Pod does not have; the Pod set its own imagePullSecrets or'
-                ' was created before the ServiceAccount changed' % ', '.join(sorted(set(sa_secrets) - set(pod_secrets))))
+        _probe_anonymously(item, ref, lookup, ctx)
+    event_texts = [c.get('waiting_message')] + [e['message'] for e in ctx['events'] or []
+                                                if c['image'] and c['image'] in (e.get('message') or '')]
+    _apply_node_signal(item, event_texts, lookup, ctx)
+    return item
 
-    secrets = [read_pull_secret(kube, namespace, s, register_secret) for s in pod_secrets]
-    configs = pull_secret_configs(secrets)
-    keyring = kubelet_keyring(configs)
-    events = _pod_events(kube, namespace, pod)
-    cache = _ProbeCache(conn, client_factory, tls_checker)
-    public_secrets = [dict((k, v) for k, v in e.items() if k not in ('config', 'payload')) for e in secrets]
 
-    containers = []
-    for c in _containers(pod):
-        item = dict(c, pull_secrets=public_secrets, matched=None, near_misses=[], probe=None, category=None,
-                    hint=None)
-        try:
-            ref = parse_image_reference(c['image'] or '', field='image')
-        except ValidationError as exc:
-            item.update(category='invalid_request', hint='The image reference is invalid (InvalidImageName): %s'
-                        % exc.msg)
-            containers.append(item)
-            continue
-        try:
-            require_registry(ref)
-        except ValidationError as exc:
-            item.update(category='invalid_request', hint=exc.msg)
-            containers.append(item)
-            continue
-        lookup = kubelet_lookup(c['image'], configs)
-        item['normalized'] = lookup['name']
-        item['matched'] = _match_summary(lookup)
-        item['near_misses'] = lookup['near_misses']
-        item['ignored_secrets'] = lookup['ignored_secrets']
-        event_texts = [c.get('waiting_message')] + [e['message'] for e in events or []
-                                                    if c['image'] and c['image'] in (e.get('message') or '')]
-        if lookup['keyring_error']:
-            item.update(category='no_credentials_matched',
-                        hint='The kubelet cannot decode pull secret %s (%s) and fails the pull without trying any'
-                             ' credentials.' % (lookup['keyring_error']['secret'], lookup['keyring_error']['reason']))
-            containers.append(item)
-            continue
-        if lookup['matches']:
-            attempts = _try_matches(ref, lookup['matches'], keyring, cache, namespace)
-            result = attempts[-1]
-            item['probe'] = result
-            item['category'] = result['category']
-            item['hint'] = result['hint']
+def _probe_anonymously(item, ref, lookup, ctx):
+    """No pull secret applies: probe anonymously and say whose fault a failure is."""
+    pod_secrets, service_account = ctx['pod_secrets'], ctx['service_account']
+    result = ctx['cache'].probe(ref, None, None, {'source': 'anonymous'})
+    item['probe'] = result
+    if result['ok']:
+        item['category'] = None
+        if pod_secrets:
+            item['hint'] = 'No pull secret applies; the image is pulled anonymously (and that works).'
+    elif pod_secrets or service_account.get('admission_race') or result['category'] in AUTH_CATEGORIES:
+        # The root cause is on our side: no credential reaches the registry. What the anonymous
+        # check saw (possibly from a different network than the node's) is added as evidence.
+        item['category'] = 'no_credentials_matched'
+        if pod_secrets:
+            item['hint'] = _no_match_hint(lookup, ctx['secrets'])
         else:
-            result = cache.probe(ref, None, None, {'source': 'anonymous'})
-            item['probe'] = result
-            if result['ok']:
-                item['category'] = None
-                if pod_secrets:
-                    item['hint'] = 'No pull secret applies; the image is pulled anonymously (and that works).'
-            elif pod_secrets or service_account.get('admission_race') or result['category'] in AUTH_CATEGORIES:
-                # The root cause is on our side: no credential reaches the registry. What the anonymous
-                # check saw (possibly from a different network than the node's) is added as evidence.
-                item['category'] = 'no_credentials_matched'
-                if pod_secrets:
-                    item['hint'] = _no_match_hint(lookup, secrets)
-                else:
-                    advice = service_account.get('detail') or (
-                        'Attach a pull secret to the ServiceAccount %s and recreate the Pod.' % sa_name)
-                    item['hint'] = 'The Pod has no imagePullSecrets, so the kubelet pulls anonymously. ' + advice
-                item['hint'] += ' Anonymous check: %s.' % result['category']
-            else:
-                item['category'] = result['category']
-                item['hint'] = result['hint']
-            if service_account.get('admission_race') and item['category']:
-                item['hint'] = service_account['detail'] + ' ' + (item['hint'] or '')
-        signal = _node_signal(event_texts)
-        if signal and (item['category'] is None or item['category'] in AUTH_CATEGORIES + ('no_credentials_matched',)):
-            category, hint, text = signal
-            if category == 'rate_limited':
-                unauth = 'unauthenticated' in text.lower()
-                if unauth and pod_secrets:
-                    item['sub_reason'] = 'anonymous_despite_pull_secret'
-                    hint = ('The registry counted the pull as unauthenticated although the Pod has pull secrets:'
-                            ' none of them applies to this image. ' + _no_match_hint(lookup, secrets) +
-                            ' A rate limit is not a bad password.')
-            if category != 'rate_limited' or item['category'] != 'no_credentials_matched' or \
-                    item.get('sub_reason'):
-                item['category'] = category
-                item['hint'] = hint
-                item['node_evidence'] = text[:500]
-        containers.append(item)
+            advice = service_account.get('detail') or (
+                'Attach a pull secret to the ServiceAccount %s and recreate the Pod.' % service_account['name'])
+            item['hint'] = 'The Pod has no imagePullSecrets, so the kubelet pulls anonymously. ' + advice
+        item['hint'] += ' Anonymous check: %s.' % result['category']
+    else:
+        item['category'] = result['category']
+        item['hint'] = result['hint']
+    if service_account.get('admission_race') and item['category']:
+        item['hint'] = service_account['detail'] + ' ' + (item['hint'] or '')
 
+
+def _apply_node_signal(item, event_texts, lookup, ctx):
+    """What the node reported (waiting message, events) wins over an auth guess from here."""
+    signal = _node_signal(event_texts)
+    if not signal or not (item['category'] is None or
+                          item['category'] in AUTH_CATEGORIES + ('no_credentials_matched',)):
+        return
+    category, hint, text = signal
+    if category == 'rate_limited':
+        unauth = 'unauthenticated' in text.lower()
+        if unauth and ctx['pod_secrets']:
+            item['sub_reason'] = 'anonymous_despite_pull_secret'
+            hint = ('The registry counted the pull as unauthenticated although the Pod has pull secrets:'
+                    ' none of them applies to this image. ' + _no_match_hint(lookup, ctx['secrets']) +
+                    ' A rate limit is not a bad password.')
+    if category != 'rate_limited' or item['category'] != 'no_credentials_matched' or item.get('sub_reason'):
+        item['category'] = category
+        item['hint'] = hint
+        item['node_evidence'] = text[:500]
+
+
+def _pod_verdict(pod, namespace, name, containers, ctx):
+    service_account = ctx['service_account']
+    warnings = []
     summary = {}
     for item in containers:
         key = item['category'] or 'ok'
@@ -484,10 +507,10 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
     first = failing[0] if failing else None
     if service_account.get('detail') and not service_account.get('admission_race'):
         warnings.append(service_account['detail'])
-    for e in secrets:
+    for e in ctx['secrets']:
         if e.get('problem'):
             warnings.append('pull secret %s: %s' % (e['name'], e['detail']))
-    warnings.extend(w for w in cache.warnings if w not in warnings)
+    warnings.extend(w for w in ctx['cache'].warnings if w not in warnings)
     return {
         'ok': not failing,
         'category': first['category'] if first else None,
@@ -495,10 +518,10 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
         'msg': ('%d of %d image(s) of pod %s/%s will not pull' % (len(failing), len(containers), namespace, name))
         if failing else None,
         'pod': {'namespace': namespace, 'name': name, 'phase': (pod.get('status') or {}).get('phase')},
-        'pod_pull_secrets': pod_secrets,
+        'pod_pull_secrets': ctx['pod_secrets'],
         'service_account': service_account,
         'containers': containers,
-        'events': events or [],
+        'events': ctx['events'] or [],
         'summary': summary,
         'warnings': warnings,
     }

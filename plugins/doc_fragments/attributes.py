@@ -18,9 +18,26 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   idempotent:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+'''
+
+    # Modules that talk to a Kubernetes cluster (they take the cluster connection options).
+    ACTIONGROUP_REGISTRYLINK = r'''
+options: {}
+attributes:
   action_group:
     description: Use C(group/registrylink.k8s.registrylink) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - registrylink.k8s.registrylink
+'''
+
+    # Modules that talk to AWS (they take region, profile and endpoint_url, never cluster options).
+    ACTIONGROUP_AWS = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/registrylink.k8s.aws) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.aws
 '''

@@ -5,7 +5,7 @@
 
 The kubelet's view is reproduced with ``_dockerconfig`` (secrets.go / keyring.go rules): which
 secrets it reads (type, shape), which registry key matches the image and which almost did. The
-live check then runs with exactly the credentials the kubelet would send (``_probe.run_probe``).
+live check then runs with exactly the credentials the kubelet would send (``_registry_probe.run_probe``).
 Passwords read from Secrets are handed to ``register_secret`` (Ansible's ``no_log_values``) the
 moment they are read and never enter a result.
 """
@@ -18,7 +18,7 @@ import functools
 import hashlib
 import re
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import cluster_params
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import b64decode_lenient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
@@ -28,7 +28,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import (
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import NotFoundError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
-from ansible_collections.registrylink.k8s.plugins.module_utils._probe import ProbeTarget, run_probe, tls_check
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import ProbeTarget, run_probe, tls_check
 
 AUTH_CATEGORIES = ('unauthorized', 'denied')
 PULL_EVENT_REASONS = ('Failed', 'FailedToRetrieveImagePullSecret', 'BackOff', 'ErrImagePull', 'InspectFailed',

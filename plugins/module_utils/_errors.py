@@ -63,5 +63,13 @@ class RegistryError(RegistryLinkError):
             self.details.setdefault('hint', hint)
 
 
+class ItemsFailed(RegistryLinkError):
+    """Some items (namespaces, ServiceAccounts, deletions...) failed, others may have worked.
+
+    ``details`` is the module's whole result (``changed``, ``results``, ``summary``...), so the
+    task fails with ``msg`` and still reports what was done.
+    """
+
+
 class ProviderError(RegistryLinkError):
     """A credential provider could not mint credentials."""

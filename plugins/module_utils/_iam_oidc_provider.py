@@ -19,6 +19,7 @@ import re
 from ansible_collections.registrylink.k8s.plugins.module_utils import _aws
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 _THUMBPRINT_RE = re.compile(r'^[0-9a-fA-F]{40}$')
 _URL_RE = re.compile(r'^https://([A-Za-z0-9.-]+(:\d+)?)(/[A-Za-z0-9._~%!$&\'()*+,;=:@/-]*)?$')
@@ -161,13 +162,11 @@ def plan_provider(current, desired):
     return plan
 
 
-class OidcProviderRunner(object):
+class OidcProviderRunner(Runner):
     """Apply iam_oidc_provider. ``iam`` (a boto3 IAM client) and ``sts`` may be injected by tests."""
 
-    def __init__(self, params, check_mode=False, warn=None, iam=None, sts=None):
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn or (lambda msg: None)
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, iam=None, sts=None):
+        super(OidcProviderRunner, self).__init__(params, check_mode, diff, warn, register_secret)
         self.iam = iam
         self.sts = sts
 
@@ -230,8 +229,9 @@ class OidcProviderRunner(object):
             'client_ids': state.get('client_ids', []),
             'thumbprints': state.get('thumbprints', []),
             'tags': state.get('tags', {}),
-            'diff': {'before': plan['before'], 'after': state if plan['action'] != 'delete' else {}},
         }
+        if result['changed']:
+            result['diff'] = {'before': plan['before'], 'after': state if plan['action'] != 'delete' else {}}
         return result
 
     def apply(self, arn, plan):

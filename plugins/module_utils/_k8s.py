@@ -183,7 +183,7 @@ class KubeClient(object):
     def from_params(cls, params, pool_size=16):
         """Create a client from cluster options.
 
-        :param params: dict with the keys of ``_args.CLUSTER_ARGSPEC`` (missing keys mean unset).
+        :param params: dict with the keys of ``_cluster_args.CLUSTER_ARGSPEC`` (missing keys mean unset).
         :param pool_size: HTTP connection pool size; at least the write concurrency.
         :raises ValidationError: kubeconfig missing/unreadable, unknown context, no way to connect.
         :raises KubernetesAPIError: when the kubernetes Python library is missing.

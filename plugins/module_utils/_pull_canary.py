@@ -38,14 +38,15 @@ import os
 import re
 import time
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import cluster_params
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, parse_duration, parse_rfc3339, utcnow,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
-    KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
+    ItemsFailed, KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import check_registry_options
 
@@ -628,14 +629,15 @@ def _registry_conn(params):
                 allow_cross_host_realm=bool(params.get('allow_cross_host_realm')))
 
 
-class PullCanaryRunner(object):
-    """Runs one ``pull_canary`` task. ``run()`` returns the result dict (with ``warnings``)."""
+class PullCanaryRunner(Runner):
+    """Runs one ``pull_canary`` task. ``run()`` returns the result dict; it raises ``ItemsFailed``
+    (with the whole result) when the canary Pods could not all be deleted, or with
+    ``fail_on_error`` when an image did not pull. ``kube_client``, ``diagnose``, ``clock``,
+    ``sleep`` and ``now`` may be injected by tests."""
 
-    def __init__(self, params, check_mode=False, register_secret=None, kube_client=None, diagnose=None,
-                 clock=time.monotonic, sleep=time.sleep, now=utcnow, poll_interval=POLL_INTERVAL):
-        self.params = params
-        self.check_mode = check_mode
-        self.register_secret = register_secret
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, kube_client=None,
+                 diagnose=None, clock=time.monotonic, sleep=time.sleep, now=utcnow, poll_interval=POLL_INTERVAL):
+        super(PullCanaryRunner, self).__init__(params, check_mode, diff, warn, register_secret)
         self._kube = kube_client
         self._diagnose = diagnose
         self.clock = clock
@@ -736,6 +738,15 @@ class PullCanaryRunner(object):
     # -- the run ---------------------------------------------------------------------------
 
     def run(self):
+        """Plan, dry-run, create the canary Pods, watch the kubelet, diagnose, delete; returns the result."""
+        result = self._canary()
+        for warning in result.pop('warnings'):
+            self.warn(warning)
+        if result['cleanup_failed'] or (self.params.get('fail_on_error') and not result['ok']):
+            raise ItemsFailed(result.pop('msg') or 'pull canary failed', **result)
+        return result
+
+    def _canary(self):
         plan = plan_canary(self.params)
         sa = self._preflight(plan)
         if plan.pull_secrets is None and not (sa.get('imagePullSecrets') or []):
@@ -966,9 +977,3 @@ class PullCanaryRunner(object):
             'table': table(results),
             'warnings': list(self.warnings),
         }
-
-
-def run_module(params, check_mode=False, register_secret=None, kube_client=None):
-    """Run ``pull_canary`` for its module params; returns the result dict (with a ``warnings`` list)."""
-    return PullCanaryRunner(params, check_mode=check_mode, register_secret=register_secret,
-                            kube_client=kube_client).run()

@@ -40,12 +40,14 @@ from ansible_collections.registrylink.k8s.plugins.module_utils import _dockercon
 from ansible_collections.registrylink.k8s.plugins.module_utils import _providers
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
+    ItemsFailed,
     NotFoundError,
     ProviderError,
     RegistryLinkError,
     ValidationError,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import parse_ecr_host, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     require_literal_namespaces,
@@ -558,13 +560,12 @@ def _body(namespace, desired, existing, annotations=None):
     }
 
 
-class RegistrySecretRunner(object):
+class RegistrySecretRunner(Runner):
     """Apply registry_secret across a namespace selection; see the module docs for the contract."""
 
-    def __init__(self, params, check_mode=False, warn=None, kube=None, provider_factory=None, now=None):
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn or (lambda msg: None)
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, kube=None,
+                 provider_factory=None, now=None):
+        super(RegistrySecretRunner, self).__init__(params, check_mode, diff, warn, register_secret)
         self.kube = kube
         self.provider_factory = provider_factory
         self.now = now
@@ -636,10 +637,10 @@ class RegistrySecretRunner(object):
                  for p in plans if p['action'] not in ('unchanged', 'absent')]
         result['diff'] = diffs
         if failed:
-            result['failed'] = True
-            result['msg'] = '%d namespace(s) failed: %s' % (len(failed), '; '.join(
-                '%s: %s' % (r['namespace'], r.get('msg')) for r in results if r['action'] == 'failed')[:2000])
             result['failed_namespaces'] = failed
+            raise ItemsFailed('%d namespace(s) failed: %s' % (len(failed), '; '.join(
+                '%s: %s' % (r['namespace'], r.get('msg')) for r in results if r['action'] == 'failed')[:2000]),
+                **result)
         return result
 
     def _apply(self, plan):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Retention planning for registry_gc (pure: data in, plan out). Private to this collection.
 
-Nothing here talks to a registry or a cluster. The runner (``_gc.py``) reads the
+Nothing here talks to a registry or a cluster. The runner (``_registry_gc.py``) reads the
 repositories and the clusters, builds :class:`RepositoryState` objects and the protected
 digests, calls :func:`plan_retention` and deletes exactly ``plan.deletions()``.
 

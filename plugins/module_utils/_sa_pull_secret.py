@@ -28,8 +28,8 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import MANAGED_BY_LABEL, MANAGED_BY_VALUE, is_glob
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
+    ItemsFailed,
     NotFoundError,
-    RegistryLinkError,
     ValidationError,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets import (
@@ -38,6 +38,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
     normalize_names,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS, KubeClient, retry_on_conflict
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     is_qualified_name,
     parse_label_selector,
@@ -383,14 +384,11 @@ def metadata_lister(api_client, path):
     return list_metadata
 
 
-class SaPullSecretRunner(object):
+class SaPullSecretRunner(Runner):
     """Apply sa_pull_secret across a namespace selection; see the module docs for the contract."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None, kube=None):
-        self.params = params
-        self.check_mode = check_mode
-        self.diff = diff
-        self.warn = warn or (lambda msg: None)
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, kube=None):
+        super(SaPullSecretRunner, self).__init__(params, check_mode, diff, warn, register_secret)
         self.kube = kube
         self.spec = None
         self._secret_names = {}
@@ -425,7 +423,7 @@ class SaPullSecretRunner(object):
 
         :returns: the module result dict.
         :raises ValidationError: bad input, before any write.
-        :raises RegistryLinkError: some ServiceAccounts or pods failed; ``details`` carry the
+        :raises ItemsFailed: some ServiceAccounts or pods failed; ``details`` carry the
             full result (``changed``, ``results``, ``summary``, ``stuck_pods``).
         """
         params = self.params
@@ -552,7 +550,7 @@ class SaPullSecretRunner(object):
         if failed_sa or failed_pods:
             msg = '%d ServiceAccount(s) and %d pod(s) failed: %s' % (
                 len(failed_sa), len(failed_pods), '; '.join(failed_sa + failed_pods)[:2000])
-            raise RegistryLinkError(msg, **result)
+            raise ItemsFailed(msg, **result)
         return result
 
     # ------------------------------------------------------------------ apply

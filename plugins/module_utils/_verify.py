@@ -34,7 +34,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Va
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces
-from ansible_collections.registrylink.k8s.plugins.module_utils._probe import tls_check
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import tls_check
 
 STUCK_REASONS = ('ErrImagePull', 'ImagePullBackOff')
 STATUS_FIELDS = ('initContainerStatuses', 'containerStatuses', 'ephemeralContainerStatuses')

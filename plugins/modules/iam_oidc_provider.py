@@ -30,6 +30,7 @@ author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_aws
 attributes:
   check_mode:
     support: full
@@ -107,55 +108,6 @@ options:
         (E(AWS_ENDPOINT_URL_IAM), E(AWS_ENDPOINT_URL)).
     type: str
     aliases: [aws_endpoint_url]
-  kubeconfig:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: raw
-  context:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: str
-  host:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: str
-  api_key:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: str
-  validate_certs:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: bool
-    aliases: [verify_ssl]
-  ca_cert:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: path
-    aliases: [ssl_ca_cert]
-  client_cert:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: path
-    aliases: [cert_file]
-  client_key:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: path
-    aliases: [key_file]
-  proxy:
-    description:
-      - Ignored. Accepted so that C(module_defaults) for the action group C(group/registrylink.k8s.registrylink)
-        can set the cluster connection of every module in a play, this one included.
-    type: str
 requirements:
   - boto3 >= 1.28.0
 notes:
@@ -230,20 +182,14 @@ tags:
   type: dict
 '''
 
-import copy
+from ansible.module_utils.basic import env_fallback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
 from ansible_collections.registrylink.k8s.plugins.module_utils._iam_oidc_provider import OidcProviderRunner
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
 
 
 def argument_spec():
-    # The cluster options are accepted and ignored: the action group's module_defaults carry them.
-    ignored = dict((name, dict((k, v) for k, v in copy.deepcopy(spec).items() if k != 'fallback'))
-                   for name, spec in CLUSTER_ARGSPEC.items())
-    spec = dict(
+    return dict(
         url=dict(type='str', required=True),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         client_ids=dict(type='list', elements='str', default=['sts.amazonaws.com']),
@@ -256,20 +202,10 @@ def argument_spec():
         profile=dict(type='str', aliases=['aws_profile'], fallback=(env_fallback, ['AWS_PROFILE'])),
         endpoint_url=dict(type='str', aliases=['aws_endpoint_url']),
     )
-    spec.update(ignored)
-    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = OidcProviderRunner(module.params, check_mode=module.check_mode, warn=module.warn).run()
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    diff = result.pop('diff', None)
-    if module._diff and diff and result['changed']:
-        result['diff'] = diff
-    module.exit_json(**result)
+    run_module(OidcProviderRunner, argument_spec(), requires=('boto3',))
 
 
 if __name__ == '__main__':

@@ -49,6 +49,7 @@ author:
 extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
     support: full
@@ -407,13 +408,9 @@ table:
   elements: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
-from ansible_collections.registrylink.k8s.plugins.module_utils._pull_canary import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import CLUSTER_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._pull_canary import PullCanaryRunner
 
 
 def argument_spec():
@@ -440,19 +437,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = run_module(module.params, check_mode=module.check_mode, register_secret=module.no_log_values.add)
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, changed=False, **exc.details)
-    except Exception as exc:  # a bug: fail with the type, never with locals that may hold secrets
-        module.fail_json(msg='pull_canary failed unexpectedly: %s: %s' % (type(exc).__name__, exc),
-                         exception=traceback.format_exc(), changed=False)
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    if result['cleanup_failed'] or (module.params['fail_on_error'] and not result['ok']):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(PullCanaryRunner, argument_spec(), requires=('kubernetes',))
 
 
 if __name__ == '__main__':

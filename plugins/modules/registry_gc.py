@@ -51,6 +51,7 @@ extends_documentation_fragment:
   - registrylink.k8s.cluster
   - registrylink.k8s.registry_auth
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
     support: full
@@ -422,13 +423,9 @@ msg:
   type: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
-from ansible_collections.registrylink.k8s.plugins.module_utils._gc import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import CLUSTER_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_gc import RegistryGcRunner
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
     REGISTRY_AUTH_ARGSPEC, REGISTRY_AUTH_REQUIRED_TOGETHER,
 )
@@ -460,23 +457,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=[['pull_secret', 'username']],
-        required_together=REGISTRY_AUTH_REQUIRED_TOGETHER,
-    )
-    try:
-        result, failure = run_module(module.params, check_mode=module.check_mode, diff=module._diff,
-                                     warn=module.warn, register_secret=module.no_log_values.add)
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, changed=False, **exc.details)
-    except Exception as exc:  # a bug: report the type, never locals that may hold secrets
-        module.fail_json(msg='registry_gc failed unexpectedly: %s: %s' % (type(exc).__name__, exc),
-                         exception=traceback.format_exc(), changed=False)
-    if failure:
-        module.fail_json(msg=failure, **result)
-    module.exit_json(**result)
+    run_module(RegistryGcRunner, argument_spec(), requires=('requests',),
+               mutually_exclusive=[['pull_secret', 'username']], required_together=REGISTRY_AUTH_REQUIRED_TOGETHER)
 
 
 if __name__ == '__main__':

@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - registrylink.k8s.registry_auth
   - registrylink.k8s.namespaces
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
     support: full
@@ -533,14 +534,9 @@ table:
   elements: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import CLUSTER_ARGSPEC, NAMESPACES_ARGSPEC
-from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
-from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import CLUSTER_ARGSPEC, NAMESPACES_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import RegistryProbeRunner
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
     REGISTRY_AUTH_ARGSPEC, REGISTRY_AUTH_REQUIRED_TOGETHER,
 )
@@ -570,9 +566,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
+    run_module(
+        RegistryProbeRunner, argument_spec(), requires=('requests',),
         mutually_exclusive=[
             ['image', 'repository'], ['image', 'registry'], ['pod', 'image'], ['pod', 'registry'], ['pod', 'pull_secret'],
             ['pod', 'username'], ['pull_secret', 'username'], ['pull_secret', 'registry'],
@@ -583,22 +578,6 @@ def main():
         required_together=REGISTRY_AUTH_REQUIRED_TOGETHER,
         required_by={'pull_secret': 'image'},
     )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=str(REQUESTS_IMPORT_ERROR))
-    try:
-        result = run_module(module.params, register_secret=module.no_log_values.add)
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, changed=False, **exc.details)
-    except Exception as exc:  # a bug: fail with the type, never with locals that may hold secrets
-        module.fail_json(msg='registry_probe failed unexpectedly: %s: %s' % (type(exc).__name__, exc),
-                         exception=traceback.format_exc(), changed=False)
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    if module.params['fail_on_error'] and not result['ok']:
-        msg = result.get('msg') or 'registry probe failed'
-        result.pop('msg', None)
-        module.fail_json(msg='%s (%s)' % (msg, result.get('category')), changed=False, **result)
-    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

@@ -61,6 +61,7 @@ extends_documentation_fragment:
   - registrylink.k8s.namespaces
   - registrylink.k8s.namespaces.bulk
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
     support: full
@@ -403,14 +404,12 @@ failed_namespaces:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import (
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import (
     BULK_ARGSPEC,
     CLUSTER_ARGSPEC,
     NAMESPACES_ARGSPEC,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret import RegistrySecretRunner
 
 
@@ -449,17 +448,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = RegistrySecretRunner(module.params, check_mode=module.check_mode, warn=module.warn).run()
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    diff = result.pop('diff', None)
-    if module._diff and diff:
-        result['diff'] = diff
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(RegistrySecretRunner, argument_spec(), requires=('kubernetes',))
 
 
 if __name__ == '__main__':

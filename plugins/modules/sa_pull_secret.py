@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - registrylink.k8s.namespaces
   - registrylink.k8s.namespaces.bulk
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
     support: full
@@ -314,14 +315,12 @@ namespaces:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.registrylink.k8s.plugins.module_utils._args import (
+from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import (
     BULK_ARGSPEC,
     CLUSTER_ARGSPEC,
     NAMESPACES_ARGSPEC,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
 from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import SaPullSecretRunner
 
 
@@ -345,13 +344,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = SaPullSecretRunner(module.params, check_mode=module.check_mode, diff=module._diff,
-                                    warn=module.warn).run()
-    except RegistryLinkError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    run_module(SaPullSecretRunner, argument_spec(), requires=('kubernetes',))
 
 
 if __name__ == '__main__':

@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
-from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import run_module
 from tests.support.images import push_image
 from tests.support.localenv import free_port, make_ca, start_registry
 from tests.support.token_server import JWT_PASSWORD, TokenServer

@@ -15,7 +15,7 @@ import secrets
 import pytest
 from kubernetes import client as k
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import run_module
 from tests.support.images import push_image
 from tests.support.node import NO_NODE_GATE
 

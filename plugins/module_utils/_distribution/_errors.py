@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - the client reports the missing library
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import lower_headers
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 
-#: Stable failure categories (shared with ``_probe.py``); each one has a default hint.
+#: Stable failure categories (shared with ``_registry_probe.py``); each one has a default hint.
 CATEGORIES = {
     'dns': 'The host name does not resolve. Check the registry name, /etc/hosts and the DNS servers used by this host.',
     'connect': 'The TCP connection failed (refused, reset or unreachable). Check the port, firewalls and proxy settings.',

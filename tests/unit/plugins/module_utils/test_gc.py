@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for the registry_gc runner (_gc.py) against an in-memory registry."""
+"""Unit tests for the registry_gc runner (_registry_gc.py) against an in-memory registry."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import ManifestInfo as HeadInfo
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._gc import (
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_gc import (
     UNSUPPORTED_MSG, GcRunner, glob_to_regex, resolve_repositories,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, InUseScanError, object_images
@@ -434,9 +434,9 @@ def test_delete_waves_order():
 
 
 # ---------------------------------------------------------------------------------------------
-# module glue: run_module, cluster_list
+# module glue: gc_for_params, cluster_list
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._gc import cluster_list, run_module  # noqa: E402
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_gc import cluster_list, gc_for_params  # noqa: E402
 
 
 def _params(**kw):
@@ -469,7 +469,7 @@ class _FakeClientFactory(object):
         return self.reg
 
 
-def test_run_module_scans_every_cluster_and_protects():
+def test_gc_for_params_scans_every_cluster_and_protects():
     reg, d = standard()
     seen = []
 
@@ -487,25 +487,25 @@ def test_run_module_scans_every_cluster_and_protects():
                     'containers': [{'name': 'app', 'image': HOST + '/team/app:v1'}]}}}}]
             return []
 
-    result, failure = run_module(_params(keep_last=0, clusters=[{'context': 'one'}, {'context': 'two'}]),
-                                 check_mode=True, client_factory=_FakeClientFactory(reg), kube_factory=Kube)
+    result, failure = gc_for_params(_params(keep_last=0, clusters=[{'context': 'one'}, {'context': 'two'}]),
+                                    check_mode=True, client_factory=_FakeClientFactory(reg), kube_factory=Kube)
     assert failure is None and seen == ['one', 'two']
     kept = dict((e['digest'], e['reason']) for e in result['plan']['repositories'][0]['keep'])
     assert kept[d['v1']].startswith('protected: in use: two: Deployment x/web container app')
     assert result['registry'] == HOST
 
 
-def test_run_module_in_use_protection_off_reads_no_cluster_and_warns():
+def test_gc_for_params_in_use_protection_off_reads_no_cluster_and_warns():
     reg, d = standard()
     warnings = []
 
     def kube(params):
         raise AssertionError('no cluster may be read')
 
-    result, failure = run_module(_params(keep_last=0, in_use_protection=False,
-                                         in_use_images=[HOST + '/team/app:v2']),
-                                 check_mode=True, warn=warnings.append, client_factory=_FakeClientFactory(reg),
-                                 kube_factory=kube)
+    result, failure = gc_for_params(_params(keep_last=0, in_use_protection=False,
+                                            in_use_images=[HOST + '/team/app:v2']),
+                                    check_mode=True, warn=warnings.append, client_factory=_FakeClientFactory(reg),
+                                    kube_factory=kube)
     assert failure is None and 'in_use_protection is false' in warnings[0]
     kept = [e['digest'] for e in result['plan']['repositories'][0]['keep']]
     assert kept == [d['v2']]
@@ -517,12 +517,12 @@ def test_run_module_in_use_protection_off_reads_no_cluster_and_warns():
     (dict(in_use_images=['Not A/Valid:ref']), 'in_use_images[0]'),
     (dict(max_concurrency=0), 'max_concurrency'),
 ])
-def test_run_module_validates_before_any_request(override, field):
+def test_gc_for_params_validates_before_any_request(override, field):
     reg, d = standard()
     factory = _FakeClientFactory(reg)
     params = _params(keep_last=1)
     params.update(override)
     with pytest.raises(ValidationError) as exc:
-        run_module(params, client_factory=factory, kube_factory=lambda p: None)
+        gc_for_params(params, client_factory=factory, kube_factory=lambda p: None)
     assert exc.value.details.get('field') == field
     assert factory.calls == [] and reg.calls == []

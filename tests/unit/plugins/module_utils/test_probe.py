@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ansible_collections.registrylink.k8s.plugins.module_utils import _probe as probe
+from ansible_collections.registrylink.k8s.plugins.module_utils import _registry_probe as probe
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError

@@ -535,7 +535,8 @@ def real_kubelet(image, tick):
 
 def runner(core, check_mode=False, diagnose=None, **kw):
     clock = FakeClock()
-    r = pc.PullCanaryRunner(params(**kw), check_mode=check_mode, kube_client=FakeKube(core),
+    core.warned = []
+    r = pc.PullCanaryRunner(params(**kw), check_mode=check_mode, warn=core.warned.append, kube_client=FakeKube(core),
                             diagnose=diagnose or (lambda *a, **k: fake_diagnosis('unauthorized')),
                             clock=clock, sleep=clock.sleep, now=lambda: NOW, poll_interval=0.5)
     return r
@@ -573,7 +574,7 @@ def test_runner_pulls_and_diagnoses_and_deletes_everything():
     # a dry run of every Pod before the first real create
     creates = [c for c in core.calls if c[0] == 'create']
     assert creates == [('create', 'All'), ('create', 'All'), ('create', None), ('create', None)]
-    assert 'pull secret regcred: something' in result['warnings']
+    assert 'pull secret regcred: something' in core.warned
 
 
 def test_runner_times_out_and_still_deletes():

@@ -33,7 +33,8 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import b6
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import CATEGORIES, classify_exception
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, parse_rate_limit
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ItemsFailed, RegistryError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import (
     ACR_NULL_GUID, DOCKER_HUB_API_HOST, GAR_HOST_RE, api_host, is_ecr_host,
 )
@@ -620,8 +621,33 @@ def validate_params(params):
                                       field='verify.service_accounts')
 
 
-def run_module(params, register_secret=None, kube_client=None, client_factory=RegistryClient,
-               tls_checker=tls_check):
+class RegistryProbeRunner(Runner):
+    """The runner of ``registry_probe``. ``kube_client``, ``client_factory`` and ``tls_checker``
+    may be injected by tests. Never changes anything: ``changed`` is always false. With
+    ``fail_on_error`` a failed probe raises ``ItemsFailed`` with the whole result."""
+
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, kube_client=None,
+                 client_factory=RegistryClient, tls_checker=tls_check):
+        super(RegistryProbeRunner, self).__init__(params, check_mode, diff, warn, register_secret)
+        self.kube_client = kube_client
+        self.client_factory = client_factory
+        self.tls_checker = tls_checker
+
+    def run(self):
+        """Probe, diagnose or verify, depending on the options; returns the result dict."""
+        result = probe_for_params(self.params, register_secret=self.register_secret, kube_client=self.kube_client,
+                                  client_factory=self.client_factory, tls_checker=self.tls_checker)
+        for warning in result.pop('warnings', []):
+            self.warn(warning)
+        result['changed'] = False
+        if self.params.get('fail_on_error') and not result['ok']:
+            msg = result.pop('msg', None) or 'registry probe failed'
+            raise ItemsFailed('%s (%s)' % (msg, result.get('category')), **result)
+        return result
+
+
+def probe_for_params(params, register_secret=None, kube_client=None, client_factory=RegistryClient,
+                     tls_checker=tls_check):
     """Run ``registry_probe`` for its module params; returns the result dict (with a ``warnings`` list).
 
     ``register_secret`` is called with every credential read from the cluster so that Ansible masks it

@@ -26,12 +26,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob, parse_rfc3339, utcnow
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ItemsFailed, RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import ImageUse, protected_digests
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import (
     is_valid_repository, parse_image_reference, require_registry,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import DOCKER_HUB_API_HOST, DOCKER_HUB_IMAGE_HOST, api_host
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._retention import (
     INDEX_MEDIA_TYPES, ManifestInfo, RepositoryState, plan_retention,
 )
@@ -638,7 +639,7 @@ def credentials_from_pull_secret(kube, pull_secret, registry_host, repository, r
 def cluster_list(params):
     """The clusters to scan: each ``clusters`` entry over the task's own connection options,
     or just the task's connection when ``clusters`` is not set."""
-    from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+    from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import cluster_params
     base = cluster_params(params)
     entries = params.get('clusters')
     if not entries:
@@ -653,19 +654,43 @@ def cluster_list(params):
     return out
 
 
-def run_module(params, check_mode=False, diff=False, warn=None, register_secret=None, client_factory=None,
-               kube_factory=None):
-    """Everything ``registry_gc`` does; returns ``(result, failure_msg)``.
+class RegistryGcRunner(Runner):
+    """Everything ``registry_gc`` does. ``client_factory`` (a RegistryClient class) and
+    ``kube_factory`` (cluster params -> KubeClient) may be injected by tests.
 
-    Raises ``RegistryLinkError`` subclasses for anything found before the first delete
-    (validation, registry reads, cluster reads): then nothing was deleted.
+    ``run()`` returns the result. It raises ``RegistryLinkError`` subclasses for anything found
+    before the first delete (validation, registry reads, cluster reads): then nothing was
+    deleted; ``ItemsFailed`` (with the whole result) when planned deletions failed or the
+    reviewed plan no longer matches.
     """
+
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, client_factory=None,
+                 kube_factory=None):
+        super(RegistryGcRunner, self).__init__(params, check_mode, diff, warn, register_secret)
+        self.client_factory = client_factory
+        self.kube_factory = kube_factory
+
+    def run(self):
+        """Validate, read the registry and the clusters, plan, delete; returns the result dict."""
+        result, failure = gc_for_params(self.params, self.check_mode, self.diff, self.warn, self.register_secret,
+                                        self.client_factory, self.kube_factory)
+        if failure:
+            raise ItemsFailed(failure, **result)
+        return result
+
+
+def gc_for_params(params, check_mode=False, diff=False, warn=None, register_secret=None, client_factory=None,
+                  kube_factory=None):
+    """Everything ``registry_gc`` does for its module params; returns ``(result, failure_msg)``.
+
+    Raises ``RegistryLinkError`` subclasses for anything found before the first delete.
+    """
+    warn = warn or (lambda msg: None)
     from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import scan_clusters
     from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
         check_registry_options, client_kwargs)
     from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import check_registry_host
     from ansible_collections.registrylink.k8s.plugins.module_utils._retention import Rules
-    warn = warn or (lambda msg: None)
     if not params.get('registry'):
         raise ValidationError('registry: the registry to clean up is required (host, host:port or https://host)',
                               field='registry')
@@ -693,7 +718,7 @@ def run_module(params, check_mode=False, diff=False, warn=None, register_secret=
     if params.get('pull_secret'):
         if kwargs.get('username'):
             raise ValidationError('pull_secret and username/password are mutually exclusive', field='pull_secret')
-        from ansible_collections.registrylink.k8s.plugins.module_utils._args import cluster_params
+        from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import cluster_params
         literal = [r for r in params.get('repositories') or [] if isinstance(r, str) and not is_glob(r)]
         host = api_host(params['registry'])[1]
         username, password, facts = credentials_from_pull_secret(

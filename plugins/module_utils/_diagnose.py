@@ -51,7 +51,7 @@ def _find(kube, resource, list_method, namespace, name):
 
 
 def _namespaces_holding(kube, name):
-    """Namespaces where a Secret with this name exists (BR-15: 'found in: default'); [] when not listable."""
+    """Namespaces where a Secret with this name exists (pull secret in another namespace: 'found in: default'); [] when not listable."""
     try:
         items = kube.list_all('secrets', functools.partial(kube.core.list_secret_for_all_namespaces,
                                                            field_selector='metadata.name=%s' % name))
@@ -204,7 +204,7 @@ def _try_matches(ref, matches, keyring, cache, namespace):
                   'config_key': match['config_key'], 'via': match['via']}
         if not password:
             # The kubelet sends what it read: a user with an empty password (an identitytoken-only
-            # entry, BR-19) or nothing at all (an empty entry, BR-01). Neither authenticates.
+            # entry) or nothing at all (an empty entry). Neither authenticates.
             result = cache.probe(ref, None, None, dict(source, username=username))
             # a registry that needs credentials rejects these; a public one may too (bad Basic)
             result = dict(result, ok=False, category='unauthorized',

@@ -164,8 +164,8 @@ def _check_text(value, field):
 def credential_hints(key, username):
     """Advisory warnings about credentials that are known to expire or to be mangled.
 
-    BR-07 (Harbor robot name that lost its ``$...`` part), BR-18 (ECR 12 h tokens),
-    BR-19 (ACR AAD refresh tokens), BR-20 (GitLab CI job token), GAR access tokens.
+    A Harbor robot name that lost its ``$...`` part, ECR 12 h tokens, ACR AAD refresh tokens,
+    a GitLab CI job token, GAR access tokens.
     Args: ``key`` (normalised key), ``username`` (str). Returns list of str (no secrets).
     """
     hints = []
@@ -284,7 +284,7 @@ def entry_from_params(params, allow_surrounding_whitespace=False, strict=False):
     or ``auth`` (base64 of ``username:password``), or both (they must agree); optional
     ``email``. ``allow_surrounding_whitespace`` accepts a password with leading/trailing
     whitespace (always accepted for ``_json_key``); ``strict`` turns the CI-job-token
-    warning (BR-20) into an error.
+    warning about a GitLab CI job token into an error.
     Returns: ``(RegistryEntry, warnings)``; values are kept byte for byte (``$`` in Harbor
     robot names, quotes, backslashes, braces, newlines inside a password, non-ASCII);
     ``auth`` is always computed from ``username:password``.
@@ -368,12 +368,12 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
     """Read a docker ``config.json`` / ``.dockerconfigjson`` / ``.dockercfg`` into entries.
 
     Accepts a dict, a JSON string (or bytes), or base64 of JSON (decoded once, with a
-    warning; base64 of base64 is refused: BR-02). Accepts the ``{"auths": {...}}`` form
+    warning; base64 of base64 is refused). Accepts the ``{"auths": {...}}`` form
     (``auths`` matched case-insensitively like Go) and the legacy flat ``.dockercfg`` map
     (top-level keys are registries). Entry fields are matched case-insensitively
-    (``Username``...: BR-09); ``auth`` wins over username/password when both are present
+    (``Username``...); ``auth`` wins over username/password when both are present
     and they disagree (config.go ``UnmarshalJSON``), with a warning. Fields the kubelet
-    ignores are ignored (``email`` is kept). ``identitytoken`` (BR-19): with an empty
+    ignores are ignored (``email`` is kept). ``identitytoken`` (what ``az acr login`` writes): with an empty
     password the entry is unusable by the kubelet; ``identity_token='refuse'`` reports it
     as having no inline credentials, ``'rewrite'`` turns it into username (from ``auth``,
     else ``00000000-0000-0000-0000-000000000000``) + password = the token, with a warning;
@@ -381,7 +381,7 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
     is dropped with a warning.
 
     Registries without inline credentials (``credsStore`` / ``credHelpers`` / ``{}``
-    entries / token-only entries: BR-01) are refused with a ValidationError listing each
+    entries / token-only entries) are refused with a ValidationError listing each
     one and why (``delegated to helper "desktop"``), unless their normalised key is in
     ``provided`` (the caller has credentials for them) or ``on_missing='warn'``.
 
@@ -391,7 +391,7 @@ def parse_docker_config(value, identity_token='refuse', provided=(), on_missing=
     document order), list of str (no secrets).
     Raises: ``ValidationError(field=field)`` for undecodable input, non-object shapes,
     invalid entries, registries without inline credentials, two spellings of one key
-    with different credentials (BR-11, naming both spellings), or no usable entry.
+    with different credentials (naming both spellings), or no usable entry.
     """
     if identity_token not in ('refuse', 'rewrite'):
         raise ValueError('identity_token must be refuse or rewrite')
@@ -579,13 +579,13 @@ def decode_secret(secret_type, data):
 
     Reads ``.dockerconfigjson`` for ``kubernetes.io/dockerconfigjson`` and ``.dockercfg``
     for ``kubernetes.io/dockercfg`` (secrets.go); for any other type, whichever of the two
-    keys is present (e.g. an Opaque secret: BR-04; the kubelet ignores it).
+    keys is present (e.g. an Opaque secret, which the kubelet ignores).
     Args: ``secret_type`` (str), ``data`` (dict of str -> base64 str).
     Returns: the parsed JSON document as stored (dict; not reshaped: the ``{"auths": ...}``
     form or the flat map).
     Raises: ``SecretDecodeError`` (a ``ValidationError`` and a ``ValueError``,
     ``field='data'``) when the key is missing or empty, or the value is not base64, not
-    UTF-8, not JSON (base64 applied twice is named as such: BR-02), or not a JSON object.
+    UTF-8, not JSON (base64 applied twice is named as such), or not a JSON object.
     Messages never contain the payload.
     """
     data = data or {}
@@ -677,7 +677,7 @@ def canonical(config, legacy=None):
     ``auth`` encoding (padded/unpadded); different when the credentials the kubelet
     reads change, when the stored shape changes (field names such as ``Username`` vs
     ``username``, an added/missing ``auth``, extra fields like ``identitytoken``, the
-    ``auths`` wrapper present or not: BR-03, BR-09), when ``auth`` disagrees with
+    ``auths`` wrapper present or not), when ``auth`` disagrees with
     username/password, or when a key is spelled differently.
 
     Args: ``config`` (dict, or JSON text/bytes); ``legacy`` (None: detect the form --

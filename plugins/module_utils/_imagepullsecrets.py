@@ -4,7 +4,7 @@
 """Merge of a ServiceAccount's ``imagePullSecrets`` list (pure). Private to this collection.
 
 The Kubernetes API has no merge strategy for ``ServiceAccount.imagePullSecrets``: a
-strategic-merge or JSON-merge patch of the list replaces it whole (BR-16,
+strategic-merge or JSON-merge patch of the list replaces it whole (
 kubernetes/kubernetes#72475). So the list is always read, merged here, and written back
 whole with the ``resourceVersion`` it was read at. The rules:
 
@@ -21,7 +21,7 @@ whole with the ``resourceVersion`` it was read at. The rules:
   just to tidy it, so it stays a no-op.
 * Inputs may be plain names or ``{name: ...}`` dicts; both normalise to ``{name: ...}``. A
   ``namespace`` key in an entry is rejected: a pull-secret reference is name-only and the
-  Secret must exist in the ServiceAccount's own namespace (BR-15).
+  Secret must exist in the ServiceAccount's own namespace (pull secret in another namespace).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -46,7 +46,7 @@ def normalize_names(entries, field='pull_secrets'):
     :param entries: list whose items are names (str) or dicts ``{'name': str}``; None means [].
     :param field: option name used in error messages.
     :returns: list of str, duplicates removed (first occurrence kept).
-    :raises ValidationError: an entry with a ``namespace`` key (BR-15), another unknown key,
+    :raises ValidationError: an entry with a ``namespace`` key (pull secret in another namespace), another unknown key,
         no name, or a name that is not a valid Secret name.
     """
     names = []

@@ -460,10 +460,10 @@ def inspect_config(secret_type, config, payload=None):
     Returns: list of ``{"code", "message"}`` (no secrets); codes: ``wrong_secret_type``
     (secrets.go reads only the two docker types; an Opaque secret is ignored),
     ``shape_mismatch`` (``auths`` wrapper under ``kubernetes.io/dockercfg``, or no ``auths``
-    under ``kubernetes.io/dockerconfigjson``: BR-03), ``unreadable`` (the kubelet's JSON
+    under ``kubernetes.io/dockerconfigjson``), ``unreadable`` (the kubelet's JSON
     decoding fails and the pull fails), ``identitytoken_only`` / ``registrytoken_only``
-    (config.go reads only username/password/email/auth: BR-19), ``empty_credentials``
-    (an entry with no username/password: BR-01), ``no_entries``.
+    (config.go reads only username/password/email/auth), ``empty_credentials``
+    (an entry with no username/password, e.g. from a credential helper), ``no_entries``.
     """
     issues = []
     if secret_type not in DATA_KEYS:

@@ -13,7 +13,7 @@ Order of work (nothing is deleted before every read has succeeded):
 4. plan with ``_retention.plan_retention``;
 5. check mode: return the plan. Otherwise, per repository, delete the planned digests: HEAD a
    tag of the entry again and delete only when it still resolves to the planned digest; the
-   first ``405 UNSUPPORTED`` stops every further delete (BR-24), no retries.
+   first ``405 UNSUPPORTED`` stops every further delete, no retries.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The runner of ``registry_probe``: live registry checks and failure classification. Private to this collection.
 
-A probe walks the steps a pull takes and stops at the first one that fails
-(registry-protocol.md §4 "A classifier the probe can implement"):
+A probe walks the steps a pull takes and stops at the first one that fails (the classification
+order of docs/reference/registry-protocol.md, "Errors and their categories"):
 
 ``dns`` -> ``connect`` -> ``tls`` -> ``ping`` (``GET /v2/``, challenge) -> ``login`` (credentials
 authenticate, no scope) -> ``manifest`` (``HEAD`` with a pull-scoped token; HEAD does not count
@@ -74,8 +74,8 @@ def credential_facts(registry_host, username, password, now=None):
 
     Returns a dict: ``username``, ``password_kind`` (``jwt``, ``ecr_token``, ``opaque``, ``none``),
     ``token_expires_at`` (RFC 3339, for JWT-shaped passwords and ECR tokens), ``expired`` (bool),
-    ``advice`` (list of strings for known pitfalls: BR-07 Harbor robot names, BR-18 ECR 12 h,
-    BR-19 ACR null GUID, BR-20 GitLab job tokens, GAR access tokens).
+    ``advice`` (list of strings for known pitfalls: Harbor robot names that lost their ``$``, ECR 12 h
+    tokens, the ACR null GUID, GitLab job tokens, GAR access tokens).
     """
     now = time.time() if now is None else now
     facts = {'username': username, 'password_kind': 'none', 'token_expires_at': None, 'expired': False,
@@ -289,7 +289,7 @@ def refine(err, creds=None, anonymous=False):
     * an ``unauthorized`` answer while the password is a JWT/ECR token whose ``exp`` has passed is
       ``expired_credentials`` (the registry's 401 is the consequence, not a wrong password);
     * a 429 whose message says "unauthenticated" while credentials were expected notes that they
-      were not used (BR-22);
+      were not used (rate limit, not a bad password);
     * advice about known credential pitfalls is appended to the hint.
     """
     category = err.category

@@ -77,7 +77,7 @@ class DesiredSecret(object):
     ``static_entries`` (RegistryEntry list, docker_config imports included), ``provider_specs``
     (ProviderSpec list), ``refresh_before`` (seconds), ``merge`` (bool), ``records`` (the
     provider records of this namespace, list of dicts), ``minted`` (True when this namespace
-    gets tokens minted by this run), ``stamp_issued_at`` (a static short-lived token, BR-18),
+    gets tokens minted by this run), ``stamp_issued_at`` (a static short-lived token such as ECR's),
     ``now`` (aware datetime of the run).
     """
 
@@ -516,7 +516,7 @@ def _annotations(desired, current, config, content_changed):
     ``merge``, records of keys this task does not declare are kept while the key stays in the
     Secret); ``registrylink.k8s/expires-at`` is the earliest recorded expiry; both are removed
     when no record remains. ``registrylink.k8s/issued-at`` is the time of the last mint, or of the
-    last write of a static ECR token (BR-18); it is removed when the Secret holds neither.
+    last write of a static ECR token (valid 12 hours); it is removed when the Secret holds neither.
     """
     annotations = dict(current)
     annotations.update(desired.annotations)

@@ -13,7 +13,7 @@ ServiceAccount and re-plans) -> restart stuck pods owned by a controller, when a
 
 The number of requests of a no-op run does not depend on the number of namespaces or
 ServiceAccounts. ``imagePullSecrets`` is never merge-patched: the API replaces the whole
-list on a patch (BR-16).
+list on a patch (ServiceAccount patch replaces the list).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -341,7 +341,7 @@ def find_stuck_pods(pods, targets):
 
 
 def missing_secret_report(attach_by_namespace, secret_names, limit_found_in=5):
-    """Pull secrets referenced in a namespace where no Secret of that name exists (BR-15, pure).
+    """Pull secrets referenced in a namespace where no Secret of that name exists (pull secret in another namespace, pure).
 
     :param attach_by_namespace: ``{namespace: [names we attach there]}``.
     :param secret_names: ``{namespace: set(existing Secret names)}`` for at least those names.
@@ -659,7 +659,7 @@ def _describe_missing(report, limit=10):
 
 
 def _missing_warnings(report):
-    """One warning per namespace (BR-15), then one line for the rest."""
+    """One warning per namespace (pull secret in another namespace), then one line for the rest."""
     out = []
     for r in report[:MAX_WARNED_NAMESPACES]:
         found = ['%s (found in: %s)' % (n, ', '.join(r['found_in'][n])) if r['found_in'].get(n) else n

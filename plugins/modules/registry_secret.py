@@ -229,7 +229,7 @@ notes:
     disagrees with the ECR host; username, password or auth on a provider entry; a provider option on a
     static entry; a malformed O(registries[].role_arn) or O(registries[].registry_id). Minting happens
     before the first write too, so missing AWS credentials or permissions fail the task with nothing changed."
-  - "A static entry for an ECR host with user C(AWS) is a 12-hour token (BR-18): the module warns, and records
+  - "A static entry for an ECR host with user C(AWS) is a 12-hour token: the module warns, and records
     the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
     schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
   - "The ECR expiry: when GetAuthorizationToken reports an expiry that is not in the future (clock skew on

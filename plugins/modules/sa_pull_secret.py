@@ -303,7 +303,7 @@ stuck_pods:
       returned: when action is reported
       sample: restart_stuck_pods is false
 missing_pull_secrets:
-  description: Namespaces where a secret of O(pull_secrets) does not exist (BR-15), with where it was found.
+  description: Namespaces where a secret of O(pull_secrets) does not exist (pull secret in another namespace), with where it was found.
   returned: always
   type: list
   elements: dict

@@ -376,9 +376,9 @@ def test_unknown_provider_or_missing_region_fails_before_any_write(localenv, kub
     assert read_secret(core(kube_client), ns, "ecr-pull") is None
 
 
-def test_br18_static_ecr_token_warns_records_issue_time_and_rotates_in_place(localenv, kube_client, unique_ns):
+def test_static_ecr_token_warns_records_issue_time_and_rotates_in_place(localenv, kube_client, unique_ns):
     api = core(kube_client)
-    ns = unique_ns("br18")
+    ns = unique_ns("ecr-static")
     host = "111122223333.dkr.ecr.eu-west-1.amazonaws.com"
     args = {"name": "regcred", "namespaces": [ns],
             "registries": [{"server": host, "username": "AWS", "password": "ECR-TOKEN-EXAMPLE"}]}

@@ -6,7 +6,7 @@ enabled), runs the module through ``ansible-playbook`` (check mode first, then f
 reads the registry back independently with the test suite's own client
 (``tests/support/images.py``), never the collection's.
 
-Registries started here: one with ``storage.delete.enabled=false`` (BR-24), and one whose
+Registries started here: one with ``storage.delete.enabled=false`` (deletes disabled: 405), and one whose
 storage the test owns, for distribution's ``garbage-collect`` after the module.
 
 These tests need the local environment (`make up CLUSTERS=2` or more); they fail (never skip)
@@ -147,7 +147,7 @@ def test_rules_give_expected_remaining_tags(localenv, registry, rules, expected)
 
 
 def test_multi_arch_index_children_protected_and_kept_index_survives(localenv, registry):
-    """BR-27: a kept index keeps its (tagged) children; a deleted index goes before its children."""
+    """GC must keep index children: a kept index keeps its (tagged) children; a deleted index goes before its children."""
     repo = _prefix() + "/multi"
     auth = (registry.username, registry.password)
     amd = push_image_details(registry.url, repo, ["amd64-build"], auth=auth, ca=registry.ca, created=ago(80),
@@ -271,7 +271,7 @@ def test_forbidden_list_fails_closed(localenv, registry, kube_client, unique_ns,
 
 
 # ---------------------------------------------------------------------------------------------
-# deletion disabled (BR-24)
+# deletion disabled (deletes disabled: 405)
 # ---------------------------------------------------------------------------------------------
 
 def test_registry_with_deletion_disabled_gives_clear_error(localenv, tmp_path):

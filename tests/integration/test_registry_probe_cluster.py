@@ -177,7 +177,7 @@ def test_pod_key_with_port_mismatch(localenv, registry, image, core, unique_ns):
 
 
 def test_pod_docker_hub_image_with_registry_1_key(localenv, registry, core, unique_ns):
-    # BR-10: credentials keyed registry-1.docker.io never apply to docker.io images
+    # Docker Hub key aliases: credentials keyed registry-1.docker.io never apply to docker.io images
     ns = unique_ns("diag")
     _secret(core, ns, "hubcred", _dockerconfig("registry-1.docker.io", "hubuser", "hub-" + secrets.token_hex(4)))
     _pod(core, ns, "web", "team/app:1.0", ["hubcred"])
@@ -206,7 +206,7 @@ def test_pod_created_before_service_account_was_patched(localenv, registry, imag
 
 
 def test_pod_events_x509_on_the_node(localenv, registry, image, core, unique_ns):
-    # BR-23: the controller trusts the CA (ca_path), the node does not: the kubelet's event says x509
+    # x509 on the node: the controller trusts the CA (ca_path), the node does not: the kubelet's event says x509
     ns = unique_ns("diag")
     _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
     _pod(core, ns, "web", image[0], ["regcred"])

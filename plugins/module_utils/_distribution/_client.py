@@ -49,7 +49,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host im
 USER_AGENT = 'registrylink.k8s/0.1.0'
 
 
-#: The manifest media types sent in ``Accept`` on every manifest HEAD/GET (registry-protocol.md §1.3).
+#: The manifest media types sent in ``Accept`` on every manifest HEAD/GET (docs/reference/registry-protocol.md).
 #: Without the list types a registry may down-convert a manifest list to schema 1 or answer 404.
 MANIFEST_MEDIA_TYPES = (
     'application/vnd.oci.image.index.v1+json',
@@ -73,7 +73,7 @@ ManifestInfo = collections.namedtuple('ManifestInfo', ['digest', 'media_type', '
 def check_digest(value, field='digest'):
     """Return ``value`` with surrounding whitespace and CR/LF stripped if it is ``sha256:<64 lowercase hex>``.
 
-    Raises ``RegistryError`` (category ``invalid_digest``) otherwise (BR-25: a trailing ``\\r``
+    Raises ``RegistryError`` (category ``invalid_digest``) otherwise (a trailing ``\\r``
     copied from a header line, a digest of another algorithm, upper-case hex).
     """
     if not isinstance(value, str):
@@ -192,7 +192,7 @@ class RegistryClient(TokenAuth):
         """Send one logical request: retries on 429/5xx (honouring Retry-After), redirects followed by hand.
 
         ``auth_header`` (an ``Authorization`` value) is attached only while the request stays on the
-        same scheme, host and port as ``url``; a redirect elsewhere drops it (registry-protocol.md §1.2).
+        same scheme, host and port as ``url``; a redirect elsewhere drops it (docs/reference/registry-protocol.md).
         Transport failures become ``RegistryError`` with a stable category.
         """
         origin = _host_port(url)
@@ -400,7 +400,7 @@ class RegistryClient(TokenAuth):
 
         The body's sha256 is checked against ``Docker-Content-Digest`` (and against ``ref`` when it is a
         digest); when the header is absent the computed digest is reported. A ``mediaType`` field that
-        disagrees with ``Content-Type`` is rejected (registry-protocol.md §1.3).
+        disagrees with ``Content-Type`` is rejected (docs/reference/registry-protocol.md).
         """
         repo = self._check_repository(repo)
         ref = self._check_reference(ref)
@@ -520,7 +520,7 @@ class RegistryClient(TokenAuth):
         """``DELETE /v2/<repo>/manifests/<digest>`` (scope ``pull,delete``); the manifest and every tag on it go.
 
         Only digests are accepted (deleting by tag is not portable). 202 (or 200) is success. 405 raises
-        category ``unsupported`` (deletes disabled or a pull-through cache, BR-24) and is never retried.
+        category ``unsupported`` (deletes disabled or a pull-through cache) and is never retried.
         """
         repo = self._check_repository(repo)
         digest = check_digest(digest)

@@ -4,7 +4,7 @@
 """A FAKE registry behind a ``requests`` transport adapter, for unit tests of the ``_distribution`` client.
 
 It is a fake, not a mock of any real registry: fixed, documented behaviour shaped like the
-OCI distribution spec and the Docker token spec (see ../shared/reference/registry-protocol.md),
+OCI distribution spec and the Docker token spec (see docs/reference/registry-protocol.md,
 with switches for the quirks the client must survive (Link styles, Retry-After, redirects,
 realm placement). Integration tests use the real distribution registry instead.
 """
@@ -286,7 +286,7 @@ class FakeRegistry(object):
         media_type, content = self.manifests[digest]
         accept = request.headers.get('Accept') or ''
         if not all(mt in accept for mt in MANIFEST_MEDIA_TYPES):
-            # a converted (schema 1 style) answer with another digest, as old registries did (BR-25)
+            # a converted (schema 1 style) answer with another digest, as old registries did (wrong digest on delete)
             return 200, {'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws',
                          'Docker-Content-Digest': 'sha256:' + '1' * 64}, b'{"schemaVersion": 1}'
         return 200, {'Content-Type': media_type, 'Docker-Content-Digest': digest,

@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of registry_probe's pull_secret and pod modes: a FAKE Kubernetes API (dicts in memory)
 and the FAKE registry transport. The same cases run against the real control plane in
-tests/integration/test_registry_probe_cluster.py; here they cover the pull-auth cases of
-../shared/cases/pull-auth-cases.md (BR-03, 10, 11, 15, 18, 19, 20, 22, 23) without a cluster.
+tests/integration/test_registry_probe_cluster.py; here they cover, without a cluster, the pull failures
+people meet: a config shape stored under the wrong Secret type, Docker Hub key aliases, scheme and port
+mismatches in keys, a pull secret in another namespace, expired ECR tokens, ACR identitytoken entries,
+GitLab CI job tokens, rate limits that are not bad passwords, and x509 errors on the node.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -178,7 +180,7 @@ def test_pod_good_and_password_registered_for_masking():
     assert result['summary'] == {'ok': 1}
 
 
-def test_br15_missing_secret_found_elsewhere():
+def test_namespaced_entry_missing_secret_found_elsewhere():
     result, _seen = diagnose([secret('default', 'regcred', {'auths': {REG: entry()}}),
                               pod('apps', 'web', IMAGE, ['regcred']), sa('apps', pull_secrets=['regcred'])], [registry()])
     c = result['containers'][0]
@@ -196,7 +198,7 @@ def test_opaque_secret_is_ignored():
     assert c['pull_secrets'][0]['problem'] == 'wrong_secret_type'
 
 
-def test_br03_auths_wrapper_under_dockercfg():
+def test_auths_wrapper_under_dockercfg():
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}, stype='kubernetes.io/dockercfg',
                                      key='.dockercfg'),
                               pod('apps', 'web', IMAGE, ['regcred']), sa('apps')], [registry()])
@@ -206,7 +208,7 @@ def test_br03_auths_wrapper_under_dockercfg():
 
 
 @pytest.mark.parametrize('key, reason', [
-    ('reg.example.test', 'port_mismatch'),               # BR-11 / kubernetes#41536
+    ('reg.example.test', 'port_mismatch'),               # scheme, /v1/ and /v2/ in keys / kubernetes#41536
     ('reg.example.test:443', 'port_mismatch'),
     ('Reg.Example.Test:5000', 'case'),
 ])
@@ -218,7 +220,7 @@ def test_near_misses(key, reason):
     assert c['near_misses'][0]['reason'] == reason
 
 
-def test_br10_registry_1_docker_io_key_never_matches_hub_images():
+def test_registry_1_docker_io_key_never_matches_hub_images():
     hub = FakeRegistry(host='registry-1.docker.io', auth='bearer', realm='https://auth.docker.io/token',
                        acl={None: {}})
     result, _seen = diagnose([secret('apps', 'hubcred', {'auths': {'registry-1.docker.io': entry()}}),
@@ -230,7 +232,7 @@ def test_br10_registry_1_docker_io_key_never_matches_hub_images():
     assert 'https://index.docker.io/v1/' in c['hint']
 
 
-def test_br10_index_docker_io_key_matches_through_the_fallback():
+def test_index_docker_io_key_matches_through_the_fallback():
     hub = FakeRegistry(host='registry-1.docker.io', auth='bearer', realm='https://auth.docker.io/token',
                        users={USER: PASSWORD}, acl={USER: {'team/app': ['pull']}})
     hub.add_tag('team/app', '1.0')
@@ -250,7 +252,7 @@ def test_admission_race():
     assert 'Recreate the Pod' in c['hint']
 
 
-def test_br19_identitytoken_only_entry():
+def test_identitytoken_only_entry():
     config = {'auths': {REG: {'auth': base64.b64encode(b'00000000-0000-0000-0000-000000000000:').decode(),
                               'identitytoken': 'ACR-TOKEN-EXAMPLE'}}}
     result, _seen = diagnose([secret('apps', 'acr', config), pod('apps', 'web', IMAGE, ['acr']), sa('apps')],
@@ -261,7 +263,7 @@ def test_br19_identitytoken_only_entry():
     assert any(i['code'] == 'identitytoken_only' for i in c['pull_secrets'][0]['issues'])
 
 
-def test_br22_rate_limit_unauthenticated_despite_pull_secret():
+def test_rate_limit_unauthenticated_despite_pull_secret():
     hub = FakeRegistry(host='registry-1.docker.io', acl={None: {}})
     hub.add_tag('team/app', '1.0')
     msg = ('Failed to pull image "team/app:1.0": 429 Too Many Requests - Server message: toomanyrequests: You have'
@@ -277,7 +279,7 @@ def test_br22_rate_limit_unauthenticated_despite_pull_secret():
     assert c['waiting_reason'] == 'ErrImagePull'
 
 
-def test_br23_x509_on_the_node_while_the_controller_trusts_the_ca():
+def test_x509_on_the_node_while_the_controller_trusts_the_ca():
     msg = ('Failed to pull image "%s": rpc error: code = Unknown desc = failed to resolve reference: '
            'x509: certificate signed by unknown authority' % IMAGE)
     result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
@@ -291,7 +293,7 @@ def test_br23_x509_on_the_node_while_the_controller_trusts_the_ca():
     assert result['events'][0]['count'] == 2
 
 
-def test_br18_ecr_expired_token_in_pull_secret():
+def test_ecr_expired_token_in_pull_secret():
     ecr_host = '111122223333.dkr.ecr.eu-west-1.amazonaws.com'
     ecr = FakeRegistry(host=ecr_host, auth='basic', users={'AWS': 'ECR-TOKEN-EXAMPLE'}, acl={'AWS': {'*': ['pull']}})
     ecr.add_tag('team/app', '1.0')
@@ -303,7 +305,7 @@ def test_br18_ecr_expired_token_in_pull_secret():
     assert 'ECR-TOKEN-EXAMPLE' not in json.dumps(result)
 
 
-def test_br20_gitlab_job_token_advice():
+def test_gitlab_job_token_advice():
     reg = FakeRegistry(host='registry.gitlab.example.test', auth='basic', users={}, acl={})
     reg.add_tag('group/project', '1.0')
     result = pull_secret([secret('apps', 'regcred', {'auths': {'registry.gitlab.example.test': entry(
@@ -325,7 +327,7 @@ def test_pull_secret_mode_missing_secret():
     assert result['pull_secret']['problem'] == 'missing'
 
 
-def test_br11_path_scoped_key_applies_to_its_path_only():
+def test_path_scoped_key_applies_to_its_path_only():
     reg = FakeRegistry(host='harbor.example.test', auth='basic', users={USER: PASSWORD}, acl={USER: {'*': ['pull']}})
     reg.add_tag('team-a/app', '1.0')
     reg.add_tag('team-b/app', '1.0')

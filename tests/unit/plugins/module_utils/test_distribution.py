@@ -88,7 +88,7 @@ GOOD = 'sha256:' + 'ab' * 32
 
 @pytest.mark.parametrize('given', [GOOD, GOOD + '\r', ' ' + GOOD + '\r\n', GOOD + '\n', '\t' + GOOD])
 def test_check_digest_strips_whitespace_and_cr(given):
-    # BR-25: a trailing \r copied from a header line must not reach the DELETE URL
+    # wrong digest on delete: a trailing \r copied from a header line must not reach the DELETE URL
     assert check_digest(given) == GOOD
 
 
@@ -151,7 +151,7 @@ def test_parse_retry_after_http_date():
      {'limit': 200, 'remaining': 0, 'window_seconds': 3600}),
     ({'ratelimit-limit': '100, 100;w=21600', 'ratelimit-remaining': '5'},
      {'limit': 100, 'remaining': 5, 'window_seconds': None}),
-    ({'content-type': 'x'}, None),  # BR-22: no headers means unknown/unlimited, never 0
+    ({'content-type': 'x'}, None),  # rate limit, not a bad password: no headers means unknown/unlimited, never 0
 ])
 def test_parse_rate_limit(headers, expected):
     assert parse_rate_limit(headers) == expected
@@ -570,7 +570,7 @@ def test_delete_refuses_a_tag():
     assert reg.requests == []
 
 
-def test_delete_405_is_unsupported_with_br24_hint():
+def test_delete_405_is_unsupported_with_a_hint():
     reg = FakeRegistry(delete_enabled=False)
     digest = reg.add_tag('team/app', '1.0')
     client = make_client(reg)
@@ -615,7 +615,7 @@ def test_get_manifest_checks_digest_and_media_type():
 
 
 def test_missing_accept_types_would_give_another_digest():
-    """BR-25: the fake converts when Accept lacks a type; the client always sends all four, so it never sees it."""
+    """wrong digest on delete: the fake converts when Accept lacks a type; the client always sends all four, so it never sees it."""
     reg = FakeRegistry()
     digest = reg.add_tag('team/app', '1.0')
     assert make_client(reg).head_manifest('team/app', '1.0').digest == digest != 'sha256:' + '1' * 64
@@ -627,7 +627,7 @@ def test_missing_accept_types_would_give_another_digest():
     (404, '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}', 'not_found',
      'manifest (tag or digest)'),
     (404, 'not json', 'not_found', 'repository or tag'),
-    # BR-18: ECR's expired token
+    # ECR tokens expire after 12 h: ECR's expired token
     (403, '{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}',
      'expired_credentials', None),
     (403, '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}', 'denied', None),

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Docker config build / parse / normalise, one test per case of ../shared/cases/pull-auth-cases.md
-that concerns configs, secrets or matching (test_BR_XX_...), plus property tests."""
+"""Docker config build / parse / normalise: one section per way pull secrets go wrong in practice
+(helper-only config.json, base64 applied twice, wrong Secret type, entry shape variants, Docker Hub
+aliases, schemes and paths in keys, short-lived tokens...), plus property tests."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -29,9 +30,9 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Va
 REG = 'registry.example.test'
 AUTH = 'Y2ktcHVsbGVyOlMzY3IzdC1FeGFtcGxl'  # ci-puller:S3cr3t-Example
 SECRET = 'S3cr3t-Example'
-BR02_B64 = ('eyJhdXRocyI6eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3Iz'
+TWICE_B64 = ('eyJhdXRocyI6eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3Iz'
             'dC1FeGFtcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19fQ==')
-BR03_FLAT_B64 = ('eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3IzdC1FeGF'
+FLAT_B64 = ('eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3IzdC1FeGF'
                  'tcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19')
 
 
@@ -55,7 +56,7 @@ def creds(entries):
     return [(e.key, e.username, e.password) for e in entries]
 
 
-# ---------------------------------------------------------------------------------------- BR-01
+# ---------------------------------------------------------------------------------------- helper-only config.json
 def test_BR_01_creds_store_config_is_refused_with_every_registry_listed():
     config = {
         'auths': {REG: {}, 'https://index.docker.io/v1/': {}},
@@ -91,15 +92,15 @@ def test_BR_01_never_writes_empty_entries():
     assert codes == ['empty_credentials']
 
 
-# ---------------------------------------------------------------------------------------- BR-02
+# ---------------------------------------------------------------------------------------- base64 applied twice
 def test_BR_02_base64_config_is_decoded_once_and_stored_encoded_once():
-    entries, warnings = parse_docker_config(BR02_B64)
+    entries, warnings = parse_docker_config(TWICE_B64)
     assert creds(entries) == [(REG, 'ci-puller', SECRET)]
     assert any('decoded it once' in w for w in warnings)
     data = store(build_config(entries))
     once = base64.b64decode(data['.dockerconfigjson'])
     assert once.startswith(b'{')
-    assert json.loads(once) == json.loads(base64.b64decode(BR02_B64))
+    assert json.loads(once) == json.loads(base64.b64decode(TWICE_B64))
     with pytest.raises(Exception):
         json.loads(base64.b64decode(once))
     assert not data['.dockerconfigjson'].startswith('ZXlK')
@@ -107,12 +108,12 @@ def test_BR_02_base64_config_is_decoded_once_and_stored_encoded_once():
 
 def test_BR_02_twice_encoded_values_are_named():
     with pytest.raises(ValidationError) as exc:
-        parse_docker_config(b64(BR02_B64))
+        parse_docker_config(b64(TWICE_B64))
     assert 'twice' in exc.value.msg
     with pytest.raises(SecretDecodeError) as exc:
-        decode_secret(dc.SECRET_TYPE_DOCKERCONFIGJSON, {'.dockerconfigjson': b64(BR02_B64)})
+        decode_secret(dc.SECRET_TYPE_DOCKERCONFIGJSON, {'.dockerconfigjson': b64(TWICE_B64)})
     assert 'twice' in exc.value.msg and isinstance(exc.value, ValueError)
-    assert SECRET not in exc.value.msg and BR02_B64 not in exc.value.msg
+    assert SECRET not in exc.value.msg and TWICE_B64 not in exc.value.msg
 
 
 @pytest.mark.parametrize('value, fragment', [
@@ -142,10 +143,10 @@ def test_decode_secret_errors(data, fragment):
     assert fragment in exc.value.msg and exc.value.field == 'data'
 
 
-# ---------------------------------------------------------------------------------------- BR-03
+# ---------------------------------------------------------------------------------------- shape stored under the wrong Secret type
 def test_BR_03_auths_wrapper_under_dockercfg_type_is_a_shape_mismatch():
     stype = dc.SECRET_TYPE_DOCKERCFG
-    config = decode_secret(stype, {'.dockercfg': BR02_B64})
+    config = decode_secret(stype, {'.dockercfg': TWICE_B64})
     issues = inspect_config(stype, config)
     assert [i['code'] for i in issues][0] == 'shape_mismatch'
     assert REG in issues[0]['message']
@@ -155,7 +156,7 @@ def test_BR_03_auths_wrapper_under_dockercfg_type_is_a_shape_mismatch():
 
 def test_BR_03_flat_map_under_dockerconfigjson_type_is_a_shape_mismatch():
     stype = dc.SECRET_TYPE_DOCKERCONFIGJSON
-    config = decode_secret(stype, {'.dockerconfigjson': BR03_FLAT_B64})
+    config = decode_secret(stype, {'.dockerconfigjson': FLAT_B64})
     assert [i['code'] for i in inspect_config(stype, config)] == ['shape_mismatch']
     assert match_credentials(REG + '/app', [('regcred', config, stype)]) == []
     # the same content under the matching legacy type is fine
@@ -170,11 +171,11 @@ def test_BR_03_writer_always_wraps_in_auths_and_canonical_sees_the_shape():
     legacy = build_config([e], legacy=True)
     assert list(legacy) == [REG]
     assert canonical(written) != canonical(legacy)
-    broken = decode_secret(dc.SECRET_TYPE_DOCKERCFG, {'.dockercfg': BR02_B64})
+    broken = decode_secret(dc.SECRET_TYPE_DOCKERCFG, {'.dockercfg': TWICE_B64})
     assert canonical(broken) != canonical(legacy)
 
 
-# ---------------------------------------------------------------------------------------- BR-04
+# ---------------------------------------------------------------------------------------- Secret type is immutable
 def test_BR_04_opaque_secret_with_docker_key_is_read_but_ignored_by_the_kubelet():
     e, _w = entry(username='ci-puller', password=SECRET)
     data = store(build_config([e]))
@@ -184,7 +185,7 @@ def test_BR_04_opaque_secret_with_docker_key_is_read_but_ignored_by_the_kubelet(
     assert match_credentials(REG + '/app', [('regcred', config, 'Opaque')]) == []
 
 
-# ---------------------------------------------------------------------------------------- BR-06
+# ---------------------------------------------------------------------------------------- special characters in credentials
 JSON_KEY = ('{\n  "type": "service_account",\n  "private_key": "-----BEGIN PRIVATE KEY-----\\nAAAA\\n'
             '-----END PRIVATE KEY-----\\n"\n}')
 
@@ -208,7 +209,7 @@ def test_BR_06_special_characters_survive_byte_for_byte(username, password, auth
     assert creds(parsed) == [(REG, username, password)]
 
 
-# ---------------------------------------------------------------------------------------- BR-07
+# ---------------------------------------------------------------------------------------- Harbor robot name with $
 def test_BR_07_harbor_robot_name_is_stored_verbatim():
     e, warnings = entry(server='harbor.example.test', username='robot$team+puller', password='ROBOT-TOKEN-EXAMPLE')
     assert e.auth == 'cm9ib3QkdGVhbStwdWxsZXI6Uk9CT1QtVE9LRU4tRVhBTVBMRQ=='
@@ -226,15 +227,15 @@ def test_BR_07_mangled_robot_name_gets_a_hint(username):
     assert all('ROBOT-TOKEN' not in w for w in warnings)
 
 
-# ---------------------------------------------------------------------------------------- BR-09
-BR09_SHAPES = [
+# ---------------------------------------------------------------------------------------- entry shape variants
+ENTRY_SHAPES = [
     {'auths': {REG: {'Username': 'ci-puller', 'Password': SECRET, 'Email': 'ci@example.test'}}},
     {'auths': {REG: {'auth': AUTH}}},
     {'auths': {REG: {'username': 'ci-puller', 'password': SECRET}}},
 ]
 
 
-@pytest.mark.parametrize('config', BR09_SHAPES)
+@pytest.mark.parametrize('config', ENTRY_SHAPES)
 def test_BR_09_all_shapes_resolve_to_the_same_credentials(config):
     entries, _w = parse_docker_config(config)
     assert creds(entries) == [(REG, 'ci-puller', SECRET)]
@@ -256,7 +257,7 @@ def test_BR_09_disagreeing_auth_wins_on_read_with_a_warning():
 
 
 def test_BR_09_reapplying_over_capitalised_keys_is_one_change_then_stable():
-    live = BR09_SHAPES[0]
+    live = ENTRY_SHAPES[0]
     entries, _w = parse_docker_config(live)
     desired = build_config(entries)
     assert canonical(live) != canonical(desired)              # run 1: normalisation is a change
@@ -264,7 +265,7 @@ def test_BR_09_reapplying_over_capitalised_keys_is_one_change_then_stable():
     assert canonical(stored) == canonical(build_config(parse_docker_config(stored)[0]))   # run 2: unchanged
 
 
-# ---------------------------------------------------------------------------------------- BR-10
+# ---------------------------------------------------------------------------------------- Docker Hub key aliases
 @pytest.mark.parametrize('server', [
     'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://docker.io', 'https://index.docker.io/v1/',
     'https://index.docker.io/v1', 'https://registry-1.docker.io/v2/', 'registry-1.docker.io/v1/',
@@ -300,8 +301,8 @@ def test_BR_10_written_hub_key_is_used_for_hub_images():
     assert match_credentials('team/app:1.0', [('regcred', build_config([e]))])
 
 
-# ---------------------------------------------------------------------------------------- BR-11
-BR11 = {'auths': {
+# ---------------------------------------------------------------------------------------- scheme, /v1/ and /v2/ in keys
+SCHEMES_AND_PATHS = {'auths': {
     'https://quay.example.test/v1/': {'auth': AUTH},
     'ghcr.example.test': {'auth': AUTH},
     'http://10.0.0.5:5000/v2/': {'auth': AUTH},
@@ -312,14 +313,14 @@ BR11 = {'auths': {
 
 def test_BR_11_two_spellings_with_different_credentials_are_a_conflict():
     with pytest.raises(ValidationError) as exc:
-        parse_docker_config(BR11)
+        parse_docker_config(SCHEMES_AND_PATHS)
     msg = exc.value.msg
     assert "'http://10.0.0.5:5000/v2/'" in msg and "'10.0.0.5:5000'" in msg and 'different credentials' in msg
     assert SECRET not in msg and 'S3cr3t' not in msg
 
 
 def test_BR_11_keys_normalise_like_the_kubelet():
-    config = copy_without(BR11, '10.0.0.5:5000')
+    config = copy_without(SCHEMES_AND_PATHS, '10.0.0.5:5000')
     entries, _w = parse_docker_config(config)
     assert [e.key for e in entries] == ['quay.example.test', 'ghcr.example.test', '10.0.0.5:5000',
                                         'harbor.example.test/team-a']
@@ -350,7 +351,7 @@ def copy_without(config, key):
     return {'auths': dict((k, v) for k, v in config['auths'].items() if k != key)}
 
 
-# ---------------------------------------------------------------------------------------- BR-14
+# ---------------------------------------------------------------------------------------- stringData always changed
 def test_BR_14_second_run_compares_decoded_content():
     e, _w = entry(username='ci-puller', password=SECRET)
     desired = build_config([e])
@@ -383,14 +384,14 @@ def test_BR_14_redacted_view_shape():
     assert token_only[REG]['identitytoken'] == '<redacted>' and 'TOKEN-X' not in repr(token_only)
 
 
-# ---------------------------------------------------------------------------------------- BR-15
+# ---------------------------------------------------------------------------------------- pull secret in another namespace
 def test_BR_15_a_missing_secret_contributes_nothing():
     # the kubelet pulls without a secret it cannot retrieve; the probe passes only the secrets it found
     assert kubelet_keyring([])['index'] == []
     assert match_credentials(REG + '/app', []) == []
 
 
-# ---------------------------------------------------------------------------------------- BR-18
+# ---------------------------------------------------------------------------------------- ECR tokens expire after 12 h
 def test_BR_18_ecr_token_warns_about_12_hours():
     e, warnings = entry(server='111122223333.dkr.ecr.eu-west-1.amazonaws.com', username='AWS',
                         password='ECR-TOKEN-EXAMPLE')
@@ -399,21 +400,21 @@ def test_BR_18_ecr_token_warns_about_12_hours():
     assert all('ECR-TOKEN' not in w for w in warnings)
 
 
-# ---------------------------------------------------------------------------------------- BR-19
-BR19 = {'auths': {'exampleregistry.azurecr.io': {
+# ---------------------------------------------------------------------------------------- ACR identitytoken
+ACR_IDENTITYTOKEN = {'auths': {'exampleregistry.azurecr.io': {
     'auth': 'MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==', 'identitytoken': 'ACR-TOKEN-EXAMPLE'}}}
 
 
 def test_BR_19_identitytoken_only_is_refused_by_default():
     with pytest.raises(ValidationError) as exc:
-        parse_docker_config(BR19)
+        parse_docker_config(ACR_IDENTITYTOKEN)
     assert 'identitytoken only' in exc.value.msg and 'ACR-TOKEN' not in exc.value.msg
-    codes = [i['code'] for i in inspect_config(dc.SECRET_TYPE_DOCKERCONFIGJSON, BR19)]
+    codes = [i['code'] for i in inspect_config(dc.SECRET_TYPE_DOCKERCONFIGJSON, ACR_IDENTITYTOKEN)]
     assert codes == ['identitytoken_only']
 
 
 def test_BR_19_identitytoken_rewrite():
-    entries, warnings = parse_docker_config(BR19, identity_token='rewrite')
+    entries, warnings = parse_docker_config(ACR_IDENTITYTOKEN, identity_token='rewrite')
     (e,) = entries
     assert (e.username, e.password) == (ACR_NULL_GUID, 'ACR-TOKEN-EXAMPLE')
     assert e.auth == 'MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOkFDUi1UT0tFTi1FWEFNUExF'
@@ -436,7 +437,7 @@ def test_BR_19_identitytoken_next_to_a_real_password_is_dropped():
     assert any('dropped the identitytoken' in w for w in warnings)
 
 
-# ---------------------------------------------------------------------------------------- BR-20
+# ---------------------------------------------------------------------------------------- GitLab CI job token
 def test_BR_20_ci_job_token_warns_or_fails_under_strict():
     params = dict(server='registry.gitlab.example.test', username='gitlab-ci-token', password='JOB-TOKEN-EXAMPLE')
     _e, warnings = entry_from_params(params)
@@ -448,7 +449,7 @@ def test_BR_20_ci_job_token_warns_or_fails_under_strict():
     assert e.auth == 'Z2l0bGFiK2RlcGxveS10b2tlbi00MjpERVBMT1ktVE9LRU4tRVhBTVBMRQ==' and warnings == []
 
 
-# ---------------------------------------------------------------------------------------- BR-22
+# ---------------------------------------------------------------------------------------- rate limit, not a bad password
 def test_BR_22_unused_hub_secret_means_the_pull_is_anonymous():
     config = {'auths': {'registry-1.docker.io': {'auth': AUTH}}}
     result = kubelet_lookup('team/app:1.0', [('regcred', config)])

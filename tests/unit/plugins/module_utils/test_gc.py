@@ -206,7 +206,7 @@ def test_index_children_protected_and_deleted_before_children():
     assert remaining(reg) == ['latest', 'stable', 'v1', 'v2', 'v3', 'v4']
 
 
-def test_br27_kept_index_protects_tagged_child():
+def test_kept_index_protects_tagged_child():
     reg, d = standard()
     reg.repos['team/app']['tags']['multi'] = d['multi']
     result, failure = runner(reg, tag_include=['arm-only']).run()
@@ -302,7 +302,7 @@ def test_unparsable_reference_naming_our_registry_fails_closed():
     assert reg.deletes() == []
 
 
-def test_br24_405_stops_after_first_delete_no_retry():
+def test_405_stops_after_first_delete_no_retry():
     reg, d = standard()
     reg.delete_status = 405
     reg.push_image('team/other', ['x'], 99, 'o')

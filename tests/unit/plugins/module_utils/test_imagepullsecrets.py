@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for the ServiceAccount imagePullSecrets merge (_imagepullsecrets.py): BR-15, BR-16."""
+"""Unit tests for the ServiceAccount imagePullSecrets merge (_imagepullsecrets.py): pull secret in another namespace, ServiceAccount patch replaces the list."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -31,7 +31,7 @@ def refs(*names):
     ([], []),
     (['a'], ['a']),
     ([{'name': 'a'}], ['a']),
-    (['a', {'name': 'b'}], ['a', 'b']),          # BR-16: strings and {name:} both accepted
+    (['a', {'name': 'b'}], ['a', 'b']),          # ServiceAccount patch replaces the list: strings and {name:} both accepted
     (['b', 'a', 'b', {'name': 'a'}], ['b', 'a']),  # duplicates collapsed, first kept
     ([' regcred '], ['regcred']),
     (['registry.example.test-creds'], ['registry.example.test-creds']),
@@ -41,7 +41,7 @@ def test_normalize_names(entries, expected):
 
 
 @pytest.mark.parametrize('entries, fragment', [
-    ([{'name': 'regcred', 'namespace': 'default'}], 'has no namespace'),  # BR-15
+    ([{'name': 'regcred', 'namespace': 'default'}], 'has no namespace'),  # pull secret in another namespace
     ([{'name': 'regcred', 'key': 'x'}], 'unknown key(s) key'),
     ([{}], 'not a valid Secret name'),
     ([''], 'not a valid Secret name'),
@@ -77,7 +77,7 @@ def test_valid_secret_name(name, ok):
 # --------------------------------------------------------------------------- merge: examples
 
 @pytest.mark.parametrize('current, names, state, purge, prune, expected, added, removed', [
-    # BR-16: [old] + new -> [old, new], order kept
+    # ServiceAccount patch replaces the list: [old] + new -> [old, new], order kept
     (refs('old-secret'), ['new-secret'], 'present', False, None, refs('old-secret', 'new-secret'), ['new-secret'], []),
     # rerun: no duplicate, unchanged
     (refs('old-secret', 'new-secret'), ['new-secret'], 'present', False, None,

@@ -7,7 +7,7 @@ Rules: kubernetes/kubernetes pkg/credentialprovider/keyring.go (BasicDockerKeyri
 Lookup, isDefaultRegistryMatch, URLsMatchStr, URLsMatch, ParseSchemelessURL, SplitURL),
 pkg/credentialprovider/config.go (DockerConfigEntry.UnmarshalJSON,
 decodeDockerConfigFieldAuth) and pkg/credentialprovider/secrets/secrets.go
-(MakeDockerKeyring), as summarised in ../shared/reference/registry-protocol.md section 5.
+(MakeDockerKeyring), as described in docs/reference/kubelet-matching.md
 
 The tables marked "keyring_test.go" / "config_test.go" reproduce rows of the upstream
 tests pkg/credentialprovider/keyring_test.go (TestURLsMatch, TestDockerKeyringForGlob,
@@ -198,7 +198,7 @@ def test_config_test_go_bad_auth_fails_the_whole_keyring():
     assert result['keyring_error']['secret'] == 'bad' and result['matches'] == [] and not result['anonymous']
 
 
-# ---- the matching table of registry-protocol.md section 5 -----------------------------------------
+# ---- the matching rules of docs/reference/kubelet-matching.md -----------------------------------------
 @pytest.mark.parametrize('config_key, keyring_key', [
     ('https://index.docker.io/v1/', 'index.docker.io'),
     ('registry.example.com:5000', 'registry.example.com:5000'),
@@ -282,9 +282,9 @@ def test_secret_types_and_shapes():
     assert match_credentials('reg.example.test/app', [('s', legacy, 'kubernetes.io/dockercfg')])
     # Opaque: ignored even with the right key
     assert match_credentials('reg.example.test/app', [('s', cfg('reg.example.test'), 'Opaque')]) == []
-    # flat map under dockerconfigjson: no auths -> nothing (BR-03)
+    # flat map under dockerconfigjson: no auths -> nothing (shape stored under the wrong Secret type)
     assert match_credentials('reg.example.test/app', [('s', legacy)]) == []
-    # auths wrapper under dockercfg: one registry literally named "auths" (BR-03)
+    # auths wrapper under dockercfg: one registry literally named "auths" (shape stored under the wrong Secret type)
     keyring = kubelet_keyring([('s', cfg('reg.example.test'), 'kubernetes.io/dockercfg')])
     assert keyring['index'] == ['auths']
 

@@ -81,9 +81,9 @@ def test_ecr_token_expiration_is_read():
 
 
 @pytest.mark.parametrize('username, needle', [
-    ('robot+puller', 'Harbor robot'),          # BR-07: '$team' lost to shell expansion
+    ('robot+puller', 'Harbor robot'),          # Harbor robot name with $: '$team' lost to shell expansion
     ('robot', 'Harbor robot'),
-    ('gitlab-ci-token', 'deploy token'),       # BR-20
+    ('gitlab-ci-token', 'deploy token'),       # GitLab CI job token
 ])
 def test_credential_advice(username, needle):
     facts = probe.credential_facts('r.test', username, 'x')
@@ -200,7 +200,7 @@ def test_plain_http_is_refused_by_default_and_allowed_explicitly():
 
 
 def test_ecr_expired_token_message_is_expired_credentials():
-    # BR-18: 403 DENIED "Your authorization token has expired."
+    # ECR tokens expire after 12 h: 403 DENIED "Your authorization token has expired."
     reg = FakeRegistry(auth='basic', users={'AWS': 'ECR-TOKEN-EXAMPLE'}, acl={'AWS': {'*': ['pull']}})
     reg.add_tag('team/app', '1.0')
     body = {'errors': [{'code': 'DENIED', 'message': 'Your authorization token has expired. Reauthenticate and try again.'}]}
@@ -221,7 +221,7 @@ def test_expired_jwt_password_rejected_by_registry_is_expired_credentials():
 
 
 def test_rate_limited_reports_limits_and_retry_after():
-    # BR-22: HEAD is used (never GET), limits parsed with their window
+    # rate limit, not a bad password: HEAD is used (never GET), limits parsed with their window
     reg = FakeRegistry()
     reg.add_tag('team/app', '1.0')
     reg.queue(lambda r: r.method == 'HEAD', (429, {'Retry-After': '3600', 'ratelimit-limit': '100;w=21600',

@@ -8,7 +8,7 @@
   calls, moto's fixed 2015-01-01 expiry) and against a fake session (expiries, errors);
 * registry_secret with provider entries over an in-memory Kubernetes API: refresh_before
   idempotency, one mint per run, mixed static + provider entries, fresh and stale namespaces,
-  validation before any request, BR-18, and no token in any result, warning or diff.
+  validation before any request, static ECR tokens that expire after 12 h, and no token in any result, warning or diff.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -669,7 +669,7 @@ def test_two_provider_entries_record_one_expiry_each_and_the_earliest_on_the_sec
     assert h.run(registries=regs)['changed'] is False
 
 
-def test_br18_static_ecr_token_warns_records_issued_at_and_updates_without_recreate():
+def test_static_ecr_token_warns_records_issued_at_and_updates_without_recreate():
     h = Harness(namespaces=['apps'])
     regs = [static(server='111122223333.dkr.ecr.eu-west-1.amazonaws.com', username='AWS',
                    password='ECR-TOKEN-EXAMPLE')]

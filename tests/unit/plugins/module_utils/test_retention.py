@@ -223,7 +223,7 @@ def test_now_required_for_older_than():
 
 
 # ---------------------------------------------------------------------------------------
-# protection: in use, index children (BR-27), referrers
+# protection: in use, index children (GC must keep index children), referrers
 
 def test_protected_digest_is_kept_with_reason():
     state = repo(BASE_TAGS, created=BASE_CREATED)
@@ -287,7 +287,7 @@ def test_config_digest_protection_is_per_repository_unless_any():
     assert sorted(deleted_tags(plan)) == ['multi', 'nested', 'run-1']
 
 
-def test_br27_children_of_kept_index_are_protected():
+def test_children_of_kept_index_are_protected():
     # 1.0 -> index a with children b, c; b is also tagged (per-arch tag) and old
     state = repo({'1.0': 0xa, 'amd64-old': 0xb, 'old': 0xd},
                  created={0xa: 1, 0xb: 90, 0xc: 90, 0xd: 90}, children={0xa: [0xb, 0xc]})

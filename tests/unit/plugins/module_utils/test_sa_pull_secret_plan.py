@@ -2,7 +2,7 @@
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests for the pure parts of the sa_pull_secret runner (_sa_pull_secret.py):
-validation, per-ServiceAccount planning, annotations, stuck-pod detection, BR-15 report.
+validation, per-ServiceAccount planning, annotations, stuck-pod detection, pull secret in another namespace report.
 The runner itself is tested against a fake client at the end (request counting, conflict retry)."""
 
 from __future__ import absolute_import, division, print_function
@@ -83,7 +83,7 @@ def test_annotations_only():
 
 @pytest.mark.parametrize('override, field, fragment', [
     (dict(pull_secrets=None), 'pull_secrets', 'pull_secrets is required'),
-    (dict(pull_secrets=[{'name': 'regcred', 'namespace': 'default'}]), 'pull_secrets', 'has no namespace'),  # BR-15
+    (dict(pull_secrets=[{'name': 'regcred', 'namespace': 'default'}]), 'pull_secrets', 'has no namespace'),  # pull secret in another namespace
     (dict(purge=True, state='absent'), 'purge', 'state=present only'),
     (dict(purge=True, pull_secrets=None, annotations={'a': 'b'}), 'purge', 'purge needs a non-empty pull_secrets'),
     (dict(service_accounts=['Bad_Name']), 'service_accounts', 'neither a valid ServiceAccount name'),
@@ -129,7 +129,7 @@ def test_merge_annotations(current, desired, state, new, changed, kept):
 # --------------------------------------------------------------------------- planning
 
 def test_plan_appends_and_keeps_object():
-    """BR-16: [old-secret] + regcred -> [old-secret, regcred], whole object with resourceVersion."""
+    """ServiceAccount patch replaces the list: [old-secret] + regcred -> [old-secret, regcred], whole object with resourceVersion."""
     live = sa(secrets=['old-secret'])
     spec = validate_params(params())
     plan = plan_service_account('apps', 'default', live, spec)
@@ -264,7 +264,7 @@ def test_stuck_pod_default_service_account():
     assert [s['name'] for s in find_stuck_pods([p], TARGETS)] == ['x']
 
 
-# --------------------------------------------------------------------------- BR-15 report
+# --------------------------------------------------------------------------- pull secret in another namespace report
 
 def test_missing_secret_report():
     report = missing_secret_report({'apps': ['regcred', 'mirror'], 'web': ['regcred']},

@@ -31,9 +31,9 @@ REG = 'registry.example.test'
 AUTH = 'Y2ktcHVsbGVyOlMzY3IzdC1FeGFtcGxl'  # ci-puller:S3cr3t-Example
 SECRET = 'S3cr3t-Example'
 TWICE_B64 = ('eyJhdXRocyI6eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3Iz'
-            'dC1FeGFtcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19fQ==')
+             'dC1FeGFtcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19fQ==')
 FLAT_B64 = ('eyJyZWdpc3RyeS5leGFtcGxlLnRlc3QiOnsidXNlcm5hbWUiOiJjaS1wdWxsZXIiLCJwYXNzd29yZCI6IlMzY3IzdC1FeGF'
-                 'tcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19')
+            'tcGxlIiwiYXV0aCI6Ilkya3RjSFZzYkdWeU9sTXpZM0l6ZEMxRmVHRnRjR3hsIn19')
 
 
 def b64(data):

@@ -430,9 +430,29 @@ class SaPullSecretRunner(Runner):
         spec = self.spec = validate_params(params)
         if self.kube is None:
             self.kube = KubeClient.from_params(params, pool_size=params.get('max_concurrent_writes') or 16)
-        kube = self.kube
         workers = params.get('max_concurrent_writes') or 16
+        # reads and plans
+        namespaces, by_ns = self._read_service_accounts()
+        attaching = spec.state == 'present' and bool(spec.names)
+        if spec.prune_missing:
+            self._secret_names = self._list_secret_names()
+        elif attaching:
+            self._secret_names = self._list_secret_names(spec.names)
+        plans = self._plans(namespaces, by_ns)
+        missing_secrets = self._check_missing_secrets(plans) if attaching else []
+        # Pods are listed before any write: a stuck pod is one created before this run's attach.
+        stuck = self._stuck_before_writes(plans, set(namespaces)) if attaching else []
+        # writes
+        results, final_plans = self._write(plans, workers)
+        ok_accounts = set((r['namespace'], r['service_account']) for r in results
+                          if r['action'] in ('created', 'updated', 'unchanged'))
+        stuck_results = self._restart(stuck, ok_accounts, workers)
+        self._warn_after(missing_secrets, final_plans, stuck_results)
+        return self._final(results, final_plans, stuck_results, missing_secrets, namespaces)
 
+    def _read_service_accounts(self):
+        """The selected namespaces and their matching ServiceAccounts (one LIST)."""
+        params, spec, kube = self.params, self.spec, self.kube
         selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
                                        params.get('exclude_namespaces'))
         if spec.state == 'present':
@@ -441,57 +461,55 @@ class SaPullSecretRunner(Runner):
             self.warn('namespaces not found (nothing to remove there): %s' % ', '.join(selection['missing']))
         namespaces = selection['selected']
         ns_set = set(namespaces)
-
-        accounts = kube.list_all('serviceaccounts', kube.core.list_service_account_for_all_namespaces)
         by_ns = {}
-        for sa in accounts:
+        for sa in kube.list_all('serviceaccounts', kube.core.list_service_account_for_all_namespaces):
             meta = sa.get('metadata') or {}
             if meta.get('namespace') in ns_set and spec.matches(meta.get('name') or '', meta.get('labels')):
                 by_ns.setdefault(meta['namespace'], {})[meta['name']] = sa
+        return namespaces, by_ns
 
-        attaching = spec.state == 'present' and bool(spec.names)
-        if spec.prune_missing:
-            self._secret_names = self._list_secret_names()
-        elif attaching:
-            self._secret_names = self._list_secret_names(spec.names)
-
+    def _plans(self, namespaces, by_ns):
         plans = []
         for ns in namespaces:
             existing = by_ns.get(ns, {})
             names = set(existing)
-            for literal in spec.literal_names:
+            for literal in self.spec.literal_names:
                 names.add(literal)
             for name in sorted(names):
                 sa = existing.get(name)
                 self._prune_by_ns[(ns, name)] = self._prune_for(ns, sa)
                 plans.append(self._plan(ns, name, sa))
+        return plans
 
+    def _check_missing_secrets(self, plans):
+        """Pull secrets missing where they would be attached; fails before any write with
+        ``on_missing_secret=fail``."""
         attach_by_ns = {}
-        if attaching:
-            for p in plans:
-                if p['action'] != 'missing':
-                    attach_by_ns.setdefault(p['namespace'], spec.names)
-        missing_secrets = missing_secret_report(attach_by_ns, self._secret_names) if attaching else []
-        if missing_secrets and spec.on_missing_secret == 'fail':
+        for p in plans:
+            if p['action'] != 'missing':
+                attach_by_ns.setdefault(p['namespace'], self.spec.names)
+        missing_secrets = missing_secret_report(attach_by_ns, self._secret_names)
+        if missing_secrets and self.spec.on_missing_secret == 'fail':
             raise ValidationError(
                 'nothing was changed: pull secret(s) missing in %d namespace(s): %s; create them first '
                 '(registrylink.k8s.registry_secret) or set on_missing_secret=warn'
                 % (len(missing_secrets), _describe_missing(missing_secrets)), field='pull_secrets',
                 missing_pull_secrets=missing_secrets)
+        return missing_secrets
 
-        # Pods are listed before any write: a stuck pod is one created before this run's attach.
-        stuck = []
-        if attaching:
-            pods = kube.list_all('pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
-            targets = {}
-            for p in plans:
-                if p['action'] != 'missing':
-                    targets[(p['namespace'], p['service_account'])] = {
-                        'attach': list(spec.names), 'before': (p['before'] or {}).get('image_pull_secrets', [])}
-            stuck = find_stuck_pods([pod for pod in pods if (pod.get('metadata') or {}).get('namespace') in ns_set],
-                                    targets)
+    def _stuck_before_writes(self, plans, ns_set):
+        kube = self.kube
+        pods = kube.list_all('pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
+        targets = {}
+        for p in plans:
+            if p['action'] != 'missing':
+                targets[(p['namespace'], p['service_account'])] = {
+                    'attach': list(self.spec.names), 'before': (p['before'] or {}).get('image_pull_secrets', [])}
+        return find_stuck_pods([pod for pod in pods if (pod.get('metadata') or {}).get('namespace') in ns_set],
+                               targets)
 
-        # ---------------------------------------------------------------- writes
+    def _write(self, plans, workers):
+        """Apply the creates and updates (not in check mode); one result per plan."""
         outcomes = {}
         if not self.check_mode:
             to_write = [p for p in plans if p['action'] in ('create', 'update')]
@@ -504,11 +522,9 @@ class SaPullSecretRunner(Runner):
             final = final or plan
             final_plans.append(final)
             results.append(self._result(final, exc))
-        ok_accounts = set((r['namespace'], r['service_account']) for r in results
-                          if r['action'] in ('created', 'updated', 'unchanged'))
+        return results, final_plans
 
-        stuck_results = self._restart(stuck, ok_accounts, workers)
-
+    def _warn_after(self, missing_secrets, final_plans, stuck_results):
         for warning in _missing_warnings(missing_secrets):
             if self.check_mode:
                 warning += ' (check mode: a Secret that an earlier task would create is reported missing too)'
@@ -524,9 +540,10 @@ class SaPullSecretRunner(Runner):
                       '(a pod copies its ServiceAccount\'s imagePullSecrets only when it is created): %s%s'
                       % (len(not_restarted), ', '.join('%s/%s' % (s['namespace'], s['name'])
                                                        for s in not_restarted[:10]),
-                         '' if spec.restart else '; set restart_stuck_pods=true to recreate those owned by a '
+                         '' if self.spec.restart else '; set restart_stuck_pods=true to recreate those owned by a '
                          'controller'))
 
+    def _final(self, results, final_plans, stuck_results, missing_secrets, namespaces):
         changed = any(r['action'] in ('created', 'updated') for r in results) or \
             any(s['action'] == 'restarted' for s in stuck_results)
         result = {

@@ -139,6 +139,10 @@ class ProviderSpec(object):
 def validate_params(params, warn=None, provider_factory=None):
     """Validate the module's parameters without any network access (pure).
 
+    Phases: the Secret's name, selection and metadata; then (state=present) the entries of
+    ``docker_config`` and ``registries`` (static or minted by a provider), one per registry key;
+    then ``refresh_before`` and the document to write.
+
     :param params: the module params dict.
     :param warn: callable receiving warning strings (never secrets).
     :param provider_factory: ``(name, field, warn) -> Provider`` (tests); default ``_providers.get_provider``.
@@ -146,31 +150,10 @@ def validate_params(params, warn=None, provider_factory=None):
     :raises ValidationError: naming the field and the fix.
     """
     warn = warn or (lambda msg: None)
-    name = params.get('name') or ''
-    if len(name) > 253 or not _DNS_SUBDOMAIN_RE.match(name):
-        raise ValidationError('name: %r is not a valid Secret name (lowercase RFC 1123 subdomain, at most 253 characters)'
-                              % name, field='name')
-    validate_selection(params.get('namespaces'), params.get('namespace_selector'), params.get('exclude_namespaces'))
-    if params.get('max_concurrent_writes') is not None and params['max_concurrent_writes'] < 1:
-        raise ValidationError('max_concurrent_writes must be at least 1', field='max_concurrent_writes')
-    for field in ('labels', 'annotations'):
-        for key, value in (params.get(field) or {}).items():
-            if not isinstance(value, str):
-                raise ValidationError('%s: the value of %r must be a string (quote it in YAML)' % (field, key), field=field)
-    validate_metadata(params.get('labels'), params.get('annotations'))
-    labels = dict(params.get('labels') or {})
-    if labels.get(MANAGED_BY_LABEL, MANAGED_BY_VALUE) != MANAGED_BY_VALUE:
-        raise ValidationError('labels: %s is set by this collection and cannot be overridden' % MANAGED_BY_LABEL,
-                              field='labels')
-    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
-    refresh_before = None
-    if params.get('refresh_before') not in (None, ''):
-        refresh_before = parse_duration(params['refresh_before'], field='refresh_before')
+    name, labels, refresh_before = _validate_metadata(params)
     if params.get('state') == 'absent':
         return None
-
     secret_type = params.get('type') or TYPE_DOCKERCONFIGJSON
-    entries = []
     imported = []
     if params.get('docker_config') not in (None, '', {}):
         # Registries that `registries` gives credentials for may be helper-only in the import.
@@ -178,43 +161,9 @@ def validate_params(params, warn=None, provider_factory=None):
         imported, warnings = dc.parse_docker_config(params['docker_config'], provided=provided)
         for w in warnings:
             warn(w)
-    static_entries = []
-    specs = []
-    for index, reg in enumerate(params.get('registries') or []):
-        if reg.get('provider') not in (None, ''):
-            specs.append(_provider_spec(index, reg, warn, provider_factory))
-            continue
-        stray = [k for k in _providers.option_names() if reg.get(k) not in (None, '')]
-        if stray:
-            one = len(stray) == 1
-            raise ValidationError('registries[%d]: %s only appl%s to an entry with a provider (for example provider: '
-                                  'ecr); remove %s, or set provider'
-                                  % (index, ', '.join(stray), 'ies' if one else 'y', 'it' if one else 'them'),
-                                  field='registries')
-        entry, warnings = _entry_from_registry(index, reg)
-        for w in warnings:
-            warn(w)
-        static_entries.append(entry)
-    # registries win over docker_config for the same key; duplicates inside registries are an error.
-    declared_keys = {}
-    for entry in static_entries:
-        key = dc.entry_key(entry)
-        if key in declared_keys:
-            raise ValidationError(
-                'registries: %r and %r both normalise to the registry key %r; list each registry once'
-                % (declared_keys[key], dc.entry_server(entry), key), field='registries')
-        declared_keys[key] = dc.entry_server(entry)
-    seen_specs = {}
-    for spec in specs:
-        if spec.known_server and spec.known_server in declared_keys:
-            raise ValidationError('registries[%d]: provider %s would write the registry key %s, which another entry '
-                                  'lists with static credentials; list each registry once'
-                                  % (spec.index, spec.provider.name, spec.known_server), field='registries')
-        for other in seen_specs.values():
-            if other.fingerprint == spec.fingerprint or (spec.known_server and spec.known_server == other.known_server):
-                raise ValidationError('registries[%d] and registries[%d] name the same provider registry; list each '
-                                      'registry once' % (other.index, spec.index), field='registries')
-        seen_specs[spec.index] = spec
+    static_entries, specs = _registry_entries(params, warn, provider_factory)
+    declared_keys = _check_one_per_key(static_entries, specs)
+    # registries win over docker_config for the same key
     entries = [e for e in imported if dc.entry_key(e) not in declared_keys] + static_entries
     if not entries and not specs:
         raise ValidationError('state=present needs at least one registry: set registries and/or docker_config',
@@ -235,6 +184,78 @@ def validate_params(params, warn=None, provider_factory=None):
     return DesiredSecret(name, secret_type, config, servers, labels, annotations, static_entries=entries,
                          provider_specs=specs, refresh_before=refresh_before, merge=params.get('merge'),
                          stamp_issued_at=stamp)
+
+
+def _validate_metadata(params):
+    """``(name, labels, refresh_before)`` after checking the name, the selection, the labels and
+    annotations and ``refresh_before`` (both states)."""
+    name = params.get('name') or ''
+    if len(name) > 253 or not _DNS_SUBDOMAIN_RE.match(name):
+        raise ValidationError('name: %r is not a valid Secret name (lowercase RFC 1123 subdomain, at most 253 characters)'
+                              % name, field='name')
+    validate_selection(params.get('namespaces'), params.get('namespace_selector'), params.get('exclude_namespaces'))
+    if params.get('max_concurrent_writes') is not None and params['max_concurrent_writes'] < 1:
+        raise ValidationError('max_concurrent_writes must be at least 1', field='max_concurrent_writes')
+    for field in ('labels', 'annotations'):
+        for key, value in (params.get(field) or {}).items():
+            if not isinstance(value, str):
+                raise ValidationError('%s: the value of %r must be a string (quote it in YAML)' % (field, key), field=field)
+    validate_metadata(params.get('labels'), params.get('annotations'))
+    labels = dict(params.get('labels') or {})
+    if labels.get(MANAGED_BY_LABEL, MANAGED_BY_VALUE) != MANAGED_BY_VALUE:
+        raise ValidationError('labels: %s is set by this collection and cannot be overridden' % MANAGED_BY_LABEL,
+                              field='labels')
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    refresh_before = None
+    if params.get('refresh_before') not in (None, ''):
+        refresh_before = parse_duration(params['refresh_before'], field='refresh_before')
+    return name, labels, refresh_before
+
+
+def _registry_entries(params, warn, provider_factory):
+    """``(static_entries, provider_specs)`` from ``registries``."""
+    static_entries = []
+    specs = []
+    for index, reg in enumerate(params.get('registries') or []):
+        if reg.get('provider') not in (None, ''):
+            specs.append(_provider_spec(index, reg, warn, provider_factory))
+            continue
+        stray = [k for k in _providers.option_names() if reg.get(k) not in (None, '')]
+        if stray:
+            one = len(stray) == 1
+            raise ValidationError('registries[%d]: %s only appl%s to an entry with a provider (for example provider: '
+                                  'ecr); remove %s, or set provider'
+                                  % (index, ', '.join(stray), 'ies' if one else 'y', 'it' if one else 'them'),
+                                  field='registries')
+        entry, warnings = _entry_from_registry(index, reg)
+        for w in warnings:
+            warn(w)
+        static_entries.append(entry)
+    return static_entries, specs
+
+
+def _check_one_per_key(static_entries, specs):
+    """Refuse two entries of ``registries`` for one registry key; returns ``{key: server as given}``."""
+    declared_keys = {}
+    for entry in static_entries:
+        key = dc.entry_key(entry)
+        if key in declared_keys:
+            raise ValidationError(
+                'registries: %r and %r both normalise to the registry key %r; list each registry once'
+                % (declared_keys[key], dc.entry_server(entry), key), field='registries')
+        declared_keys[key] = dc.entry_server(entry)
+    seen_specs = {}
+    for spec in specs:
+        if spec.known_server and spec.known_server in declared_keys:
+            raise ValidationError('registries[%d]: provider %s would write the registry key %s, which another entry '
+                                  'lists with static credentials; list each registry once'
+                                  % (spec.index, spec.provider.name, spec.known_server), field='registries')
+        for other in seen_specs.values():
+            if other.fingerprint == spec.fingerprint or (spec.known_server and spec.known_server == other.known_server):
+                raise ValidationError('registries[%d] and registries[%d] name the same provider registry; list each '
+                                      'registry once' % (other.index, spec.index), field='registries')
+        seen_specs[spec.index] = spec
+    return declared_keys
 
 
 def _entry_from_registry(index, reg):

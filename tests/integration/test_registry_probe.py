@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import RegistryClient
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import probe_for_params as probe_task
 from tests.support.images import push_image
 from tests.support.localenv import free_port, make_ca, start_registry
 from tests.support.token_server import JWT_PASSWORD, TokenServer
@@ -59,7 +59,7 @@ def pushed(registry):
 
 def test_good_credentials_with_ca_path(registry, pushed):
     repo, digest = pushed
-    result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password=registry.password, registry_ca_path=registry.ca))
     assert result["ok"] is True, result
     assert result["manifest"]["digest"] == digest
@@ -73,7 +73,7 @@ def test_good_credentials_with_ca_path(registry, pushed):
 
 def test_image_option_normalises_like_the_kubelet(registry, pushed):
     repo, digest = pushed
-    result = run_module(_params(image=f"{registry.host}/{repo}@{digest}", username=registry.username,
+    result = probe_task(_params(image=f"{registry.host}/{repo}@{digest}", username=registry.username,
                                 password=registry.password, registry_ca_path=registry.ca))
     assert result["ok"] is True, result
     assert result["reference"] == digest and result["manifest"]["digest"] == digest
@@ -81,7 +81,7 @@ def test_image_option_normalises_like_the_kubelet(registry, pushed):
 
 def test_wrong_password_is_unauthorized(registry, pushed):
     repo = pushed[0]
-    result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password="wrong-" + registry.password, registry_ca_path=registry.ca))
     assert result["ok"] is False
     assert result["category"] == "unauthorized"
@@ -91,7 +91,7 @@ def test_wrong_password_is_unauthorized(registry, pushed):
 
 def test_missing_tag_is_not_found(registry, pushed):
     repo = pushed[0]
-    result = run_module(_params(registry=registry.host, repository=repo, reference="9.9", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository=repo, reference="9.9", username=registry.username,
                                 password=registry.password, registry_ca_path=registry.ca))
     assert result["category"] == "not_found"
     assert result["steps"][-1]["missing"] == "tag"
@@ -99,7 +99,7 @@ def test_missing_tag_is_not_found(registry, pushed):
 
 
 def test_missing_repository_is_not_found(registry):
-    result = run_module(_params(registry=registry.host, repository="it/does-not-exist", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository="it/does-not-exist", username=registry.username,
                                 password=registry.password, registry_ca_path=registry.ca))
     assert result["category"] == "not_found"
     assert result["steps"][-1]["missing"] == "repository"
@@ -107,7 +107,7 @@ def test_missing_repository_is_not_found(registry):
 
 def test_untrusted_ca_without_ca_path(registry, pushed):
     repo = pushed[0]
-    result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password=registry.password))
     assert result["category"] == "tls_untrusted"
     assert "registrylink registry CA" in result["hint"]
@@ -118,7 +118,7 @@ def test_untrusted_ca_without_ca_path(registry, pushed):
 
 def test_validate_certs_false_is_explicit_and_reported(registry, pushed):
     repo = pushed[0]
-    result = run_module(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
+    result = probe_task(_params(registry=registry.host, repository=repo, reference="1.0", username=registry.username,
                                 password=registry.password, registry_validate_certs=False))
     assert result["ok"] is True
     assert result["tls"]["verified"] is False and result["tls"]["validate_certs"] is False
@@ -126,9 +126,9 @@ def test_validate_certs_false_is_explicit_and_reported(registry, pushed):
 
 
 def test_dns_and_connect_failures():
-    assert run_module(_params(registry="registry.does-not-exist.invalid"))["category"] == "dns"
+    assert probe_task(_params(registry="registry.does-not-exist.invalid"))["category"] == "dns"
     port = free_port()
-    assert run_module(_params(registry=f"127.0.0.1:{port}", timeout=3))["category"] == "connect"
+    assert probe_task(_params(registry=f"127.0.0.1:{port}", timeout=3))["category"] == "connect"
 
 
 def test_client_tags_when_the_registry_ignores_n(registry, pushed):
@@ -177,11 +177,11 @@ def test_plain_http_refused_by_default(tmp_path):
     with start_registry(tmp_path / "plain", auth=None, tls=False) as reg:
         repo = _repo("plain")
         push_image(reg.url, repo, ["1.0"])
-        refused = run_module(_params(registry=reg.host, repository=repo, reference="1.0"))
+        refused = probe_task(_params(registry=reg.host, repository=repo, reference="1.0"))
         assert refused["category"] == "plain_http"
-        refused_url = run_module(_params(registry=reg.url, repository=repo, reference="1.0"))
+        refused_url = probe_task(_params(registry=reg.url, repository=repo, reference="1.0"))
         assert refused_url["category"] == "plain_http"
-        allowed = run_module(_params(registry=reg.host, repository=repo, reference="1.0", allow_insecure_http=True))
+        allowed = probe_task(_params(registry=reg.host, repository=repo, reference="1.0", allow_insecure_http=True))
         assert allowed["ok"] is True, allowed
         assert allowed["api_url"].startswith("http://") and allowed["tls"] == {"enabled": False}
 
@@ -227,7 +227,7 @@ def token_registry(tmp_path_factory, localenv):
 def test_bearer_flow_and_pull_scope(token_registry):
     t = token_registry
     before = len(t["ts"].requests)
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ALICE,
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ALICE,
                                 password=ALICE_PW, registry_ca_path=t["ca"]))
     assert result["ok"] is True, result
     assert result["auth"]["scheme"] == "bearer"
@@ -243,7 +243,7 @@ def test_bearer_flow_and_pull_scope(token_registry):
 
 def test_token_expiry_is_reported(token_registry):
     t = token_registry
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ALICE,
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ALICE,
                                 password=ALICE_PW, registry_ca_path=t["ca"]))
     expires = time.mktime(time.strptime(result["token"]["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert 500 < expires - time.time() <= 610
@@ -251,7 +251,7 @@ def test_token_expiry_is_reported(token_registry):
 
 def test_token_server_rejects_wrong_password(token_registry):
     t = token_registry
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], username=ALICE, password="nope",
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], username=ALICE, password="nope",
                                 registry_ca_path=t["ca"]))
     assert result["category"] == "unauthorized"
     assert result["steps"][-1]["step"] == "token"
@@ -259,7 +259,7 @@ def test_token_server_rejects_wrong_password(token_registry):
 
 def test_authenticated_but_not_permitted_is_denied_and_ambiguous(token_registry):
     t = token_registry
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=BOB,
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=BOB,
                                 password=BOB_PW, registry_ca_path=t["ca"]))
     assert result["category"] == "denied"
     assert result["steps"][-1]["ambiguous_not_found"] is True
@@ -268,7 +268,7 @@ def test_authenticated_but_not_permitted_is_denied_and_ambiguous(token_registry)
 
 def test_anonymous_on_token_registry_is_unauthorized(token_registry):
     t = token_registry
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0",
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0",
                                 registry_ca_path=t["ca"]))
     assert result["category"] == "unauthorized"
     assert "no credentials were sent" in result["msg"]
@@ -277,13 +277,13 @@ def test_anonymous_on_token_registry_is_unauthorized(token_registry):
 def test_jwt_password_expiry_is_reported_and_classified(token_registry):
     t = token_registry
     good = t["ts"].mint_password(ACR_USER, 3600)
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ACR_USER,
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ACR_USER,
                                 password=good, registry_ca_path=t["ca"]))
     assert result["ok"] is True, result
     assert result["credentials"]["password_kind"] == "jwt"
     assert result["token_expires_at"] and result["credentials"]["expired"] is False
     expired = t["ts"].mint_password(ACR_USER, -60)
-    result = run_module(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ACR_USER,
+    result = probe_task(_params(registry=t["reg"].host, repository=t["repo"], reference="1.0", username=ACR_USER,
                                 password=expired, registry_ca_path=t["ca"]))
     assert result["category"] == "expired_credentials"
     assert result["credentials"]["expired"] is True

@@ -15,7 +15,7 @@ import secrets
 import pytest
 from kubernetes import client as k
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import run_module
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import probe_for_params as probe_task
 from tests.support.images import push_image
 from tests.support.node import NO_NODE_GATE
 
@@ -87,7 +87,7 @@ def test_pull_secret_good(localenv, registry, image, core, unique_ns):
     ns = unique_ns("probe")
     _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, registry.password))
     seen = []
-    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+    result = probe_task(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
                                 registry_ca_path=registry.ca), register_secret=seen.append)
     assert result["ok"] is True, result
     assert result["manifest"]["digest"] == image[1]
@@ -102,7 +102,7 @@ def test_pull_secret_good(localenv, registry, image, core, unique_ns):
 def test_pull_secret_wrong_password(localenv, registry, image, core, unique_ns):
     ns = unique_ns("probe")
     _secret(core, ns, "regcred", _dockerconfig(registry.host, registry.username, "stale-password"))
-    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+    result = probe_task(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
                                 registry_ca_path=registry.ca))
     assert result["category"] == "unauthorized"
     _no_secret(result, "stale-password")
@@ -112,7 +112,7 @@ def test_pull_secret_port_mismatch(localenv, registry, image, core, unique_ns):
     ns = unique_ns("probe")
     host_only = registry.host.split(":")[0]
     _secret(core, ns, "regcred", _dockerconfig(host_only, registry.username, registry.password))
-    result = run_module(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
+    result = probe_task(_params(localenv, image=image[0], pull_secret={"namespace": ns, "name": "regcred"},
                                 registry_ca_path=registry.ca))
     assert result["category"] == "no_credentials_matched"
     assert [m["reason"] for m in result["near_misses"]] == ["port_mismatch"]
@@ -123,7 +123,7 @@ def test_pull_secret_port_mismatch(localenv, registry, image, core, unique_ns):
 # ---- pod mode -----------------------------------------------------------------------------------
 
 def _diagnose(localenv, registry, ns, name):
-    return run_module(_params(localenv, pod={"namespace": ns, "name": name}, registry_ca_path=registry.ca))
+    return probe_task(_params(localenv, pod={"namespace": ns, "name": name}, registry_ca_path=registry.ca))
 
 
 def test_pod_good(localenv, registry, image, core, unique_ns):
@@ -181,7 +181,7 @@ def test_pod_docker_hub_image_with_registry_1_key(localenv, registry, core, uniq
     ns = unique_ns("diag")
     _secret(core, ns, "hubcred", _dockerconfig("registry-1.docker.io", "hubuser", "hub-" + secrets.token_hex(4)))
     _pod(core, ns, "web", "team/app:1.0", ["hubcred"])
-    result = run_module(_params(localenv, pod={"namespace": ns, "name": "web"}, timeout=2))
+    result = probe_task(_params(localenv, pod={"namespace": ns, "name": "web"}, timeout=2))
     c = result["containers"][0]
     assert c["normalized"] == "docker.io/team/app"
     assert c["category"] == "no_credentials_matched"
@@ -246,7 +246,7 @@ def test_verify_mode_over_a_namespace_selection(localenv, registry, image, core,
     _wait_waiting(core, missing, "stuck", ("ErrImagePull", "ImagePullBackOff"))
     selector = ",".join(f"{k}={v}" for k, v in label.items())
     seen = []
-    result = run_module(_params(localenv, verify={"secret_name": "regcred", "images": [image[0]],
+    result = probe_task(_params(localenv, verify={"secret_name": "regcred", "images": [image[0]],
                                                   "service_accounts": ["default"], "diagnose_stuck_pods": True,
                                                   "max_pod_diagnoses": 5},
                                 namespaces=None, namespace_selector=selector,

@@ -20,7 +20,6 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._er
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import (
     decode_jwt_claims, merge_scopes, next_link, parse_rate_limit, parse_retry_after, parse_scope,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import api_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryError
 
 from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_registry_transport import FakeRegistry, ConnectionError_, fake_jwt
@@ -58,29 +57,6 @@ def no_secret_anywhere(client, *errors):
 # ------------------------------------------------------------------------------------------------
 # pure helpers
 # ------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize('given, expected', [
-    ('reg.example.test', (None, 'reg.example.test')),
-    ('reg.example.test:5000', (None, 'reg.example.test:5000')),
-    ('https://reg.example.test:5000/v2/', ('https', 'reg.example.test:5000')),
-    ('http://10.0.0.5:5000/v2/', ('http', '10.0.0.5:5000')),
-    ('harbor.example.test/team-a', (None, 'harbor.example.test')),
-    ('docker.io', (None, 'registry-1.docker.io')),
-    ('https://index.docker.io/v1/', ('https', 'registry-1.docker.io')),
-    ('index.docker.io', (None, 'registry-1.docker.io')),
-    ('Reg.Example.Test', (None, 'reg.example.test')),
-    ('[2001:db8::10]:5000', (None, '[2001:db8::10]:5000')),
-])
-def test_api_host(given, expected):
-    assert api_host(given) == expected
-
-
-@pytest.mark.parametrize('given', ['', 'ftp://reg.example.test', 'https://user:pw@reg.example.test'])
-def test_api_host_rejects(given):
-    with pytest.raises(RegistryError) as exc:
-        api_host(given)
-    assert exc.value.category == 'invalid_request'
-    assert 'pw' not in str(exc.value) or given == ''
 
 
 GOOD = 'sha256:' + 'ab' * 32

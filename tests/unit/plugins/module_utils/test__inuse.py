@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import KubernetesAPIError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import image_host
 from ansible_collections.registrylink.k8s.plugins.module_utils._inuse import (
     KINDS, ImageUse, InUseScanError, cluster_label, object_images, parse_use, protected_digests,
     scan_clusters,
@@ -69,17 +68,6 @@ def test_object_images_pod_status_image_ids_and_dedup():
 @pytest.mark.parametrize('obj', [{}, {'spec': None}, {'spec': {'template': None}}, {'metadata': None}])
 def test_object_images_tolerates_missing_fields(obj):
     assert object_images(obj, 'Deployment') == []
-
-
-@pytest.mark.parametrize('host, expected', [
-    ('REG.example.com:5000', 'reg.example.com:5000'),
-    ('https://reg.example.com/', 'reg.example.com'),
-    ('reg.example.com:443', 'reg.example.com'),
-    ('index.docker.io', 'docker.io'),
-    ('registry-1.docker.io', 'docker.io'),
-])
-def test_image_host(host, expected):
-    assert image_host(host) == expected
 
 
 @pytest.mark.parametrize('image, resolved, expected', [

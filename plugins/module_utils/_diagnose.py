@@ -321,12 +321,16 @@ def _pod_events(kube, namespace, pod):
                                                           field_selector=selector), namespace=namespace)
     except Exception:  # events are a bonus; RBAC may forbid them
         return None
+    return [e for e in event_dicts(items, uid) if e['type'] == 'Warning' or e['reason'] in PULL_EVENT_REASONS]
+
+
+def event_dicts(items, uid=None):
+    """Events as ``{type, reason, message, count, last_timestamp}``, oldest first; with ``uid``,
+    only those of that object (events of an earlier Pod with the same name are dropped)."""
     out = []
-    for ev in items:
+    for ev in items or []:
         involved = ev.get('involvedObject') or {}
         if uid and involved.get('uid') and involved.get('uid') != uid:
-            continue
-        if ev.get('type') != 'Warning' and ev.get('reason') not in PULL_EVENT_REASONS:
             continue
         out.append({'type': ev.get('type'), 'reason': ev.get('reason'), 'message': ev.get('message'),
                     'count': ev.get('count') or 1,

@@ -42,6 +42,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args imp
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, parse_duration, parse_rfc3339, utcnow,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import event_dicts
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ItemsFailed, KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
 )
@@ -607,20 +608,6 @@ def table(results):
 # runner
 # ---------------------------------------------------------------------------------------------
 
-def _event_dicts(items, uid=None):
-    out = []
-    for ev in items or []:
-        involved = ev.get('involvedObject') or {}
-        if uid and involved.get('uid') and involved.get('uid') != uid:
-            continue
-        out.append({'type': ev.get('type'), 'reason': ev.get('reason'), 'message': ev.get('message'),
-                    'count': ev.get('count') or 1,
-                    'last_timestamp': ev.get('lastTimestamp') or ev.get('eventTime') or
-                    (ev.get('metadata') or {}).get('creationTimestamp')})
-    out.sort(key=lambda e: e.get('last_timestamp') or '')
-    return out
-
-
 def _registry_conn(params):
     return dict(ca_path=params.get('registry_ca_path'),
                 validate_certs=params.get('registry_validate_certs', True) is not False,
@@ -704,7 +691,7 @@ class PullCanaryRunner(Runner):
                 self.warnings.append('cannot list events in %s: the pull time and the kubelet\'s full message come'
                                      ' from Events; only Pod status is used' % namespace)
             return []
-        return _event_dicts(items, uid)
+        return event_dicts(items, uid)
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.registrylink.k8s.plugins.module_utils import _kubelet_verdict as kv
 from ansible_collections.registrylink.k8s.plugins.module_utils import _pull_canary as pc
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     KubernetesAPIError, NotFoundError, RegistryLinkError, ValidationError,
@@ -147,7 +148,7 @@ def test_pod_with_explicit_secrets_node_and_tolerations():
     ('0s', 0.0), ('', None), ('5', None), ('ms', None), ('1.5 s', None), ('1sx', None),
 ])
 def test_parse_go_duration(text, seconds):
-    value = pc.parse_go_duration(text)
+    value = kv.parse_go_duration(text)
     if seconds is None:
         assert value is None
     else:
@@ -156,7 +157,7 @@ def test_parse_go_duration(text, seconds):
 
 @given(st.integers(min_value=0, max_value=10 ** 6))
 def test_parse_go_duration_milliseconds_roundtrip(ms):
-    assert pc.parse_go_duration('%dms' % ms) == pytest.approx(ms / 1000.0)
+    assert kv.parse_go_duration('%dms' % ms) == pytest.approx(ms / 1000.0)
 
 
 @pytest.mark.parametrize('message, seconds', [
@@ -167,7 +168,7 @@ def test_parse_go_duration_milliseconds_roundtrip(ms):
     (None, None),
 ])
 def test_pull_seconds_from_event(message, seconds):
-    value = pc.pull_seconds_from_event(message)
+    value = kv.pull_seconds_from_event(message)
     assert value == (pytest.approx(seconds) if seconds is not None else None)
 
 
@@ -197,13 +198,13 @@ START_ERROR = {'terminated': {'reason': 'StartError', 'exitCode': 128, 'message'
 
 
 def test_verdict_pending_is_none():
-    assert pc.kubelet_verdict(kpod(node=None), []) is None
-    assert pc.kubelet_verdict(kpod(state={'waiting': {'reason': 'ContainerCreating'}}),
+    assert kv.kubelet_verdict(kpod(node=None), []) is None
+    assert kv.kubelet_verdict(kpod(state={'waiting': {'reason': 'ContainerCreating'}}),
                               [ev('Pulling', 'Pulling image "x"')]) is None
 
 
 def test_verdict_pulled_with_the_kubelets_time():
-    v = pc.kubelet_verdict(kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64),
+    v = kv.kubelet_verdict(kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64),
                            [ev('Pulling', 'Pulling image'), ev('Pulled', PULLED),
                             ev('Failed', 'Error: failed to create containerd task: exec: "/dev/null"', 'Warning')])
     assert v['verdict'] == 'pulled' and v['pulled'] is True and v['complete'] is True
@@ -216,32 +217,32 @@ def test_verdict_pulled_with_the_kubelets_time():
 
 def test_verdict_pulled_waits_for_the_start_refusal():
     pod = kpod(state={'waiting': {'reason': 'ContainerCreating'}})
-    v = pc.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Created', 'Created container: canary')])
-    assert v['verdict'] == 'pulled' and v['complete'] is False and v['grace'] == pc.START_GRACE
+    v = kv.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Created', 'Created container: canary')])
+    assert v['verdict'] == 'pulled' and v['complete'] is False and v['grace'] == kv.START_GRACE
     pod = kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64)
     refused = ('Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc'
                ' create failed: unable to start container process: exec: "/dev/null": permission denied: unknown')
-    v = pc.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Failed', refused, 'Warning')])
+    v = kv.kubelet_verdict(pod, [ev('Pulled', PULLED), ev('Failed', refused, 'Warning')])
     assert v['complete'] is True and 'permission denied' in v['container_start']
     assert v['pull_seconds'] == pytest.approx(0.215)
 
 
 def test_verdict_pulled_waits_for_the_event_then_settles():
     pod = kpod(phase='Failed', state=START_ERROR, image_id='reg/x@sha256:' + 'a' * 64)
-    v = pc.kubelet_verdict(pod, [])
+    v = kv.kubelet_verdict(pod, [])
     assert v['verdict'] == 'pulled' and v['complete'] is False
-    v = pc.kubelet_verdict(pod, [], settled=True)
+    v = kv.kubelet_verdict(pod, [], settled=True)
     assert v['complete'] is True and v['pull_seconds'] is None
 
 
 def test_verdict_pull_failed_prefers_the_event_text():
     waiting = {'waiting': {'reason': 'ErrImagePull', 'message': 'short'}}
-    v = pc.kubelet_verdict(kpod(state=waiting), [])
+    v = kv.kubelet_verdict(kpod(state=waiting), [])
     assert v['verdict'] == 'pull_failed' and v['complete'] is False and v['kubelet_message'] == 'short'
     events = [ev('FailedToRetrieveImagePullSecret', 'Unable to retrieve some image pull secrets (nope); attempting'
                  ' to pull the image may not succeed.', 'Warning'),
               ev('Failed', UNAUTHORIZED, 'Warning'), ev('Failed', 'Error: ErrImagePull', 'Warning')]
-    v = pc.kubelet_verdict(kpod(state={'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off'}}), events)
+    v = kv.kubelet_verdict(kpod(state={'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off'}}), events)
     assert v['verdict'] == 'pull_failed' and v['complete'] is True
     assert v['kubelet_message'] == UNAUTHORIZED
     assert v['kubelet_reason'] == 'ImagePullBackOff'
@@ -251,21 +252,21 @@ def test_verdict_pull_failed_prefers_the_event_text():
 def test_verdict_unschedulable_with_the_schedulers_reason():
     cond = [{'type': 'PodScheduled', 'status': 'False', 'reason': 'Unschedulable',
              'message': "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}]
-    v = pc.kubelet_verdict(kpod(node=None, conditions=cond), [])
+    v = kv.kubelet_verdict(kpod(node=None, conditions=cond), [])
     assert v['verdict'] == 'unschedulable' and v['pulled'] is False
     assert 'node affinity/selector' in v['scheduler_message']
 
 
 def test_verdict_deadline_and_node_rejection():
-    v = pc.kubelet_verdict(kpod(phase='Failed', reason='DeadlineExceeded', message='Pod was active too long'), [])
+    v = kv.kubelet_verdict(kpod(phase='Failed', reason='DeadlineExceeded', message='Pod was active too long'), [])
     assert v['verdict'] == 'timeout'
-    v = pc.kubelet_verdict(kpod(phase='Failed', reason='OutOfcpu', message='Node didn\'t have enough resource'), [])
+    v = kv.kubelet_verdict(kpod(phase='Failed', reason='OutOfcpu', message='Node didn\'t have enough resource'), [])
     assert v['verdict'] == 'node_rejected' and v['kubelet_reason'] == 'OutOfcpu'
-    assert pc.kubelet_verdict(None, [])['verdict'] == 'vanished'
+    assert kv.kubelet_verdict(None, [])['verdict'] == 'vanished'
 
 
 def test_verdict_notices_a_started_workload():
-    v = pc.kubelet_verdict(kpod(phase='Running', state={'running': {'startedAt': 'x'}}, image_id='i'),
+    v = kv.kubelet_verdict(kpod(phase='Running', state={'running': {'startedAt': 'x'}}, image_id='i'),
                            [ev('Pulled', PULLED)])
     assert v['workload_started'] is True
 
@@ -278,15 +279,15 @@ def test_verdict_notices_a_started_workload():
     ([ev('Failed', 'Error: ErrImagePull', 'Warning'), ev('Failed', 'Error: ImagePullBackOff', 'Warning')], None),
 ])
 def test_retry_outcome(events, outcome):
-    assert pc.retry_outcome(events) == outcome
+    assert kv.retry_outcome(events) == outcome
 
 
 def test_timeout_verdict_says_what_the_pod_was_doing():
-    assert 'not scheduled' in pc.timeout_verdict(kpod(node=None), [], 30)['kubelet_message']
-    v = pc.timeout_verdict(kpod(state={'waiting': {'reason': 'ContainerCreating'}}),
+    assert 'not scheduled' in kv.timeout_verdict(kpod(node=None), [], 30)['kubelet_message']
+    v = kv.timeout_verdict(kpod(state={'waiting': {'reason': 'ContainerCreating'}}),
                            [ev('Pulling', 'Pulling image "big"')], 30)
     assert v['verdict'] == 'timeout' and 'still pulling' in v['kubelet_message'] and '30 s' in v['kubelet_message']
-    assert 'no verdict within 30 s' == pc.timeout_verdict(None, [], 30)['kubelet_message']
+    assert 'no verdict within 30 s' == kv.timeout_verdict(None, [], 30)['kubelet_message']
 
 
 # ---------------------------------------------------------------------------------------------

@@ -550,7 +550,8 @@ class PullCanaryRunner(Runner):
         for warning in result.pop('warnings'):
             self.warn(warning)
         if result['cleanup_failed'] or (self.params.get('fail_on_error') and not result['ok']):
-            raise ItemsFailed(result.pop('msg') or 'pull canary failed', **result)
+            details = dict((k, v) for k, v in result.items() if k != 'msg')
+            raise ItemsFailed(result['msg'] or 'pull canary failed', **details)
         return result
 
     def _canary(self):

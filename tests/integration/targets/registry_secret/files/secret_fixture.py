@@ -35,7 +35,7 @@ def core():
 
 def namespace(api, name):
     api.create_namespace({'metadata': {'name': name}})
-    for _ in range(200):
+    for _attempt in range(200):
         try:
             api.read_namespaced_service_account('default', name)
             return {'namespace': name}

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _common
 from ansible_collections.registrylink.k8s.plugins.module_utils import _dockerconfig as dc
-from ansible_collections.registrylink.k8s.plugins.module_utils import _gc
+from ansible_collections.registrylink.k8s.plugins.module_utils import _registry_gc as _gc
 from ansible_collections.registrylink.k8s.plugins.module_utils import _iam_oidc_provider as oidc
 from ansible_collections.registrylink.k8s.plugins.module_utils import _imageref
 from ansible_collections.registrylink.k8s.plugins.module_utils import _kubelet as kl

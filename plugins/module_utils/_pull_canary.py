@@ -131,6 +131,9 @@ def _dns_subdomain(value, field):
                               % (field, value), field=field)
 
 
+_LABEL_VALUE_RE = re.compile(r'^(?=.{0,63}\Z)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z')
+
+
 def _validate_tolerations(tolerations):
     out = []
     for index, tol in enumerate(tolerations or []):
@@ -153,6 +156,13 @@ def _validate_tolerations(tolerations):
                                   % (field, tol.get('effect')), field='tolerations')
         if tol.get('key') and not is_qualified_name(tol['key']):
             raise ValidationError('%s: %r is not a valid taint key' % (field, tol['key']), field='tolerations')
+        if not tol.get('key') and operator != 'Exists':
+            raise ValidationError('%s: without a key the operator must be Exists (tolerates every taint)' % field,
+                                  field='tolerations')
+        value = tol.get('value')
+        if value not in (None, '') and (not isinstance(value, str) or not _LABEL_VALUE_RE.match(value)):
+            raise ValidationError('%s: value %r is not a valid taint value (at most 63 letters, digits, -, _ and .,'
+                                  ' starting and ending with a letter or digit)' % (field, value), field='tolerations')
         if tol.get('tolerationSeconds') is not None:
             if tol.get('effect') != 'NoExecute':
                 raise ValidationError('%s: tolerationSeconds only applies to effect NoExecute' % field,
@@ -161,6 +171,9 @@ def _validate_tolerations(tolerations):
                 seconds = int(tol['tolerationSeconds'])
             except (TypeError, ValueError):
                 raise ValidationError('%s: tolerationSeconds must be an integer' % field, field='tolerations')
+            if not -2 ** 63 <= seconds < 2 ** 63:
+                raise ValidationError('%s: tolerationSeconds %d is out of range (a 64-bit integer)' % (field, seconds),
+                                      field='tolerations')
             tol = dict(tol, tolerationSeconds=seconds)
         out.append(dict((k, v) for k, v in tol.items() if v not in (None, '')))
     return out
@@ -215,8 +228,7 @@ def plan_canary(params):
         if not isinstance(value, str):
             raise ValidationError('node_selector: the value of %s must be a string (quote numbers and booleans), got %r'
                                   % (key, value), field='node_selector')
-        if not is_qualified_name(key) or len(value) > 63 or not re.match(
-                r'^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$', value):
+        if not is_qualified_name(key) or not _LABEL_VALUE_RE.match(value):
             raise ValidationError('node_selector: %s=%s is not a valid label' % (key, value), field='node_selector')
         node_selector[key] = value
     if node_selector.get(OS_LABEL, 'linux') != 'linux':
@@ -230,6 +242,11 @@ def plan_canary(params):
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
         raise ValidationError('timeout: seconds to wait for the kubelet, between %d and %d, got %r' % (
             MIN_TIMEOUT, MAX_TIMEOUT, timeout), field='timeout')
+    registry_timeout = params.get('registry_timeout')
+    if registry_timeout is not None and (isinstance(registry_timeout, bool) or not isinstance(registry_timeout, int)
+                                         or not 1 <= registry_timeout <= MAX_TIMEOUT):
+        raise ValidationError('registry_timeout: seconds for each connect and read of the diagnosis probe, between 1'
+                              ' and %d, got %r' % (MAX_TIMEOUT, registry_timeout), field='registry_timeout')
     gc_older_than = parse_duration(params.get('gc_older_than') or '15m', field='gc_older_than')
     if gc_older_than < timeout + DEADLINE_MARGIN:
         raise ValidationError('gc_older_than: must be at least timeout + %d seconds (%d s), or a canary of a run still'
@@ -388,7 +405,9 @@ def compact_diagnosis(diag):
 
 def gc_candidates(pods, now, older_than):
     """Canary Pods of earlier runs to delete: ours (both labels) and created more than ``older_than`` seconds
-    before ``now`` (an aware datetime). Returns ``[{"name", "run", "image", "age_seconds"}]``."""
+    before ``now`` (an aware datetime), and more than the Pod's own ``activeDeadlineSeconds`` (its run's
+    ``timeout`` + 60): a run with a longer ``timeout`` than this one's ``gc_older_than`` may still be waiting
+    for it. Returns ``[{"name", "run", "image", "age_seconds"}]``."""
     out = []
     for pod in pods or []:
         meta = pod.get('metadata') or {}
@@ -399,7 +418,10 @@ def gc_candidates(pods, now, older_than):
         if created is None:
             continue
         age = (now - created).total_seconds()
-        if age > older_than:
+        own_deadline = (pod.get('spec') or {}).get('activeDeadlineSeconds')
+        if not isinstance(own_deadline, int) or isinstance(own_deadline, bool):
+            own_deadline = 0
+        if age > max(older_than, own_deadline):
             out.append({'name': meta.get('name'), 'run': labels.get(RUN_LABEL),
                         'image': (meta.get('annotations') or {}).get(IMAGE_ANNOTATION), 'age_seconds': int(age)})
     out.sort(key=lambda p: p['name'] or '')

@@ -120,8 +120,9 @@ options:
     description:
       - Canary Pods of earlier runs in O(namespace) (both labels C(app.kubernetes.io/managed-by=registrylink.k8s) and
         C(registrylink.k8s/canary=true)) older than this are deleted at the start of the run. A duration such as
-        C(15m), C(1h) or a number of seconds; at least O(timeout) + 60 seconds, so that the canaries of a run still in
-        progress elsewhere are never touched.
+        C(15m), C(1h) or a number of seconds; at least O(timeout) + 60 seconds. A Pod is also spared until it is older
+        than its own C(activeDeadlineSeconds) (its run's O(timeout) + 60), so that the canaries of a run still in
+        progress elsewhere, also one with a longer O(timeout), are never touched.
     type: str
     default: 15m
   diagnose:
@@ -148,7 +149,7 @@ options:
     default: true
   registry_timeout:
     description:
-      - For the diagnosis probe; seconds to wait for each connect and read from the registry.
+      - For the diagnosis probe; seconds to wait for each connect and read from the registry, between 1 and 3600.
     type: int
     default: 10
   allow_insecure_http:

@@ -76,6 +76,15 @@ def test_plan_defaults_and_normalisation():
     ({'tolerations': [{'key': 'a', 'operator': 'Exists', 'value': 'x'}]}, 'tolerations'),
     ({'tolerations': [{'key': 'a', 'effect': 'Sometimes'}]}, 'tolerations'),
     ({'tolerations': [{'key': 'a', 'effect': 'NoSchedule', 'tolerationSeconds': 5}]}, 'tolerations'),
+    # what the API server would refuse: caught before any request, naming the option
+    ({'tolerations': [{'key': 'a', 'value': 'bad value!'}]}, 'tolerations'),
+    ({'tolerations': [{'key': 'a', 'value': 'x' * 64}]}, 'tolerations'),
+    ({'tolerations': [{'operator': 'Equal'}]}, 'tolerations'),
+    ({'tolerations': [{'effect': 'NoExecute', 'operator': 'Exists', 'tolerationSeconds': 10 ** 30}]}, 'tolerations'),
+    ({'node_selector': {'zone': 'a\n'}}, 'node_selector'),
+    # the diagnosis probe's timeout: a ValueError deep in the HTTP library otherwise
+    ({'registry_timeout': 0}, 'registry_timeout'),
+    ({'registry_timeout': -1}, 'registry_timeout'),
     ({'timeout': 4}, 'timeout'),
     ({'timeout': 3601}, 'timeout'),
     ({'timeout': True}, 'timeout'),
@@ -384,6 +393,17 @@ def test_gc_candidates_only_old_canaries_of_ours():
     got = pc.gc_candidates(pods, NOW, 900)
     assert [g['name'] for g in got] == ['old']
     assert got[0]['image'] == IMG and got[0]['age_seconds'] == 1000
+
+
+def test_gc_candidates_spare_a_run_with_a_longer_timeout():
+    # a run with timeout 3600 (activeDeadlineSeconds 3660) is still waiting for its 1000 s old Pod: a run with
+    # gc_older_than 900 must not delete it; once older than its own deadline it is a leftover
+    running = meta_pod('running', 1000)
+    running['spec'] = {'activeDeadlineSeconds': 3660}
+    dead = meta_pod('dead', 3700)
+    dead['spec'] = {'activeDeadlineSeconds': 3660}
+    got = pc.gc_candidates([running, dead], NOW, 900)
+    assert [g['name'] for g in got] == ['dead']
 
 
 def test_summary_and_table():

@@ -948,10 +948,14 @@ _STOP_TIERS = (("kube-controller-manager", "kube-scheduler"), ("kubelet",), ("co
 
 
 def _kubelets_running(root: str) -> bool:
+    """Whether the environment at ``root`` holds the host's kubelet sysctls: one of its kubelets
+    runs, or one of its containerds (an `up` registers itself between its containerds and its
+    kubelets, so in that moment it has no kubelet yet but will start one)."""
     raw = read_state(Path(root) / "state.json")
     if not raw:
         return False
-    return any(Process.from_dict(p).alive() for p in raw.get("processes", []) if p["name"].startswith("kubelet-"))
+    return any(Process.from_dict(p).alive() for p in raw.get("processes", [])
+               if p["name"].startswith(("kubelet-", "containerd-")))
 
 
 def stop_environment(state: Dict[str, Any], say: Callable[[str], None] = lambda _m: None) -> Tuple[List[Process], List[str]]:

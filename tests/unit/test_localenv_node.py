@@ -70,3 +70,21 @@ def test_dead_holders_do_not_keep_the_kubelet_values(host):
     # /env/crashed never ran `down` and runs no kubelet any more
     assert nd.release_sysctls("/env/a", lambda root: False) == original
     assert values == original
+
+
+def test_an_environment_between_its_containerd_and_its_kubelet_still_holds(tmp_path):
+    # `up` registers in the record after its containerds started and before its kubelets: another
+    # environment's `down` in that moment must not restore the sysctls under the kubelet about to start
+    import os
+
+    from tests.support import localenv as le
+
+    me = le.Process(name="containerd-local-1", pid=os.getpid(), argv=[], log="",
+                    starttime=le.proc_starttime(os.getpid()))
+    state = {"processes": [me.to_dict(), {"name": "etcd-local-1", "pid": 1, "starttime": 0}]}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert le._kubelets_running(str(tmp_path))
+    state["processes"][0]["starttime"] = -1  # that containerd is gone (a recycled PID is not it)
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert not le._kubelets_running(str(tmp_path))
+    assert not le._kubelets_running(str(tmp_path / "nowhere"))

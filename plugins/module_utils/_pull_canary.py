@@ -95,6 +95,10 @@ CANARY_CATEGORIES = {
     'timeout': 'The kubelet gave no verdict within timeout seconds (see kubelet_message for the last state). Raise'
                ' timeout for a large image, or check the node (kubelet, container runtime, network to the registry).',
     'vanished': 'The canary Pod was deleted by someone else before the kubelet gave a verdict.',
+    'invalid_reference': 'The kubelet or the node\'s container runtime cannot parse the image reference (see'
+                         ' kubelet_message), so nothing was requested from a registry and credentials play no part.'
+                         ' Write the reference in a form the runtime accepts (containerd 1.6, for example, refuses a'
+                         ' bracketed IPv6 registry host).',
 }
 
 
@@ -318,6 +322,10 @@ def _missing_secret_names(diagnosis, verdict):
     return names
 
 
+#: The runtime's (containerd's) words for a reference it cannot parse: no registry was asked.
+_REFERENCE_REFUSED = re.compile(r'failed to parse image reference|invalid reference format')
+
+
 def classify_failure(verdict, diagnosis):
     """(category, hint) for a canary that did not pull.
 
@@ -336,6 +344,9 @@ def classify_failure(verdict, diagnosis):
     kind = verdict.get('verdict')
     if kind in ('unschedulable', 'node_rejected', 'pod_rejected', 'timeout', 'vanished'):
         return kind, CANARY_CATEGORIES[kind]
+    if verdict.get('kubelet_reason') == 'InvalidImageName' or _REFERENCE_REFUSED.search(
+            verdict.get('kubelet_message') or ''):
+        return 'invalid_reference', CANARY_CATEGORIES['invalid_reference']
     if diagnosis is None:
         return 'node_pull_failed', CANARY_CATEGORIES['node_pull_failed']
     category = diagnosis.get('category')

@@ -316,7 +316,8 @@ results:
           Secret does not exist, C(FailedToRetrieveImagePullSecret)), V(key_port_mismatch) (an entry for the host with
           another port or none), V(key_path_mismatch) (an entry scoped to another repository path),
           V(node_pull_failed) (the same credentials work from the controller, so the node differs), V(unschedulable),
-          V(node_rejected), V(pod_rejected), V(timeout), V(vanished).
+          V(node_rejected), V(pod_rejected), V(timeout), V(vanished), V(invalid_reference) (the kubelet or the node's
+          container runtime cannot parse the image reference, so no registry was asked).
       type: str
       sample: key_port_mismatch
     hint:

@@ -36,6 +36,7 @@ import binascii
 import functools
 import os
 import re
+import signal
 import time
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import cluster_params
@@ -469,6 +470,35 @@ def _registry_conn(params):
                 allow_cross_host_realm=bool(params.get('allow_cross_host_realm')))
 
 
+#: Signals that end a run (``ansible-playbook`` stopped with SIGTERM, a closed terminal): the default action
+#: kills the process without running ``finally`` blocks, which would leave the canary Pods behind.
+TERMINATION_SIGNALS = ('SIGTERM', 'SIGHUP')
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def _exit_on_termination():
+    """Turn the termination signals into ``SystemExit`` while Pods exist, so that the cleanup runs; returns the
+    previous handlers for :func:`_restore_handlers` (none when not in the main thread)."""
+    previous = {}
+    for name in TERMINATION_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, _terminate)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            break
+    return previous
+
+
+def _restore_handlers(previous):
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
 class PullCanaryRunner(Runner):
     """Runs one ``pull_canary`` task. ``run()`` returns the result dict; it raises ``ItemsFailed``
     (with the whole result) when the canary Pods could not all be deleted, or with
@@ -629,6 +659,7 @@ class PullCanaryRunner(Runner):
     def _run_pods(self, plan, results, manifests):
         created = {}
         started = self.clock()
+        previous = _exit_on_termination()
         try:
             for item, manifest in zip(results, manifests):
                 if item['verdict'] is not None:
@@ -654,7 +685,10 @@ class PullCanaryRunner(Runner):
                     item['category'], item['hint'] = classify_failure(item, None)
             self._await_retries(plan, created, started + plan.timeout)
         finally:
-            self._cleanup(plan, created)
+            try:
+                self._cleanup(plan, created)
+            finally:
+                _restore_handlers(previous)
 
     def _wait(self, plan, created, started):
         deadline = started + plan.timeout

@@ -614,6 +614,29 @@ def test_runner_times_out_and_still_deletes():
     assert core.pods == {}
 
 
+def test_runner_deletes_its_pods_when_terminated():
+    # ansible-playbook stopped with SIGTERM: the default action would skip the cleanup and leave the Pod
+    import os
+    import signal
+
+    core = FakeCore(lambda image, tick: None)
+    r = runner(core, timeout=60)
+    clock_sleep = r.sleep
+
+    def sleep_then_terminated(seconds):
+        clock_sleep(seconds)
+        if core.pods:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    r.sleep = sleep_then_terminated
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exc:
+        r.run()
+    assert exc.value.code == 128 + signal.SIGTERM
+    assert core.pods == {}
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_runner_unschedulable():
     def kubelet(image, tick):
         return {'phase': 'Pending', '_node': None, 'conditions': [

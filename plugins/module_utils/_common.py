@@ -36,7 +36,7 @@ def parse_duration(value, field='duration'):
             raise ValidationError('%s: a duration cannot be negative (%d)' % (field, value), field=field)
         return value
     text = str(value).strip()
-    if text.isdigit():
+    if re.match(r'^[0-9]+\Z', text):  # not str.isdigit(): also true for a superscript digit, which int() refuses
         return int(text)
     m = _DURATION_RE.match(text)
     if not text or not m or not any(m.groups()):

@@ -85,6 +85,7 @@ def test_plan_defaults_and_normalisation():
     # the diagnosis probe's timeout: a ValueError deep in the HTTP library otherwise
     ({'registry_timeout': 0}, 'registry_timeout'),
     ({'registry_timeout': -1}, 'registry_timeout'),
+    ({'gc_older_than': '\u00b9'}, 'gc_older_than'),  # a digit to str.isdigit(), a ValueError to int()
     ({'timeout': 4}, 'timeout'),
     ({'timeout': 3601}, 'timeout'),
     ({'timeout': True}, 'timeout'),

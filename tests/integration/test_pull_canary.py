@@ -209,6 +209,38 @@ def test_timeout_still_deletes_the_pod(localenv, registry, core, unique_ns, sile
     assert _canaries(core, ns) == []
 
 
+def test_a_stopped_playbook_still_deletes_its_pod(localenv, registry, core, unique_ns, silent_registry, tmp_path):
+    """ansible-playbook stopped with SIGTERM while the canary waits: the module's cleanup still runs
+    (it used to die by the signal's default action and leave its Pod until the next run's GC)."""
+    import signal
+    import subprocess
+
+    from tests.support.ansible_run import REPO_ROOT, _ansible_env
+
+    ns = unique_ns("cnterm")
+    play = tmp_path / "play.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {"registrylink.k8s.pull_canary": {"namespace": ns, "image": f"{silent_registry}/hangs/term:1",
+                                          "timeout": 300, "diagnose": False}}]}]))
+    proc = subprocess.Popen([str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(play)],
+                            env=_ansible_env(localenv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _canaries(core, ns):
+            assert time.monotonic() < deadline and proc.poll() is None, "the canary Pod never appeared"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    deadline = time.monotonic() + 30
+    while _canaries(core, ns) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _canaries(core, ns) == []
+
+
 def test_check_mode_creates_nothing(localenv, registry, private_image, core, unique_ns):
     ns = unique_ns("cnc")
     run = _canary(localenv, registry, ns, [private_image, private_image + "-other"], check=True)

@@ -34,6 +34,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from kubernetes import client as k, config  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
+from tests.support.kube import dockerconfig_secret, image_pull_secrets as sa_pull_secrets, wait_default_sa  # noqa: E402
+
 STUCK_NS = "demo-api"
 STUCK_DEPLOYMENT = "shop"
 SECRET = "regcred"
@@ -81,29 +83,6 @@ def ignore_conflict(call, *args, **kwargs) -> bool:
         if exc.status != 409:
             raise
         return False
-
-
-def wait_default_sa(core: k.CoreV1Api, ns: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:  # kube-controller-manager creates the default ServiceAccount
-        try:
-            core.read_namespaced_service_account("default", ns)
-            return
-        except ApiException as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def dockerconfig_secret(name: str, server: str, username: str, password: str) -> k.V1Secret:
-    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
-    cfg = {"auths": {server: {"username": username, "password": password, "auth": auth}}}
-    return k.V1Secret(metadata=k.V1ObjectMeta(name=name), type="kubernetes.io/dockerconfigjson",
-                      data={".dockerconfigjson": base64.b64encode(json.dumps(cfg).encode()).decode()})
-
-
-def sa_pull_secrets(core: k.CoreV1Api, ns: str, sa: str = "default") -> List[str]:
-    return [r.name for r in core.read_namespaced_service_account(sa, ns).image_pull_secrets or []]
 
 
 # ------------------------------------------------------------------------------ namespaces

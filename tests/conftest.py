@@ -31,7 +31,6 @@ import secrets
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +160,8 @@ def unique_ns(kube_client):
     from kubernetes import client as k
     from kubernetes.client.rest import ApiException
 
+    from tests.support import kube
+
     made = []
 
     def make(prefix: str = "rlt", context: str = "local-1", labels=None, wait_for_default_sa: bool = True,
@@ -173,18 +174,10 @@ def unique_ns(kube_client):
         core.create_namespace(k.V1Namespace(metadata=meta))
         made.append((context, name))
         if wait_for_default_sa:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    core.read_namespaced_service_account("default", name)
-                    break
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
-                if time.monotonic() > deadline:
-                    pytest.fail(f"ServiceAccount default did not appear in {name} within {timeout}s "
-                                "(is kube-controller-manager running? `make status`)")
-                time.sleep(0.1)
+            try:
+                kube.wait_default_sa(core, name, timeout)
+            except kube.KubeHelperError as exc:
+                pytest.fail(str(exc))
         return name
 
     yield make

@@ -28,7 +28,6 @@ import json
 import secrets
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -37,6 +36,7 @@ import yaml
 
 from tests.bench.metrics import Target, scrape
 from tests.support.ansible_run import REPO_ROOT, _ansible_env, run_module
+from tests.support import kube
 from tests.support.images import list_tags, push_image
 
 CASES_FILE = Path(__file__).with_name("bad_input_cases.yml")
@@ -129,22 +129,13 @@ def _diff_writes(before: Dict[tuple, float], after: Dict[tuple, float]) -> Dict[
 @pytest.fixture(scope="module")
 def world(localenv, kube_client):
     from kubernetes import client as k
-    from kubernetes.client.rest import ApiException
 
     core = k.CoreV1Api(kube_client("local-1"))
     ns = "badinput-%s" % secrets.token_hex(3)
-    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns, labels={NS_LABEL: "yes"})))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            core.read_namespaced_service_account("default", ns)
-            break
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        if time.monotonic() > deadline:
-            pytest.fail("ServiceAccount default did not appear in %s (is kube-controller-manager running?)" % ns)
-        time.sleep(0.1)
+    try:
+        kube.ensure_namespace(core, ns, labels={NS_LABEL: "yes"}, timeout=30)
+    except kube.KubeHelperError as exc:
+        pytest.fail(str(exc))
     reg = localenv.registry
     # what absent / cleanup cases would delete or detach: a managed pull secret, attached
     config = {"auths": {reg.host: {"username": reg.username, "password": reg.password}}}

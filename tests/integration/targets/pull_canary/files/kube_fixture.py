@@ -15,31 +15,25 @@ using $K8S_AUTH_KUBECONFIG / $KUBECONFIG and the current context. Prints JSON.
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
 import sys
-import time
+from pathlib import Path
 
-from kubernetes import client as k8s
-from kubernetes import config as kconfig
-from kubernetes.client.rest import ApiException
+# the repository root (tests/integration/targets/<target>/files/ is five levels below it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
 
+from kubernetes.client.rest import ApiException  # noqa: E402
 
-def core():
-    path = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
-    return k8s.CoreV1Api(kconfig.new_client_from_config(config_file=path, context=os.environ.get('K8S_AUTH_CONTEXT')))
+from tests.support import kube  # noqa: E402
 
 
 def main(argv):
     verb, name = argv[1], argv[2]
-    api = core()
+    api = kube.core_api()
     if verb == 'namespace':
-        api.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(
-            name=name, labels={'registrylink.test/target': 'pull_canary'})))
-        deadline = time.time() + 30
-        while not api.list_namespaced_service_account(name, field_selector='metadata.name=default').items:
-            if time.time() > deadline:
-                raise SystemExit('no default ServiceAccount in %s after 30 s' % name)
-            time.sleep(0.2)
+        try:
+            kube.ensure_namespace(api, name, labels={'registrylink.test/target': 'pull_canary'}, timeout=30)
+        except kube.KubeHelperError as exc:
+            raise SystemExit(str(exc))
         print(json.dumps({'namespace': name}))
     elif verb == 'pods':
         print(json.dumps({'pods': sorted(p.metadata.name for p in api.list_namespaced_pod(name).items)}))

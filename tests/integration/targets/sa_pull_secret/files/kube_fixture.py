@@ -19,23 +19,22 @@ using $K8S_AUTH_KUBECONFIG / $KUBECONFIG and the current context. Prints JSON.
 
 from __future__ import absolute_import, division, print_function
 
-import base64
 import fnmatch
 import json
-import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from kubernetes import client as k8s
-from kubernetes import config as kconfig
-from kubernetes.client.rest import ApiException
+# the repository root (tests/integration/targets/<target>/files/ is five levels below it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
+
+from kubernetes.client.rest import ApiException  # noqa: E402
+
+from tests.support import kube  # noqa: E402
 
 
 def core():
-    path = os.environ.get('K8S_AUTH_KUBECONFIG') or os.environ.get('KUBECONFIG')
-    context = os.environ.get('K8S_AUTH_CONTEXT')
-    return k8s.CoreV1Api(kconfig.new_client_from_config(config_file=path, context=context))
+    return kube.core_api()
 
 
 def kv(text):
@@ -47,28 +46,11 @@ def kv(text):
     return out
 
 
-def wait_default_sa(api, ns, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            api.read_namespaced_service_account('default', ns)
-            return
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        if time.time() > deadline:
-            raise SystemExit('ServiceAccount default did not appear in %s' % ns)
-        time.sleep(0.2)
-
-
 def make_namespace(api, name, labels):
-    body = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=dict(labels)))
     try:
-        api.create_namespace(body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    wait_default_sa(api, name)
+        kube.ensure_namespace(api, name, labels=labels)
+    except kube.KubeHelperError as exc:
+        raise SystemExit(str(exc))
     return name
 
 
@@ -125,15 +107,11 @@ def main(argv):
             nss = [n['metadata']['name'] for n in raw(api, api.list_namespace)['items']
                    if fnmatch.fnmatchcase(n['metadata']['name'], argv[1])]
             targets = [(ns, argv[2]) for ns in nss]
-        payload = base64.b64encode(json.dumps({'auths': {'registry.example.test': {
-            'username': 'u', 'password': 'p', 'auth': base64.b64encode(b'u:p').decode()}}}).encode()).decode()
 
         def create(target):
             ns, name = target
-            body = {'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': name, 'namespace': ns},
-                    'type': 'kubernetes.io/dockerconfigjson', 'data': {'.dockerconfigjson': payload}}
             try:
-                api.create_namespaced_secret(ns, body)
+                api.create_namespaced_secret(ns, kube.dockerconfig_secret(name, 'registry.example.test', 'u', 'p'))
             except ApiException as exc:
                 if exc.status != 409:
                     raise

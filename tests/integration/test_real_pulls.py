@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import importlib
 import json
 import secrets
 import subprocess
@@ -50,13 +49,9 @@ TOKEN = secrets.token_hex(3)
 
 
 def _probe_runner():
-    """registry_probe's Python entry point (module_utils name before and after the rename)."""
-    for name in ("_registry_probe", "_probe"):
-        try:
-            return importlib.import_module(f"ansible_collections.registrylink.k8s.plugins.module_utils.{name}").run_module
-        except ImportError:
-            continue
-    raise ImportError("registry_probe's module_utils (_registry_probe / _probe) not found")
+    """registry_probe's Python entry point: everything the module does for its params."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import probe_for_params
+    return probe_for_params
 
 
 def _probe_params(localenv, registry, **kw):

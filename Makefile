@@ -15,7 +15,7 @@ help:
 	@echo "make up [CLUSTERS=N]      start the local environment (default 1 cluster, one node each)"
 	@echo "make status               health of the local environment, nodes included"
 	@echo "make down                 stop it"
-	@echo "make test                 sanity + unit + integration (hack/test.sh)"
+	@echo "make test                 sanity + unit + oracle + lint + integration (hack/test.sh)"
 	@echo "make sanity|unit|oracle|lint|integration"
 	@echo "make demo                 hack/demo.sh"
 	@echo "make bench [QUICK=1]      hack/bench.sh"

@@ -349,6 +349,17 @@ def _deployment_pods(core, ns, app):
             if not p.metadata.deletion_timestamp]
 
 
+def _replacement_pod(core, ns, app, old, timeout=30.0):
+    """The first Pod of Deployment ``app`` other than ``old`` (the ReplicaSet's replacement)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fresh = [p for p in _deployment_pods(core, ns, app) if p.metadata.name != old]
+        if fresh:
+            return fresh[0]
+        assert time.monotonic() < deadline, "no replacement Pod"
+        time.sleep(0.5)
+
+
 def test_sa_pull_secret_restarts_the_stuck_deployment_pod_and_the_kubelet_runs_the_new_one(
         localenv, registry, core, kube_client, private_image, unique_ns):
     ns = unique_ns("rpsa")
@@ -385,15 +396,9 @@ def test_sa_pull_secret_restarts_the_stuck_deployment_pod_and_the_kubelet_runs_t
         _no_secret(run.output, registry.password)
 
         # the ReplicaSet replaces the deleted Pod; admission gives it the secret; the kubelet runs it
-        deadline = time.monotonic() + 30
-        while True:
-            fresh = [p for p in _deployment_pods(core, ns, "web") if p.metadata.name != stuck_pod]
-            if fresh:
-                break
-            assert time.monotonic() < deadline, "no replacement Pod"
-            time.sleep(0.5)
-        new = fresh[0].metadata.name
-        assert [s.name for s in fresh[0].spec.image_pull_secrets] == ["regcred"]
+        replacement = _replacement_pod(core, ns, "web", stuck_pod)
+        new = replacement.metadata.name
+        assert [s.name for s in replacement.spec.image_pull_secrets] == ["regcred"]
         v = wait_verdict(core, ns, new, want=(RUNNING,), timeout=60)
         assert v.state == RUNNING and "Pulled" in v.events
         # the bare Pod was only reported: the kubelet still refuses it
@@ -456,15 +461,9 @@ def test_sa_pull_secret_restarts_a_running_pod_whose_restart_cannot_pull(
                        {"pull_secrets": ["regcred"], "namespaces": [ns], "restart_stuck_pods": True})
         assert run.rc == 0 and run.changed, run.output
         assert [(p["name"], p["action"]) for p in run.result["stuck_pods"]] == [(web, "restarted")], run.result
-        deadline = time.monotonic() + 30
-        while True:
-            fresh = [p for p in _deployment_pods(core, ns, "web") if p.metadata.name != web]
-            if fresh:
-                break
-            assert time.monotonic() < deadline, "no replacement Pod"
-            time.sleep(0.5)
-        assert [s.name for s in fresh[0].spec.image_pull_secrets] == ["regcred"]
-        v = wait_verdict(core, ns, fresh[0].metadata.name, want=(RUNNING,), timeout=60)
+        replacement = _replacement_pod(core, ns, "web", web)
+        assert [s.name for s in replacement.spec.image_pull_secrets] == ["regcred"]
+        v = wait_verdict(core, ns, replacement.metadata.name, want=(RUNNING,), timeout=60)
         assert "Pulled" in v.events, "the replacement pulled the image with the secret"
     finally:
         delete_pods(core, ns)

@@ -494,6 +494,30 @@ def kubeconfig_text(entries: Sequence[KubeAccess], current: Optional[str] = None
 # --------------------------------------------------------------------------------------
 # one Kubernetes control plane: etcd + kube-apiserver + kube-controller-manager
 
+# The API server's audit policy: one line (level Metadata: user, verb, resource, namespace, name,
+# response code; never a request or response body, so no Secret data) per request made by anyone
+# but the control plane's own components and the node. The control plane and the kubelet write
+# leases, events, node and Pod status and namespace cleanups on their own timing; a test that asks
+# "did this task write anything" reads only the lines of the credentials the task used.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: [system:kube-controller-manager, system:kube-scheduler, system:apiserver]
+  - level: None
+    userGroups: [system:nodes]
+  - level: None
+    resources:
+      - {group: coordination.k8s.io, resources: [leases]}
+      - {group: "", resources: [events]}
+      - {group: events.k8s.io, resources: [events]}
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version", "/metrics"]
+  - level: Metadata
+"""
+
 
 @dataclasses.dataclass
 class Cluster:
@@ -523,6 +547,11 @@ class Cluster:
     def ca(self) -> str:
         return str(self.pki / "ca.crt")
 
+    @property
+    def audit_log(self) -> str:
+        """The API server's audit log (JSON lines; see ``AUDIT_POLICY``)."""
+        return str(Path(self.workdir) / "audit.log")
+
     def admin(self) -> KubeAccess:
         return KubeAccess(self.name, self.server, self.ca, str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
 
@@ -533,6 +562,7 @@ class Cluster:
                 "etcd_data": self.etcd_data, "ca": self.ca,
                 "admin_cert": str(self.pki / "admin.crt"), "admin_key": str(self.pki / "admin.key"),
                 "sa_key": str(self.pki / "sa.key"), "sa_pub": str(self.pki / "sa.pub"),
+                "audit_log": self.audit_log,
                 "node": self.node.to_dict() if self.node is not None else None}
 
     @classmethod
@@ -617,6 +647,10 @@ class Cluster:
             f"--service-account-issuer=https://127.0.0.1:{self.api_port}",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
+            # who did what: tests count the requests a task made with its own credentials here
+            # (the control plane's and the node's own traffic is not logged, see AUDIT_POLICY)
+            f"--audit-policy-file={write_file(Path(self.workdir) / 'audit-policy.yaml', AUDIT_POLICY)}",
+            f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=0", "--audit-log-mode=blocking",
             # ServiceAccount admission stays ON (the default plugin set): KCM creates the
             # default ServiceAccount, so pods get it like on a real cluster.
             "--allow-privileged=true",

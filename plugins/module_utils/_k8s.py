@@ -69,6 +69,43 @@ def _api_message(body):
     return status.get('message') or '', causes
 
 
+#: API group of every resource the collection reads or writes ('' is the core group).
+API_GROUPS = {
+    'namespaces': '', 'secrets': '', 'serviceaccounts': '', 'pods': '', 'events': '', 'nodes': '',
+    'deployments': 'apps', 'statefulsets': 'apps', 'daemonsets': 'apps', 'replicasets': 'apps',
+    'jobs': 'batch', 'cronjobs': 'batch',
+    'selfsubjectaccessreviews': 'authorization.k8s.io',
+}
+
+
+def rbac_rule(verb, resource):
+    """The RBAC rule that grants ``verb`` on ``resource``, in the YAML flow style of a manifest.
+
+    >>> rbac_rule('list', 'secrets')
+    '{apiGroups: [""], resources: [secrets], verbs: [list]}'
+    """
+    return '{apiGroups: ["%s"], resources: [%s], verbs: [%s]}' % (API_GROUPS.get(resource, ''), resource, verb)
+
+
+def missing_rule_advice(verb, resource, namespace=None):
+    """The sentence that names the RBAC rule to add, and where to add it, for a denied request.
+
+    :param namespace: the namespace of the request; None for a cluster-wide one.
+    """
+    if namespace:
+        where = ('a Role in namespace %s (or a ClusterRole bound there with a RoleBinding)' % namespace)
+    else:
+        where = 'a ClusterRole bound with a ClusterRoleBinding'
+    return ('Add the rule %s to %s; the rights of every module are listed in docs/reliability.md, '
+            'as manifests in docs/rbac/.' % (rbac_rule(verb, resource), where))
+
+
+def _is_rbac_denial(message):
+    """True when a 403 message is the RBAC authorizer's (``User "..." cannot VERB resource ...``),
+    not an admission plugin's (PodSecurity, a terminating namespace, quota...)."""
+    return not message or ' cannot ' in message
+
+
 def map_api_exception(exc, verb, resource, namespace=None, name=None):
     """Turn a kubernetes ``ApiException`` into a typed error with a clear message.
 
@@ -93,10 +130,12 @@ def map_api_exception(exc, verb, resource, namespace=None, name=None):
         msg = ('namespace %s is being deleted: the API server refuses to %s %s there (%s)'
                % (namespace, verb, where, message))
         return KubernetesAPIError(msg, status=status, reason='NamespaceTerminating', **details)
+    if status == 403 and _is_rbac_denial(message):
+        msg = 'forbidden: the credentials cannot %s %s%s. %s API server said: %s' % (
+            verb, where, scope, missing_rule_advice(verb, resource, namespace), message)
+        return KubernetesAPIError(msg, status=status, reason='Forbidden', **details)
     if status == 403:
-        msg = ('forbidden: the credentials cannot %s %s%s (RBAC denies verb %r on resource %r). '
-               'Grant it with a Role/ClusterRole, or use another context. API server said: %s'
-               % (verb, where, scope, verb, resource, message))
+        msg = 'forbidden: the API server refuses to %s %s%s: %s' % (verb, where, scope, message)
         return KubernetesAPIError(msg, status=status, reason='Forbidden', **details)
     if status == 401:
         msg = 'unauthorized: the API server rejected the credentials while trying to %s %s%s: %s' % (

@@ -48,6 +48,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
+from ansible_collections.registrylink.k8s.plugins.module_utils._rbac import Needs, check_writes
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import parse_ecr_host, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     require_literal_namespaces,
@@ -581,6 +582,20 @@ def _body(namespace, desired, existing, annotations=None):
     }
 
 
+#: The requests each planned action makes (``update`` re-reads the Secret after a 409).
+WRITE_REQUESTS = {'create': ('create',), 'update': ('update', 'get'), 'recreate': ('delete', 'create'),
+                  'delete': ('delete',)}
+
+
+def write_needs(plans):
+    """The rights the planned writes need (``_rbac.Needs``): verb on ``secrets`` per namespace."""
+    needs = Needs()
+    for plan in plans:
+        for verb in WRITE_REQUESTS.get(plan['action'], ()):
+            needs.add(verb, 'secrets', plan['namespace'])
+    return needs
+
+
 class RegistrySecretRunner(Runner):
     """Apply registry_secret across a namespace selection; see the module docs for the contract."""
 
@@ -630,6 +645,7 @@ class RegistrySecretRunner(Runner):
         outcomes = {}
         if not self.check_mode:
             to_write = [p for p in plans if p['action'] in ('create', 'update', 'recreate', 'delete')]
+            check_writes(kube, write_needs(to_write), 'registry_secret', warn=self.warn)
             for plan, _res, exc in run_bounded(self._apply, to_write, params.get('max_concurrent_writes') or 16):
                 if exc is not None:
                     outcomes[plan['namespace']] = exc

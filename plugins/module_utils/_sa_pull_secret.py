@@ -39,6 +39,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS, KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
+from ansible_collections.registrylink.k8s.plugins.module_utils._rbac import Needs, check_writes
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
     is_qualified_name,
     parse_label_selector,
@@ -384,6 +385,20 @@ def metadata_lister(api_client, path):
     return list_metadata
 
 
+def write_needs(plans, stuck):
+    """The rights the planned writes need (``_rbac.Needs``): create or update (and the GET that re-reads
+    after a 409) on ``serviceaccounts``, and delete on ``pods`` for the stuck pods to restart."""
+    needs = Needs()
+    for plan in plans:
+        if plan['action'] in ('create', 'update'):
+            needs.add(plan['action'], 'serviceaccounts', plan['namespace'])
+            needs.add('get', 'serviceaccounts', plan['namespace'])
+    for pod in stuck:
+        if pod['restartable']:
+            needs.add('delete', 'pods', pod['namespace'])
+    return needs
+
+
 class SaPullSecretRunner(Runner):
     """Apply sa_pull_secret across a namespace selection; see the module docs for the contract."""
 
@@ -443,6 +458,9 @@ class SaPullSecretRunner(Runner):
         # Pods are listed before any write: a stuck pod is one created before this run's attach.
         stuck = self._stuck_before_writes(plans, set(namespaces)) if attaching else []
         # writes
+        if not self.check_mode:
+            check_writes(self.kube, write_needs(plans, stuck if spec.restart else []), 'sa_pull_secret',
+                         warn=self.warn)
         results, final_plans = self._write(plans, workers)
         ok_accounts = set((r['namespace'], r['service_account']) for r in results
                           if r['action'] in ('created', 'updated', 'unchanged'))

@@ -222,6 +222,12 @@ notes:
     Secret not created by this collection, or of another type, without O(force)."
   - "API errors name the verb, resource and namespace (403, 404, 409, 422 with the field). A write that
     fails in one namespace does not stop the others; the task then fails at the end naming the failed namespaces."
+  - "Rights: check mode needs C(list) on C(namespaces) and C(secrets); writing adds C(get), C(create), C(update)
+    and C(delete) on C(secrets) (ClusterRole manifests C(docs/rbac/registry_secret-read.yml) and
+    C(docs/rbac/registry_secret-write.yml)). Before the first write the module asks the API server
+    (SelfSubjectAccessReview) whether every planned write is allowed; if one is not, it fails with nothing
+    written, naming the verb, the resource, the namespaces and the RBAC rule to add. A denied read fails the
+    same way, naming the rule."
   - The kubelet only reads C(username), C(password) and C(auth) of each entry (C(pkg/credentialprovider/config.go)).
     It never uses C(identitytoken) or C(registrytoken), so such entries are rewritten or refused on import.
   - "Provider errors, all before any write: an unknown O(registries[].provider); V(ecr) without

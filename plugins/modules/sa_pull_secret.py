@@ -148,6 +148,12 @@ notes:
   - "API errors name the verb, resource and namespace (403, 404, 409, 422 with the field). A write that fails
     for one ServiceAccount does not stop the others; the task then fails at the end naming them, with the full
     RV(results)."
+  - "Rights: check mode needs C(list) on C(namespaces), C(serviceaccounts), C(secrets) (metadata only) and C(pods);
+    writing adds C(get) and C(update) on C(serviceaccounts), C(create) on them for O(create_service_accounts) and
+    C(delete) on C(pods) for O(restart_stuck_pods) (ClusterRole manifests C(docs/rbac/sa_pull_secret-read.yml)
+    and C(docs/rbac/sa_pull_secret-write.yml)). Before the first write the module asks the API server
+    (SelfSubjectAccessReview) whether every planned write is allowed; if one is not, it fails with nothing
+    written, naming the verb, the resource, the namespaces and the RBAC rule to add."
   - Stuck pods are found among pods in any phase but C(Succeeded) and C(Failed). A pod waits in phase C(Pending)
     until every container has started once; a pod whose container already ran and cannot be pulled again when
     it restarts (the node no longer has the image) is kept in phase C(Running) by the kubelet while it waits in

@@ -29,6 +29,24 @@ def test_403_names_verb_resource_namespace():
     assert err.details == {'status': 403, 'verb': 'create', 'resource': 'secrets', 'namespace': 'team-a'}
 
 
+def test_403_from_rbac_names_the_rule_to_add_and_where():
+    body = {'message': 'secrets is forbidden: User "system:serviceaccount:ci:bot" cannot list resource "secrets" in '
+                       'API group "" at the cluster scope'}
+    err = _k8s.map_api_exception(FakeApiException(403, body), 'list', 'secrets')
+    assert err.msg.startswith('forbidden: the credentials cannot list secrets cluster-wide. Add the rule '
+                              '{apiGroups: [""], resources: [secrets], verbs: [list]} to a ClusterRole bound with a '
+                              'ClusterRoleBinding')
+    assert 'system:serviceaccount:ci:bot' in err.msg
+    err = _k8s.map_api_exception(FakeApiException(403, body), 'list', 'deployments', namespace='team-a')
+    assert '{apiGroups: ["apps"], resources: [deployments], verbs: [list]} to a Role in namespace team-a' in err.msg
+
+
+def test_403_from_admission_is_not_blamed_on_rbac():
+    body = {'message': 'pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true'}
+    err = _k8s.map_api_exception(FakeApiException(403, body), 'create', 'pods', namespace='a')
+    assert err.reason == 'Forbidden' and 'violates PodSecurity' in err.msg and 'apiGroups' not in err.msg
+
+
 def test_404_409():
     assert isinstance(_k8s.map_api_exception(FakeApiException(404, {}), 'get', 'secrets', 'a', 'x'), NotFoundError)
     err = _k8s.map_api_exception(FakeApiException(409, {'message': 'the object has been modified'}),

@@ -114,9 +114,11 @@ class FakeKube(object):
 
     def __init__(self, namespaces):
         self.core = FakeCore()
+        self.api_client = None
         self.namespaces = [{'metadata': {'name': n, 'labels': {}}} for n in namespaces]
         self.secrets = {}
         self.requests = []
+        self.reviews = []  # SelfSubjectAccessReviews (always allowed here; test__rbac.py covers denials)
         self.rv = 1000
 
     def list_all(self, resource, func, namespace=None, **kwargs):
@@ -128,6 +130,9 @@ class FakeKube(object):
         return [copy.deepcopy(s) for (ns, n), s in sorted(self.secrets.items()) if n == name]
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        if resource == 'selfsubjectaccessreviews':
+            self.reviews.append(kwargs['body']['spec']['resourceAttributes'])
+            return {'status': {'allowed': True}}
         self.requests.append((verb, resource, namespace))
         assert resource == 'secrets'
         body = copy.deepcopy(kwargs.get('body'))

@@ -316,6 +316,7 @@ class FakeKube(object):
         self.calls = []
         self.conflict_once = set()
         self.deleted_pods = []
+        self.reviews = []  # SelfSubjectAccessReviews (always allowed here; test__rbac.py covers denials)
 
     def list_all(self, resource, func, namespace=None, **kwargs):
         self.request_count += 1
@@ -335,6 +336,9 @@ class FakeKube(object):
         raise AssertionError(resource)
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        if resource == 'selfsubjectaccessreviews':
+            self.reviews.append(kwargs['body']['spec']['resourceAttributes'])
+            return {'status': {'allowed': True}}
         self.request_count += 1
         kwargs.update(namespace=namespace, name=name)
         self.calls.append((verb, resource, kwargs.get('namespace'), kwargs.get('name')))

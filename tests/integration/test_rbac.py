@@ -1,0 +1,312 @@
+"""Least privilege on the real API server: every module runs with exactly the rights of its manifest.
+
+For each manifest in docs/rbac/, a ServiceAccount is bound to exactly that ClusterRole and the module
+runs through ``ansible-playbook`` with a kubeconfig that holds nothing but the ServiceAccount's
+TokenRequest token (tests/support/rbac.py):
+
+* with the whole manifest the run works (and the rerun reports no change);
+* with any single verb on any single resource taken away, the run fails before any write, with a
+  message naming the verb, the resource, the scope and the rule to add; the state read back by the
+  admin is exactly what it was before the run.
+
+The scenario of each verb is one that needs it (``delete`` on Secrets: state=absent; ``delete`` on Pods:
+a stuck Pod to restart), so a rule that no scenario needs would fail the "works" half instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import rbac_rule
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret import RegistrySecretRunner
+from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import SaPullSecretRunner
+from tests.support.ansible_run import run_module
+from tests.support.node import NO_NODE_GATE
+from tests.support.rbac import Grant, run_in_process, triples, without
+
+RS = "registrylink.k8s.registry_secret"
+SA = "registrylink.k8s.sa_pull_secret"
+SECRET = "rbac-pull"
+
+
+@pytest.fixture
+def api(kube_client):
+    return kube_client("local-1")
+
+
+@pytest.fixture
+def core(api):
+    return k8s.CoreV1Api(api)
+
+
+@pytest.fixture
+def grant(localenv, api, unique_ns, tmp_path):
+    made = []
+
+    def make(manifest, namespaces=None):
+        g = Grant(localenv, api, unique_ns("rbacid"), manifest, tmp_path, namespaces=namespaces)
+        made.append(g)
+        return g
+
+    yield make
+    for g in made:
+        g.close()
+
+
+def _as(grant, args):
+    """Module arguments that connect with nothing but the ServiceAccount's kubeconfig."""
+    return dict(args, kubeconfig=grant.kubeconfig, context="bot")
+
+
+def _isolated():
+    """The environment's own kubeconfig (admin) must not be reachable by the module."""
+    return {"K8S_AUTH_KUBECONFIG": "", "KUBECONFIG": "/nonexistent", "K8S_AUTH_CONTEXT": ""}
+
+
+def _assert_names_rule(msg, triple, scope):
+    """The message names the verb, the resource, the scope (``cluster-wide`` or ``in namespace X``) and
+    the rule to add, and it is the collection's sentence, not the API server's raw answer."""
+    _group, resource, verb = triple
+    assert msg.startswith("forbidden"), msg
+    assert f"{verb} {resource} {scope}" in msg, (triple, scope, msg)
+    assert f"Add the rule {rbac_rule(verb, resource)} to " in msg, msg
+
+
+# ---------------------------------------------------------------------------------------------- registry_secret
+
+def _secret_state(core, nss):
+    """(namespace -> (resourceVersion, password) or None) read back by the admin."""
+    out = {}
+    for ns in nss:
+        try:
+            s = core.read_namespaced_secret(SECRET, ns)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            out[ns] = None
+            continue
+        cfg = json.loads(base64.b64decode(s.data[".dockerconfigjson"]))
+        out[ns] = (s.metadata.resource_version, next(iter(cfg["auths"].values()))["password"])
+    return out
+
+
+def _rs_args(registry, nss, password, state="present"):
+    return {"name": SECRET, "namespaces": nss, "state": state,
+            "registries": [{"server": registry.host, "username": "rbac-user", "password": password}]}
+
+
+def _rs_secret(registry, password):
+    auth = base64.b64encode(f"rbac-user:{password}".encode()).decode()
+    config = {"auths": {registry.host: {"username": "rbac-user", "password": password, "auth": auth}}}
+    return k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=SECRET, labels={"app.kubernetes.io/managed-by": "registrylink.k8s"}),
+                        type="kubernetes.io/dockerconfigjson",
+                        data={".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()})
+
+
+def _rs_prepare(core, registry, nss, password="old-pass", first=False):
+    """By the admin: namespace 0 without the Secret (a create), namespace 1 with ``password`` (an
+    update); with ``first``, namespace 0 gets it too."""
+    for index, ns in enumerate(nss):
+        try:
+            core.delete_namespaced_secret(SECRET, ns)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        if index or first:
+            core.create_namespaced_secret(ns, _rs_secret(registry, password))
+
+
+def test_registry_secret_write_manifest_is_enough_and_every_rule_is_needed(localenv, registry, core, unique_ns,
+                                                                              grant):
+    nss = [unique_ns("rbacrs"), unique_ns("rbacrs")]
+    g = grant("docs/rbac/registry_secret-write.yml")
+    present = _as(g, _rs_args(registry, nss, "new-pass"))
+    absent = _as(g, _rs_args(registry, nss, "new-pass", state="absent"))
+
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        needs_absent = triple[2] == "delete"
+        _rs_prepare(core, registry, nss, first=needs_absent)  # with both Secrets there, absent deletes both
+        before = _secret_state(core, nss)
+        run = run_in_process("registry_secret", RegistrySecretRunner, absent if needs_absent else present)
+        assert run.failed, (triple, run.result)
+        scope = {"list": "cluster-wide", "create": f"in namespace {nss[0]}", "update": f"in namespace {nss[1]}",
+                 "get": f"in namespace {nss[1]}", "delete": f"in namespaces {nss[0]}, {nss[1]}"}[triple[2]]
+        _assert_names_rule(run.result["msg"], triple, scope)
+        assert _secret_state(core, nss) == before, triple
+        assert g.token not in run.output
+
+    g.set_rules(g.manifest_rules)
+    _rs_prepare(core, registry, nss)
+    run = run_module(localenv, RS, present, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["summary"] == {"created": 1, "updated": 1}
+    assert [v[1] for v in _secret_state(core, nss).values()] == ["new-pass", "new-pass"]
+    again = run_in_process("registry_secret", RegistrySecretRunner, present)
+    assert not again.failed and again.changed is False, again.result
+    gone = run_in_process("registry_secret", RegistrySecretRunner, absent)
+    assert not gone.failed and gone.result["summary"] == {"deleted": 2}, gone.result
+    assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}
+
+
+def test_registry_secret_read_manifest_runs_check_mode_and_refuses_writes(localenv, registry, core, unique_ns, grant):
+    nss = [unique_ns("rbacrs"), unique_ns("rbacrs")]
+    g = grant("docs/rbac/registry_secret-read.yml")
+    _rs_prepare(core, registry, nss)
+    present = _as(g, _rs_args(registry, nss, "new-pass"))
+    before = _secret_state(core, nss)
+    check = run_module(localenv, RS, present, check=True, extra_env=_isolated())
+    assert not check.failed, check.result.get("msg")
+    assert check.result["summary"] == {"created": 1, "updated": 1}
+    # the same task for real: refused before the first write, naming both missing write rules
+    real = run_module(localenv, RS, present, extra_env=_isolated())
+    assert real.failed
+    _assert_names_rule(real.result["msg"], ("", "secrets", "create"), f"in namespace {nss[0]}")
+    _assert_names_rule(real.result["msg"], ("", "secrets", "update"), f"in namespace {nss[1]}")
+    assert "nothing was written" in real.result["msg"]
+    assert {(m["verb"], m["resource"]) for m in real.result["missing_rules"]} == {
+        ("create", "secrets"), ("update", "secrets"), ("get", "secrets")}
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("registry_secret", RegistrySecretRunner, present, check=True)
+        assert run.failed, triple
+        _assert_names_rule(run.result["msg"], triple, "cluster-wide")
+    assert _secret_state(core, nss) == before
+
+
+# ---------------------------------------------------------------------------------------------- sa_pull_secret
+
+class SaWorld:
+    """One namespace: Secret ``regcred``; ServiceAccount ``default`` without it; ``rl-new`` absent (to
+    be created); Pod ``web-1`` stuck in ImagePullBackOff, owned by a ReplicaSet (to be restarted)."""
+
+    def __init__(self, api, ns):
+        self.core = k8s.CoreV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.ns = ns
+        self.core.create_namespaced_secret(ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="regcred"),
+                                                            type="Opaque", string_data={"x": "y"}))
+        # The ReplicaSet only owns the Pod: deleted but held by a finalizer, its controller leaves it
+        # alone and the garbage collector keeps its dependents.
+        self.rs = self.apps.create_namespaced_replica_set(ns, k8s.V1ReplicaSet(
+            metadata=k8s.V1ObjectMeta(name="web", finalizers=["registrylink.test/hold"]),
+            spec=k8s.V1ReplicaSetSpec(replicas=0, selector=k8s.V1LabelSelector(match_labels={"app": "web"}),
+                                      template=k8s.V1PodTemplateSpec(
+                                          metadata=k8s.V1ObjectMeta(labels={"app": "web"}),
+                                          spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="x")])))))
+        self.apps.delete_namespaced_replica_set("web", ns)
+
+    def reset(self):
+        sa = self.core.read_namespaced_service_account("default", self.ns)
+        if sa.image_pull_secrets:
+            sa.image_pull_secrets = None
+            self.core.replace_namespaced_service_account("default", self.ns, sa)
+        for name, kind in (("rl-new", "sa"), ("web-1", "pod")):
+            try:
+                if kind == "sa":
+                    self.core.delete_namespaced_service_account(name, self.ns)
+                else:
+                    self.core.delete_namespaced_pod(name, self.ns, grace_period_seconds=0)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        self._wait_pod_gone()
+        owner = k8s.V1OwnerReference(api_version="apps/v1", kind="ReplicaSet", name="web", uid=self.rs.metadata.uid,
+                                     controller=True)
+        self.core.create_namespaced_pod(self.ns, k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(name="web-1", owner_references=[owner]),
+            spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="app", image="registry.example.test/team/app:1")],
+                               scheduling_gates=[k8s.V1PodSchedulingGate(name=NO_NODE_GATE)])))
+        self.core.patch_namespaced_pod_status("web-1", self.ns, {"status": {"phase": "Pending", "containerStatuses": [{
+            "name": "app", "image": "registry.example.test/team/app:1", "imageID": "", "ready": False,
+            "restartCount": 0, "started": False, "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}})
+
+    def _wait_pod_gone(self):
+        import time
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.core.read_namespaced_pod("web-1", self.ns)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            time.sleep(0.1)
+        raise AssertionError("pod web-1 not deleted within 30s")
+
+    def state(self):
+        sa = self.core.read_namespaced_service_account("default", self.ns)
+        accounts = [a.metadata.name for a in self.core.list_namespaced_service_account(self.ns).items]
+        pods = [(p.metadata.name, p.metadata.uid) for p in self.core.list_namespaced_pod(self.ns).items]
+        return {"default": (sa.metadata.resource_version, [r.name for r in sa.image_pull_secrets or []]),
+                "accounts": sorted(accounts), "pods": pods}
+
+    def close(self):
+        self.apps.patch_namespaced_replica_set("web", self.ns, {"metadata": {"finalizers": None}})
+
+
+@pytest.fixture
+def sa_world(api, unique_ns):
+    world = SaWorld(api, unique_ns("rbacsa"))
+    yield world
+    world.close()
+
+
+def _sa_args(ns):
+    return {"pull_secrets": ["regcred"], "namespaces": [ns], "service_accounts": ["default", "rl-new"],
+            "create_service_accounts": True, "restart_stuck_pods": True}
+
+
+def test_sa_pull_secret_write_manifest_is_enough_and_every_rule_is_needed(localenv, sa_world, grant):
+    ns = sa_world.ns
+    g = grant("docs/rbac/sa_pull_secret-write.yml")
+    args = _as(g, _sa_args(ns))
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        sa_world.reset()
+        before = sa_world.state()
+        run = run_in_process("sa_pull_secret", SaPullSecretRunner, args)
+        assert run.failed, (triple, run.result)
+        _assert_names_rule(run.result["msg"], triple, "cluster-wide" if triple[2] == "list" else f"in namespace {ns}")
+        assert sa_world.state() == before, triple
+
+    g.set_rules(g.manifest_rules)
+    sa_world.reset()
+    run = run_module(localenv, SA, args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["summary"] == {"created": 1, "updated": 1}
+    assert [p["action"] for p in run.result["stuck_pods"]] == ["restarted"]
+    state = sa_world.state()
+    assert state["default"][1] == ["regcred"] and "rl-new" in state["accounts"] and state["pods"] == []
+    again = run_in_process("sa_pull_secret", SaPullSecretRunner, args)
+    assert not again.failed and again.changed is False, again.result
+    detach = run_in_process("sa_pull_secret", SaPullSecretRunner,
+                            dict(args, state="absent", create_service_accounts=False, restart_stuck_pods=False))
+    assert not detach.failed and detach.result["summary"] == {"updated": 2}, detach.result
+
+
+def test_sa_pull_secret_read_manifest_runs_check_mode_and_refuses_writes(localenv, sa_world, grant):
+    ns = sa_world.ns
+    g = grant("docs/rbac/sa_pull_secret-read.yml")
+    args = _as(g, _sa_args(ns))
+    sa_world.reset()
+    before = sa_world.state()
+    check = run_module(localenv, SA, args, check=True, extra_env=_isolated())
+    assert not check.failed, check.result.get("msg")
+    assert check.result["summary"] == {"created": 1, "updated": 1}
+    real = run_module(localenv, SA, args, extra_env=_isolated())
+    assert real.failed
+    assert {(m["verb"], m["resource"]) for m in real.result["missing_rules"]} == {
+        ("create", "serviceaccounts"), ("update", "serviceaccounts"), ("get", "serviceaccounts"), ("delete", "pods")}
+    _assert_names_rule(real.result["msg"], ("", "pods", "delete"), f"in namespace {ns}")
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("sa_pull_secret", SaPullSecretRunner, args, check=True)
+        assert run.failed, triple
+        _assert_names_rule(run.result["msg"], triple, "cluster-wide")
+    assert sa_world.state() == before

@@ -15,6 +15,9 @@ options:
   kubeconfig:
     description:
       - Path to a kubeconfig file, or the kubeconfig itself as a dictionary.
+      - A C(:)-separated list of files is merged the way E(KUBECONFIG) is (files that do not exist
+        are skipped; at least one must exist). The inventory plugin P(registrylink.k8s.kubeconfig#inventory)
+        sets such a list as the host variable C(kubeconfig) for contexts of a merged source.
       - When neither O(kubeconfig), O(host) nor the environment variable is set, the
         client reads the file named by E(KUBECONFIG) (default C(~/.kube/config)); when
         that does not exist and the task runs inside a Pod, the in-cluster ServiceAccount is used.

@@ -241,7 +241,9 @@ class KubeClient(object):
             elif kubeconfig or not host:
                 path = os.path.expanduser(kubeconfig) if kubeconfig else None
                 default_path = os.path.expanduser(os.environ.get('KUBECONFIG', '~/.kube/config').split(os.pathsep)[0])
-                if path and not os.path.exists(path):
+                # A KUBECONFIG-style list (a:b) is merged by the kubernetes library, which skips
+                # files that do not exist; at least one must.
+                if path and not any(os.path.exists(os.path.expanduser(p)) for p in path.split(os.pathsep) if p):
                     raise ValidationError('kubeconfig: file %s does not exist' % path, field='kubeconfig')
                 if not path and not os.path.exists(default_path) and os.environ.get('KUBERNETES_SERVICE_HOST'):
                     k8s_config.load_incluster_config(client_configuration=configuration)

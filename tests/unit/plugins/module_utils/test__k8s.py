@@ -121,3 +121,22 @@ def test_retry_on_conflict(monkeypatch):
 
     with pytest.raises(ConflictError):
         _k8s.retry_on_conflict(always_conflicts, attempts=2)
+
+
+def test_kubeconfig_accepts_a_kubeconfig_style_list(tmp_path):
+    """A:B is merged as KUBECONFIG is (the inventory plugin sets such lists): the context and
+    cluster come from one file, the user from the other; a missing file is skipped."""
+    import yaml
+    from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+    first = tmp_path / 'a.yaml'
+    second = tmp_path / 'b.yaml'
+    first.write_text(yaml.safe_dump({
+        'apiVersion': 'v1', 'kind': 'Config',
+        'clusters': [{'name': 'c', 'cluster': {'server': 'https://203.0.113.7:6443'}}],
+        'contexts': [{'name': 'x', 'context': {'cluster': 'c', 'user': 'u'}}]}))
+    second.write_text(yaml.safe_dump({'users': [{'name': 'u', 'user': {'token': 'tok'}}]}))
+    listed = '%s:%s:%s' % (first, tmp_path / 'missing.yaml', second)
+    client = _k8s.KubeClient.from_params({'kubeconfig': listed, 'context': 'x'})
+    assert client.api_client.configuration.host == 'https://203.0.113.7:6443'
+    with pytest.raises(ValidationError, match='does not exist'):
+        _k8s.KubeClient.from_params({'kubeconfig': '%s:%s' % (tmp_path / 'no1', tmp_path / 'no2')})

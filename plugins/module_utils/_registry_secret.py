@@ -291,7 +291,8 @@ def _provider_spec(index, reg, warn, provider_factory):
         options = provider.validate(raw)
     except ValidationError as exc:
         raise ValidationError('%s.%s' % (prefix, exc.msg), field='registries')
-    return ProviderSpec(index, provider, options, _providers.options_fingerprint(provider.name, options),
+    return ProviderSpec(index, provider, options,
+                        _providers.options_fingerprint(provider.name, options, provider.secret_options),
                         provider.known_server(options))
 
 
@@ -765,6 +766,7 @@ class RegistrySecretRunner(Runner):
         except ProviderError as exc:
             raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
         self.mint_count += 1
+        self.register_secret(creds.password)
         key = secret_key(creds.server)[0]
         if key in desired.static_keys:
             raise ValidationError('%s: the token is for the registry key %s, which another entry lists with static '

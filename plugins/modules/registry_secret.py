@@ -95,7 +95,10 @@ options:
         O(registries[].password), or O(registries[].auth).
       - An entry with O(registries[].provider) gets its credentials minted instead; it takes the provider's
         options (for V(ecr) O(registries[].region), O(registries[].registry_id), O(registries[].aws_profile),
-        O(registries[].role_arn), O(registries[].endpoint_url)) and no username, password or auth.
+        O(registries[].role_arn), O(registries[].endpoint_url); for V(acr) O(registries[].tenant_id),
+        O(registries[].client_id), O(registries[].client_secret), O(registries[].authority_host),
+        O(registries[].token_scope), O(registries[].endpoint_url), O(registries[].ca_path)) and no username,
+        password or auth.
       - Two entries that normalise to the same registry key are an error.
     type: list
     elements: dict
@@ -132,6 +135,13 @@ options:
         description:
           - Mint the credentials with this provider instead of giving them. V(ecr) is Amazon ECR
             (C(GetAuthorizationToken); the user name is C(AWS), the token lasts 12 hours).
+          - V(acr) is Azure Container Registry, a Microsoft Entra ID access token exchanged at the registry's
+            C(/oauth2/exchange) for an ACR refresh token, written with the user name
+            C(00000000-0000-0000-0000-000000000000) (never as C(identitytoken), which the kubelet ignores);
+            its expiry is the token's C(exp), about 3 hours. It needs the Python package C(azure-identity).
+            Entra credentials are O(registries[].client_secret) with O(registries[].tenant_id) and
+            O(registries[].client_id), else azure-identity's C(DefaultAzureCredential) chain (C(AZURE_*)
+            environment variables, workload identity, managed identity, Azure CLI). See C(docs/aks-acr.md).
           - An unknown provider fails the task before anything is read or written, naming the known ones.
           - AWS credentials come from the standard chain of the host that runs the module (environment,
             C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
@@ -160,12 +170,47 @@ options:
           - For V(ecr), the URL of the ECR API (a VPC endpoint, or a test endpoint such as moto). STS (for
             O(registries[].role_arn)) follows the standard configuration (C(AWS_ENDPOINT_URL_STS),
             C(AWS_ENDPOINT_URL)).
+          - For V(acr), the https:// base URL of the registry's token service (C(/oauth2/exchange)); default
+            C(https://<server>). Plain HTTP is refused.
         type: str
+      tenant_id:
+        description:
+          - For V(acr), the Microsoft Entra tenant (directory) ID or domain. Default the environment variable
+            C(AZURE_TENANT_ID); when neither is set the tenant is read from the Entra token (C(tid)).
+        type: str
+      client_id:
+        description:
+          - For V(acr), the application (client) ID of the service principal, or of the user-assigned managed
+            identity or workload identity the credential chain should use. Default C(AZURE_CLIENT_ID).
+        type: str
+      client_secret:
+        description:
+          - For V(acr), the service principal's client secret; needs O(registries[].tenant_id) and
+            O(registries[].client_id). Never logged, returned or recorded (not even in the options fingerprint).
+          - When unset, azure-identity's C(DefaultAzureCredential) chain is used (C(AZURE_CLIENT_SECRET) or
+            C(AZURE_CLIENT_CERTIFICATE_PATH) from the environment, workload identity, managed identity, Azure CLI).
+        type: str
+      authority_host:
+        description:
+          - For V(acr), the Microsoft Entra authority (sovereign clouds such as V(https://login.microsoftonline.us),
+            Azure Stack, a test stand-in). Default C(AZURE_AUTHORITY_HOST), else the public cloud.
+        type: str
+      token_scope:
+        description:
+          - For V(acr), the scope of the Entra token exchanged at the registry. Default
+            V(https://management.azure.com/.default) (the ARM audience, as C(az acr login)); a registry that has
+            ARM-audience authentication disabled needs V(https://containerregistry.azure.net/.default).
+        type: str
+      ca_path:
+        description:
+          - For V(acr), a PEM bundle of the certificate authorities to trust for the Entra authority and the
+            registry's token service (private clouds, tests). Default the system trust store.
+        type: path
   refresh_before:
     description:
       - For provider entries, replace a namespace's token when it has this much time left or less (a duration
         such as V(6h), V(90m), V(1d)); a token with more left is kept and the namespace is not written.
-      - Default half the provider's token lifetime (V(6h) for V(ecr)). A value not shorter than the lifetime
+      - Default half the provider's token lifetime (V(6h) for V(ecr), V(90m) for V(acr)). A value not shorter than the lifetime
         makes every run mint (with a warning).
       - "For a schedule every I hours, O(refresh_before) of at least 2 x I + 1h survives one failed run
         (V(9h) with the 4-hour schedule of C(playbooks/rotate.yml) and ECR's 12-hour tokens)."
@@ -233,8 +278,13 @@ notes:
   - "Provider errors, all before any write: an unknown O(registries[].provider); V(ecr) without
     O(registries[].region) and without an ECR host in O(registries[].server); a region or account that
     disagrees with the ECR host; username, password or auth on a provider entry; a provider option on a
-    static entry; a malformed O(registries[].role_arn) or O(registries[].registry_id). Minting happens
-    before the first write too, so missing AWS credentials or permissions fail the task with nothing changed."
+    static entry; a malformed O(registries[].role_arn) or O(registries[].registry_id); V(acr) without
+    O(registries[].server) or with a path in it, a malformed O(registries[].tenant_id), O(registries[].client_id),
+    O(registries[].authority_host), O(registries[].token_scope) or O(registries[].endpoint_url), a
+    O(registries[].client_secret) without tenant and client ID, a missing O(registries[].ca_path) file. Minting
+    happens before the first write too, so missing AWS or Azure credentials or permissions fail the task with
+    nothing changed (V(acr): C(category) V(azure_credentials), V(unauthorized) with a C(hint), or
+    V(unreachable))."
   - "A static entry for an ECR host with user C(AWS) is a 12-hour token: the module warns, and records
     the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
     schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
@@ -313,6 +363,26 @@ EXAMPLES = r'''
       - server: harbor.example.com
         username: robot$project+puller
         password: "{{ vault_harbor_robot_secret }}"
+
+- name: ACR pull secret from a service principal (Entra token -> ACR refresh token), refreshed every run with 90m left
+  registrylink.k8s.registry_secret:
+    name: acr-pull
+    namespaces: ['team-*']
+    registries:
+      - provider: acr
+        server: myregistry.azurecr.io
+        tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+        client_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
+        client_secret: "{{ vault_acr_sp_secret }}"
+
+- name: ACR in a registry that refuses ARM-audience tokens, credentials from the AZURE_* environment
+  registrylink.k8s.registry_secret:
+    name: acr-pull
+    namespaces: [apps]
+    registries:
+      - provider: acr
+        server: myregistry.azurecr.io
+        token_scope: https://containerregistry.azure.net/.default
 
 - name: Remove the secrets this collection created
   registrylink.k8s.registry_secret:
@@ -437,6 +507,12 @@ def argument_spec():
             aws_profile=dict(type='str'),
             role_arn=dict(type='str'),
             endpoint_url=dict(type='str'),
+            tenant_id=dict(type='str'),
+            client_id=dict(type='str'),
+            client_secret=dict(type='str', no_log=True),
+            authority_host=dict(type='str'),
+            token_scope=dict(type='str'),
+            ca_path=dict(type='path'),
         )),
         refresh_before=dict(type='str'),
         docker_config=dict(type='raw', no_log=True),

@@ -22,12 +22,14 @@ import hashlib
 import json
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._acr import AcrProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import EcrProvider
 
 __all__ = ['PROVIDERS', 'Credentials', 'Provider', 'get_provider', 'option_names', 'options_fingerprint']
 
 PROVIDERS = {
+    AcrProvider.name: AcrProvider,
     EcrProvider.name: EcrProvider,
 }
 
@@ -57,14 +59,15 @@ def get_provider(name, field='provider', **kwargs):
     return cls(**kwargs)
 
 
-def options_fingerprint(name, options):
-    """A stable, secret-free fingerprint of a provider and its normalised options (None values dropped).
+def options_fingerprint(name, options, secret_options=()):
+    """A stable, secret-free fingerprint of a provider and its normalised options (None values and
+    the provider's ``secret_options`` dropped).
 
     Recorded on the Secret, it tells a later run whether the stored token was minted for the
     same provider entry (same region, account, role, endpoint, server). A plain SHA-256 (the
     options are not secret, and it must be equal across runs, unlike ``_common.content_hash``).
     """
-    data = dict((k, v) for k, v in options.items() if v is not None)
+    data = dict((k, v) for k, v in options.items() if v is not None and k not in secret_options)
     data['provider'] = name
     text = json.dumps(data, sort_keys=True, separators=(',', ':'))
     return 'sha256:' + hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]

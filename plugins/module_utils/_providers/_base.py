@@ -41,8 +41,9 @@ class Provider(object):
 
     Class attributes: ``name`` (the value of ``provider:``), ``options`` (the names of the
     registry entry keys it reads besides ``server``), ``lifetime`` (seconds: the service's
-    documented token lifetime, used when the service reports no usable expiry) and
-    ``default_refresh_before`` (seconds).
+    documented token lifetime, used when the service reports no usable expiry),
+    ``default_refresh_before`` (seconds) and ``secret_options`` (options that hold a secret:
+    left out of the recorded fingerprint).
 
     ``validate(options)`` checks and normalises a dict of those options plus ``server``
     without any network access and returns the normalised dict; it raises
@@ -56,6 +57,8 @@ class Provider(object):
 
     name = None
     options = ()
+    #: names among ``options`` that hold a secret (never recorded, not even hashed)
+    secret_options = ()
     lifetime = None
     default_refresh_before = None
 

@@ -1,0 +1,227 @@
+"""Provider ``acr`` of registry_secret end to end, against the local Azure STAND-IN
+(tests/support/azure_standin.py: Entra client credentials, the ACR token service) in front of
+the real distribution registry with token auth, and the real kubelet pulling with the Secret.
+
+Everything is read back independently: the Secret with the kubernetes client (decoded), the
+stand-in's request log, the registry with a plain HTTP client, and the kubelet's verdict through
+``pull_canary``. Needs `make up CLUSTERS=1`; fails when it is down.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import secrets
+import uuid
+
+import pytest
+import requests
+from kubernetes import client as k8s
+
+from tests.support.ansible_run import run_module
+from tests.support.azure_standin import ACR_AUDIENCE, NULL_USER, AzureStandIn, NodeTrust, start_acr
+from tests.support.images import push_busybox
+from tests.support.localenv import make_ca
+
+PROVIDERS = "registrylink.k8s/providers"
+EXPIRES = "registrylink.k8s/expires-at"
+
+
+@pytest.fixture(scope="module")
+def acr(localenv, tmp_path_factory):
+    """The stand-in (Entra + ACR token service), the real registry behind it with busybox pushed,
+    a service principal with pull rights and one without, and the node trusting the registry."""
+    tmp = tmp_path_factory.mktemp("acr")
+    ca = make_ca(tmp / "ca", cn="registrylink ACR stand-in CA")
+    ids = {"puller": str(uuid.uuid4()), "stranger": str(uuid.uuid4()), "pusher": str(uuid.uuid4())}
+    pw = dict((k, secrets.token_urlsafe(24)) for k in ids)
+    standin = AzureStandIn(tmp / "standin", ca, clients=dict((ids[k], pw[k]) for k in ids)).start()
+    reg = start_acr(tmp / "registry", standin, ca)
+    standin.acr_pull.add(standin.object_ids[ids["puller"]])
+    standin.acr_push.add(standin.object_ids[ids["pusher"]])
+    image, digest = push_busybox(reg.url, auth=(NULL_USER, standin.refresh_token(standin.object_ids[ids["pusher"]])),
+                                 ca=ca.cert)
+    node = localenv.clusters[0]["node"]
+    with NodeTrust(node, reg.host, ca.cert):
+        yield {"standin": standin, "registry": reg, "ca": ca.cert, "ids": ids, "pw": pw, "image": image,
+               "digest": digest}
+    reg.stop()
+    standin.stop()
+
+
+def entry(acr, who="puller", **extra):
+    e = {"provider": "acr", "server": acr["registry"].host, "tenant_id": acr["standin"].tenant_id,
+         "client_id": acr["ids"][who], "client_secret": acr["pw"][who],
+         "authority_host": acr["standin"].authority, "endpoint_url": acr["standin"].url, "ca_path": acr["ca"]}
+    e.update(extra)
+    return e
+
+
+def secret_task(localenv, acr, ns, check=False, diff=True, verbosity=0, extra_env=None, **extra):
+    args = {"name": "acr-pull", "namespaces": [ns], "registries": [entry(acr, **extra)]}
+    return run_module(localenv, "registrylink.k8s.registry_secret", args, check=check, diff=diff,
+                      verbosity=verbosity, extra_env=extra_env)
+
+
+def read_secret(core, ns, name="acr-pull"):
+    try:
+        return core.read_namespaced_secret(name, ns)
+    except k8s.exceptions.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def jwt_claims(token):
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def registry_pull_ok(acr, username, password):
+    """Pull the manifest with a plain client: GET /v2/ challenge -> GET realm with Basic -> manifest."""
+    reg = acr["registry"]
+    repo, tag = acr["image"].split("/", 1)[1].rsplit(":", 1)
+    url = f"{reg.url}/v2/{repo}/manifests/{tag}"
+    first = requests.get(url, verify=acr["ca"], timeout=10)
+    assert first.status_code == 401 and "Bearer" in first.headers.get("WWW-Authenticate", "")
+    tok = requests.get(acr["standin"].realm, params={"service": acr["standin"].service,
+                                                     "scope": f"repository:{repo}:pull"},
+                       auth=(username, password), verify=acr["ca"], timeout=10)
+    assert tok.status_code == 200, tok.text
+    got = requests.get(url, headers={"Authorization": "Bearer " + tok.json()["access_token"],
+                                     "Accept": "application/vnd.oci.image.manifest.v1+json"},
+                       verify=acr["ca"], timeout=10)
+    return got.status_code == 200 and got.headers.get("Docker-Content-Digest") == acr["digest"]
+
+
+def test_check_mode_real_rerun_and_a_real_pull_by_the_kubelet(localenv, acr, kube_client, unique_ns):
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("acr")
+    standin = acr["standin"]
+    before = len(standin.log("exchange"))
+
+    # check mode: mints (read-only calls) but writes nothing
+    run = secret_task(localenv, acr, ns, check=True)
+    assert not run.failed, run.output[-3000:]
+    assert run.changed and run.result["results"][0]["action"] == "created"
+    assert read_secret(core, ns) is None
+
+    # real run at -vvv --diff: the Secret, with the null GUID user and the refresh token as password
+    run = secret_task(localenv, acr, ns, verbosity=3)
+    assert not run.failed, run.output[-3000:]
+    assert run.changed and run.result["results"][0]["action"] == "created"
+    sec = read_secret(core, ns)
+    cfg = json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))
+    host = acr["registry"].host
+    assert list(cfg["auths"]) == [host]
+    e = cfg["auths"][host]
+    assert e["username"] == NULL_USER and "identitytoken" not in e
+    assert base64.b64decode(e["auth"]).decode() == f"{NULL_USER}:{e['password']}"
+    claims = jwt_claims(e["password"])
+    assert claims["grant_type"] == "refresh_token" and claims["aud"] == standin.service
+    assert claims["sub"] == standin.object_ids[acr["ids"]["puller"]]
+    # expiry from the token's exp, recorded on the Secret and returned
+    exp = datetime.datetime.fromtimestamp(claims["exp"], datetime.timezone.utc)
+    record = json.loads(sec.metadata.annotations[PROVIDERS])
+    assert record[0]["provider"] == "acr" and record[0]["server"] == host
+    assert record[0]["expires_at"] == exp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sec.metadata.annotations[EXPIRES] == record[0]["expires_at"]
+    assert run.result["results"][0]["expires_at"] == record[0]["expires_at"]
+    # the stand-in saw one Entra token (ARM audience by default) and one exchange with the registry service
+    exchanges = standin.log("exchange")[before:]
+    assert [x["ok"] for x in exchanges] == [True, True]  # check mode minted too
+    assert exchanges[-1]["service"] == host and exchanges[-1]["tenant"] == standin.tenant_id
+    assert exchanges[-1]["audience"] == "https://management.azure.com"
+    # no secret in any output (-vvv --diff): client secret, refresh token, auth
+    for value in (acr["pw"]["puller"], e["password"], e["auth"]):
+        assert value not in run.output
+    assert acr["pw"]["puller"] not in json.dumps(sec.metadata.annotations)
+
+    # rerun: the token has > refresh_before (90m) left: unchanged, nothing minted
+    n = len(standin.log("exchange"))
+    run = secret_task(localenv, acr, ns)
+    assert not run.failed and not run.changed, run.output[-3000:]
+    assert len(standin.log("exchange")) == n
+    assert read_secret(core, ns).metadata.resource_version == sec.metadata.resource_version
+
+    # a real client pulls with what the Secret holds
+    assert registry_pull_ok(acr, e["username"], e["password"])
+
+    # the real kubelet pulls with it (pull_canary, default ServiceAccount with the Secret)
+    core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "acr-pull"}]})
+    canary = run_module(localenv, "registrylink.k8s.pull_canary",
+                        {"namespace": ns, "image": [acr["image"]], "registry_ca_path": acr["ca"], "timeout": 90})
+    assert not canary.failed, canary.output[-3000:]
+    (item,) = canary.result["results"]
+    assert item["verdict"] == "pulled" and item["pulled"] is True, json.dumps(item, indent=1)
+    assert acr["digest"] in (item["image_id"] or "")
+    assert e["password"] not in canary.output
+    # containerd asked the ACR token service with the null GUID user and the refresh token
+    tokens = [t for t in standin.log("token") if t.get("oid") == claims["sub"]]
+    assert tokens and all(t["ok"] for t in tokens)
+    assert {"get", "post"} <= {t["form"] for t in tokens}, tokens  # our client: GET + Basic; containerd: POST
+
+    # absent removes it
+    run = run_module(localenv, "registrylink.k8s.registry_secret",
+                     {"name": "acr-pull", "namespaces": [ns], "state": "absent"})
+    assert run.changed and read_secret(core, ns) is None
+
+
+def test_an_identity_without_a_pull_role_gets_a_token_the_kubelet_cannot_pull_with(localenv, acr, kube_client,
+                                                                                    unique_ns):
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("acr-no")
+    run = secret_task(localenv, acr, ns, who="stranger")
+    assert not run.failed, run.output[-3000:]
+    core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "acr-pull"}]})
+    canary = run_module(localenv, "registrylink.k8s.pull_canary",
+                        {"namespace": ns, "image": [acr["image"]], "registry_ca_path": acr["ca"], "timeout": 60})
+    (item,) = canary.result["results"]
+    assert item["pulled"] is False and item["verdict"] != "pulled", json.dumps(item, indent=1)
+
+
+def test_wrong_client_secret_fails_before_any_write_without_echoing_it(localenv, acr, kube_client, unique_ns):
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("acr-bad")
+    wrong = "wrong-" + secrets.token_urlsafe(16)
+    run = secret_task(localenv, acr, ns, client_secret=wrong, verbosity=3)
+    assert run.failed
+    assert "Microsoft Entra token" in run.result["msg"] and "registries[0]" in run.result["msg"]
+    assert run.result.get("category") == "azure_credentials" and run.result.get("hint")
+    assert wrong not in run.output
+    assert read_secret(core, ns) is None
+
+
+def test_registry_refusing_arm_audience_needs_the_acr_scope(localenv, acr, kube_client, unique_ns):
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("acr-aud")
+    standin = acr["standin"]
+    standin.arm_audience_allowed = False
+    try:
+        run = secret_task(localenv, acr, ns)
+        assert run.failed and "HTTP 401" in run.result["msg"], run.result
+        assert "containerregistry.azure.net" in run.result["hint"]
+        assert read_secret(core, ns) is None
+        run = secret_task(localenv, acr, ns, token_scope=ACR_AUDIENCE + "/.default")
+        assert not run.failed and run.changed, run.output[-3000:]
+        assert standin.log("exchange")[-1]["audience"] == ACR_AUDIENCE
+    finally:
+        standin.arm_audience_allowed = True
+
+
+def test_credentials_from_the_environment_through_the_default_chain(localenv, acr, kube_client, unique_ns):
+    """No credential options: azure-identity's DefaultAzureCredential finds AZURE_* (EnvironmentCredential)."""
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("acr-env")
+    standin = acr["standin"]
+    args = {"name": "acr-pull", "namespaces": [ns], "registries": [{
+        "provider": "acr", "server": acr["registry"].host, "endpoint_url": standin.url, "ca_path": acr["ca"]}]}
+    env = {"AZURE_TENANT_ID": standin.tenant_id, "AZURE_CLIENT_ID": acr["ids"]["puller"],
+           "AZURE_CLIENT_SECRET": acr["pw"]["puller"], "AZURE_AUTHORITY_HOST": standin.authority}
+    run = run_module(localenv, "registrylink.k8s.registry_secret", args, extra_env=env, verbosity=3)
+    assert not run.failed, run.output[-3000:]
+    e = json.loads(base64.b64decode(read_secret(core, ns).data[".dockerconfigjson"]))["auths"][acr["registry"].host]
+    assert jwt_claims(e["password"])["sub"] == standin.object_ids[acr["ids"]["puller"]]
+    assert registry_pull_ok(acr, e["username"], e["password"])
+    assert e["password"] not in run.output

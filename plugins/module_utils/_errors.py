@@ -73,3 +73,12 @@ class ItemsFailed(RegistryLinkError):
 
 class ProviderError(RegistryLinkError):
     """A credential provider could not mint credentials."""
+
+
+class AzureAPIError(RegistryLinkError):
+    """An Azure Resource Manager call failed: ``status`` (HTTP, 0 when none) and ARM's error ``code``."""
+
+    def __init__(self, msg, status=0, code='', **details):
+        super(AzureAPIError, self).__init__(msg, status=status, code=code, **details)
+        self.status = status
+        self.code = code

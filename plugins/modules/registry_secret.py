@@ -511,7 +511,8 @@ def argument_spec():
             client_id=dict(type='str'),
             client_secret=dict(type='str', no_log=True),
             authority_host=dict(type='str'),
-            token_scope=dict(type='str'),
+            # a scope URL such as https://management.azure.com/.default, not a token
+            token_scope=dict(type='str', no_log=False),
             ca_path=dict(type='path'),
         )),
         refresh_before=dict(type='str'),

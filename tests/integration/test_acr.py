@@ -168,8 +168,8 @@ def test_check_mode_real_rerun_and_a_real_pull_by_the_kubelet(localenv, acr, kub
     assert run.changed and read_secret(core, ns) is None
 
 
-def test_an_identity_without_a_pull_role_gets_a_token_the_kubelet_cannot_pull_with(localenv, acr, kube_client,
-                                                                                    unique_ns):
+def test_an_identity_without_a_pull_role_gets_a_token_the_kubelet_cannot_pull_with(
+        localenv, acr, kube_client, unique_ns):
     core = k8s.CoreV1Api(kube_client("local-1"))
     ns = unique_ns("acr-no")
     run = secret_task(localenv, acr, ns, who="stranger")

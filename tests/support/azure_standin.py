@@ -203,7 +203,10 @@ class AzureStandIn:
 
             def _entra_token(self, tenant: str) -> None:
                 form = self._form()
-                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+
+                def get(key: str) -> str:
+                    return (form.get(key) or [""])[0]
+
                 client_id, scope = get("client_id"), get("scope")
                 audience = " ".join(s[:-len("/.default")] if s.endswith("/.default") else s for s in scope.split()
                                     if s not in ("openid", "profile", "offline_access"))
@@ -226,7 +229,10 @@ class AzureStandIn:
             # ACR token service -----------------------------------------------------------
             def _exchange(self) -> None:
                 form = self._form()
-                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+
+                def get(key: str) -> str:
+                    return (form.get(key) or [""])[0]
+
                 claims = standin._claims(standin.entra_key, get("access_token"))
                 audience = (claims or {}).get("aud")
                 record = dict(grant_type=get("grant_type"), service=get("service"), tenant=get("tenant"),
@@ -277,7 +283,10 @@ class AzureStandIn:
 
             def _token_post(self) -> None:
                 form = self._form()
-                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+
+                def get(key: str) -> str:
+                    return (form.get(key) or [""])[0]
+
                 grant = get("grant_type")
                 if grant == "refresh_token":
                     oid = standin._refresh_subject(get("refresh_token"))

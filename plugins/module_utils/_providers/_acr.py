@@ -19,9 +19,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import os
 import re
 
+from ansible_collections.registrylink.k8s.plugins.module_utils import _azure
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
@@ -37,30 +37,9 @@ except ImportError:  # pragma: no cover - registry_secret checks its libraries f
 ARM_SCOPE = 'https://management.azure.com/.default'
 #: The registry audience, for registries that refuse ARM-audience tokens.
 ACR_SCOPE = 'https://containerregistry.azure.net/.default'
-#: Authority hosts Microsoft knows (instance discovery works for them); any other is a private cloud.
-KNOWN_AUTHORITIES = ('login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn')
-
-_GUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
-_TENANT_RE = re.compile(r'^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|'
-                        r'[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)$')
-_HTTPS_RE = re.compile(r'^https://[^/\s?#]+/?$')
+_HTTPS_RE = _azure.HTTPS_BASE_RE
 _SCOPE_RE = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:\S+$')
 TIMEOUT = 30
-
-
-def azure_identity():
-    """The ``azure.identity`` package. :raises ProviderError: not installed (with the pip hint)."""
-    try:
-        import azure.identity
-    except ImportError as exc:
-        raise ProviderError('provider acr needs the Python package azure-identity on the host that runs the module '
-                            '(pip install azure-identity, or pip install -r requirements-azure.txt): %s' % exc)
-    return azure.identity
-
-
-def _env(name):
-    value = os.environ.get(name)
-    return value.strip() if value and value.strip() else None
 
 
 class AcrProvider(Provider):
@@ -97,87 +76,29 @@ class AcrProvider(Provider):
                                   'myregistry.azurecr.io), the token is valid for every repository the identity may '
                                   'pull' % out['server'], field='server')
         out['server'] = key
-        for opt, env in (('tenant_id', 'AZURE_TENANT_ID'), ('client_id', 'AZURE_CLIENT_ID'),
-                         ('authority_host', 'AZURE_AUTHORITY_HOST')):
-            if out[opt] is None:
-                out[opt] = _env(env)
-        if out['tenant_id'] is not None and not _TENANT_RE.match(out['tenant_id']):
-            raise ValidationError('tenant_id: %r is not a Microsoft Entra tenant ID (a GUID) or domain name'
-                                  % out['tenant_id'], field='tenant_id')
-        if out['client_id'] is not None and not _GUID_RE.match(out['client_id']):
-            raise ValidationError('client_id: %r is not an application (client) ID, which is a GUID'
-                                  % out['client_id'], field='client_id')
-        if out['client_secret'] is not None and (out['tenant_id'] is None or out['client_id'] is None):
-            missing = 'tenant_id' if out['tenant_id'] is None else 'client_id'
-            raise ValidationError('%s: a client_secret needs tenant_id and client_id (options, or AZURE_TENANT_ID '
-                                  'and AZURE_CLIENT_ID in the environment)' % missing, field=missing)
-        if out['authority_host'] is not None:
-            if not _HTTPS_RE.match(out['authority_host']):
-                raise ValidationError('authority_host: %r is not an https:// URL of a Microsoft Entra authority '
-                                      '(for example https://login.microsoftonline.us)' % out['authority_host'],
-                                      field='authority_host')
-            out['authority_host'] = out['authority_host'].rstrip('/')
+        _azure.validate_credential_options(out)
         if out['token_scope'] is None:
             out['token_scope'] = ARM_SCOPE
         elif not _SCOPE_RE.match(out['token_scope']):
-            raise ValidationError('token_scope: %r is not an Entra scope (for example %s)' % (out['token_scope'],
-                                                                                            ACR_SCOPE),
-                                  field='token_scope')
+            raise ValidationError('token_scope: %r is not an Entra scope (for example %s)'
+                                  % (out['token_scope'], ACR_SCOPE), field='token_scope')
         if out['endpoint_url'] is not None:
             if not _HTTPS_RE.match(out['endpoint_url']):
                 raise ValidationError('endpoint_url: %r is not an https:// URL without a path (the token service '
                                       'of the registry; the token is never sent over plain HTTP)'
                                       % out['endpoint_url'], field='endpoint_url')
             out['endpoint_url'] = out['endpoint_url'].rstrip('/')
-        if out['ca_path'] is not None and not os.path.isfile(out['ca_path']):
-            raise ValidationError('ca_path: %s is not a readable file (a PEM bundle of the CAs to trust)'
-                                  % out['ca_path'], field='ca_path')
         return out
 
     def credential(self, options):
         """The azure-identity credential for ``options`` (tests inject ``session_factory``)."""
         if self.session_factory is not None:
             return self.session_factory(options)
-        identity = azure_identity()
-        kwargs = {}
-        if options.get('authority_host'):
-            kwargs['authority'] = options['authority_host']
-            host = options['authority_host'].split('://', 1)[1].rstrip('/').lower()
-            if host not in KNOWN_AUTHORITIES:
-                kwargs['disable_instance_discovery'] = True
-        if options.get('ca_path'):
-            kwargs['connection_verify'] = options['ca_path']
-        if options.get('client_secret'):
-            return identity.ClientSecretCredential(options['tenant_id'], options['client_id'],
-                                                   options['client_secret'], **kwargs)
-        if options.get('client_id'):
-            kwargs['managed_identity_client_id'] = options['client_id']
-            kwargs['workload_identity_client_id'] = options['client_id']
-        if options.get('tenant_id'):
-            kwargs['workload_identity_tenant_id'] = options['tenant_id']
-        return identity.DefaultAzureCredential(exclude_interactive_browser_credential=True, **kwargs)
+        return _azure.credential(options, what='provider acr')
 
     def entra_token(self, options):
         """An Entra access token string for ``token_scope``. :raises ProviderError: (no secret in it)."""
-        cred = self.credential(options)
-        try:
-            return cred.get_token(options['token_scope']).token
-        except ProviderError:
-            raise
-        except Exception as exc:  # azure-identity raises ClientAuthenticationError and its subclasses
-            text = ' '.join(str(exc).split())
-            if len(text) > 400:
-                text = text[:400] + '...'
-            kind = type(exc).__name__
-            hint = ('set tenant_id, client_id and client_secret (or AZURE_TENANT_ID, AZURE_CLIENT_ID, '
-                    'AZURE_CLIENT_SECRET), or run where workload identity, a managed identity or "az login" '
-                    'provides credentials')
-            raise ProviderError('could not get a Microsoft Entra token for %s (%s): %s' % (
-                options['token_scope'], kind, text), hint=hint, category='azure_credentials')
-        finally:
-            close = getattr(cred, 'close', None)
-            if close is not None:
-                close()
+        return _azure.get_token(self.credential(options), options['token_scope'])
 
     def _post(self, url, data, verify):
         if self.http_post is not None:

@@ -13,6 +13,8 @@ whole with the ``resourceVersion`` it was read at. The rules:
 * ``state=absent`` removes exactly the named entries (every occurrence); the others keep their order.
 * ``purge=True`` (``state=present`` only) makes the set of entries exactly the named secrets:
   entries not named are removed, the kept ones keep their order, the missing ones are appended.
+* ``keep`` (with ``purge=True``) names patterns (shell globs) of entries a platform controller
+  manages, such as OpenShift's ``<ServiceAccount>-dockercfg-<suffix>``: purge leaves them in place.
 * ``prune`` names entries to remove as well (references to Secrets that do not exist in the
   namespace; the runner computes them). A name that is also asked for is never pruned.
 * Duplicates: an entry already present is never added again. Duplicates that someone else
@@ -28,6 +30,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
@@ -101,7 +104,7 @@ def _canonical(entry):
     return {'name': name}
 
 
-def merge_pull_secrets(current, names, state='present', purge=False, prune=None):
+def merge_pull_secrets(current, names, state='present', purge=False, prune=None, keep=None):
     """Compute the new ``imagePullSecrets`` list of one ServiceAccount (pure).
 
     :param current: the live list (dicts ``{'name': ...}``; None means empty).
@@ -110,6 +113,7 @@ def merge_pull_secrets(current, names, state='present', purge=False, prune=None)
     :param purge: with ``present``, remove every entry that is not in ``names``.
     :param prune: names to remove as well (missing Secrets); ignored for names in ``names``
         when ``state=present``.
+    :param keep: shell globs of entries that ``purge`` leaves in place (entries a platform manages).
     :returns: dict ``{'image_pull_secrets': new list of dicts, 'changed': bool,
         'added': [names], 'removed': [names]}``. When nothing is added or removed the list is
         returned unchanged (same entries, same order, duplicates included) and ``changed`` is False.
@@ -138,7 +142,7 @@ def merge_pull_secrets(current, names, state='present', purge=False, prune=None)
                 removed.append(None)
             else:
                 kept.append(entry)
-        elif name in drop or (purge and name not in wanted_set):
+        elif name in drop or (purge and name not in wanted_set and not _matches(name, keep)):
             removed.append(name)
         else:
             kept.append(entry)
@@ -164,3 +168,32 @@ def merge_pull_secrets(current, names, state='present', purge=False, prune=None)
             removed_names.append(name)
     return {'image_pull_secrets': merged, 'changed': merged != current,
             'added': added, 'removed': removed_names}
+
+
+def _matches(name, patterns):
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns or ())
+
+
+def platform_patterns(patterns, service_account):
+    """The patterns of ``platform_pull_secrets`` for one ServiceAccount: ``{service_account}`` replaced
+    by its name (glob characters in the name are escaped)."""
+    escaped = re.sub(r'([*?\[])', r'[\1]', service_account)
+    return [p.replace('{service_account}', escaped) for p in patterns or ()]
+
+
+def validate_platform_patterns(patterns, field='platform_pull_secrets'):
+    """Refuse a pattern that is empty or has a placeholder other than ``{service_account}``.
+
+    :returns: the list of patterns.
+    :raises ValidationError: naming ``field``.
+    """
+    out = []
+    for index, pattern in enumerate(patterns or []):
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValidationError('%s[%d]: empty pattern' % (field, index), field=field)
+        rest = pattern.replace('{service_account}', '')
+        if '{' in rest or '}' in rest:
+            raise ValidationError('%s[%d]: %r has a placeholder other than {service_account}, the only one there is '
+                                  '(it stands for the ServiceAccount\'s name)' % (field, index, pattern), field=field)
+        out.append(pattern)
+    return out

@@ -36,6 +36,8 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
     entry_names,
     merge_pull_secrets,
     normalize_names,
+    platform_patterns,
+    validate_platform_patterns,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS, KubeClient, retry_on_conflict
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
@@ -82,6 +84,7 @@ class Spec(object):
         self.create = bool(kwargs.get('create'))
         self.restart = bool(kwargs.get('restart'))
         self.on_missing_secret = kwargs.get('on_missing_secret') or 'warn'
+        self.platform = list(kwargs.get('platform') or [])
 
     @property
     def literal_names(self):
@@ -148,9 +151,10 @@ def validate_params(params):
     on_missing = params.get('on_missing_secret') or 'warn'
     if on_missing not in ('warn', 'fail'):
         raise ValidationError('on_missing_secret must be warn or fail', field='on_missing_secret')
+    platform = validate_platform_patterns(params.get('platform_pull_secrets'))
     return Spec(names=names, patterns=list(patterns), selector=selector, state=state, purge=purge,
                 annotations=annotations, prune_missing=params.get('prune_missing'), create=create,
-                restart=params.get('restart_stuck_pods'), on_missing_secret=on_missing)
+                restart=params.get('restart_stuck_pods'), on_missing_secret=on_missing, platform=platform)
 
 
 def _validate_annotations(annotations, state):
@@ -244,7 +248,8 @@ def plan_service_account(namespace, name, sa, spec, prune=None):
     current_ann = meta.get('annotations') or {}
     plan['before'] = _view(entry_names(current_list), current_ann, managed_keys)
     if spec.names is not None:
-        merged = merge_pull_secrets(current_list, spec.names, state=spec.state, purge=spec.purge, prune=prune)
+        merged = merge_pull_secrets(current_list, spec.names, state=spec.state, purge=spec.purge, prune=prune,
+                                    keep=platform_patterns(spec.platform, name))
     elif prune:
         merged = merge_pull_secrets(current_list, [], state='absent', prune=prune)
     else:

@@ -24,7 +24,8 @@ description:
     (HTTP 409), that one ServiceAccount is read again and merged again.
   - O(state=present) appends the named secrets that are missing, in the order given, after the
     existing entries; O(state=absent) removes exactly the named entries. O(purge=true) makes the
-    list exactly O(pull_secrets). An entry is never added twice. Duplicates already in a list are
+    list exactly O(pull_secrets), except for the entries a platform controller manages (O(platform_pull_secrets)).
+    An entry is never added twice. Duplicates already in a list are
     collapsed (first one kept) only when the list is written anyway, or with O(purge=true).
   - An image pull secret reference names a Secret in the ServiceAccount's own namespace; it has no
     C(namespace) field. A referenced Secret that does not exist in a namespace produces a warning for
@@ -96,8 +97,23 @@ options:
         kept ones keep their order). Off by default, so the module only adds.
       - O(pull_secrets) must then name at least one Secret; an empty list (often an unset variable)
         is refused, because it would remove every entry, other people's included.
+      - Entries that match O(platform_pull_secrets) are left alone.
     type: bool
     default: false
+  platform_pull_secrets:
+    description:
+      - Patterns (shell globs) of the C(imagePullSecrets) entries that a platform controller manages and puts
+        back whenever they are removed. O(purge=true) leaves them in the list; they are removed only when
+        named, with O(state=absent).
+      - C({service_account}) in a pattern stands for the name of the ServiceAccount being changed.
+      - The default is OpenShift's entry for its internal registry, C(<ServiceAccount>-dockercfg-<suffix>),
+        which OpenShift adds to every ServiceAccount. Purging it would break pulls from the internal
+        registry until the controller adds it back, and every later run would remove it again and
+        report C(changed) (a flapping loop).
+      - Set V([]) to purge every entry not in O(pull_secrets).
+    type: list
+    elements: str
+    default: ['{service_account}-dockercfg-*']
   annotations:
     description:
       - Annotations to set on each ServiceAccount (O(state=present)), or to remove (O(state=absent)).
@@ -337,6 +353,7 @@ def argument_spec():
         service_account_selector=dict(type='raw'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         purge=dict(type='bool', default=False),
+        platform_pull_secrets=dict(type='list', elements='str', default=['{service_account}-dockercfg-*']),
         annotations=dict(type='dict'),
         prune_missing=dict(type='bool', default=False),
         on_missing_secret=dict(type='str', choices=['warn', 'fail'], default='warn'),

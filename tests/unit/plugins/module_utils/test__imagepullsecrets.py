@@ -16,7 +16,9 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._imagepullsecrets
     entry_names,
     merge_pull_secrets,
     normalize_names,
+    platform_patterns,
     valid_secret_name,
+    validate_platform_patterns,
 )
 
 
@@ -235,3 +237,62 @@ def test_prop_absent_removes_exactly_the_named(current, names):
 def test_prop_changed_iff_added_or_removed(current, names, state):
     out = merge_pull_secrets(current, names, state=state)
     assert out['changed'] == bool(out['added'] or out['removed'])
+
+
+# --------------------------------------------------------------------------- entries a platform manages
+
+OPENSHIFT = ['{service_account}-dockercfg-*']
+
+
+def test_purge_leaves_the_openshift_entry_of_this_service_account():
+    keep = platform_patterns(OPENSHIFT, 'default')
+    out = merge_pull_secrets(refs('default-dockercfg-x7k2p', 'old'), ['regcred'], purge=True, keep=keep)
+    assert entry_names(out['image_pull_secrets']) == ['default-dockercfg-x7k2p', 'regcred']
+    assert out['removed'] == ['old'] and out['added'] == ['regcred']
+    # the next purge runs find nothing to do: no flapping
+    again = merge_pull_secrets(out['image_pull_secrets'], ['regcred'], purge=True, keep=keep)
+    assert again['changed'] is False
+
+
+def test_purge_removes_another_service_accounts_dockercfg_and_everything_with_no_patterns():
+    keep = platform_patterns(OPENSHIFT, 'default')
+    out = merge_pull_secrets(refs('builder-dockercfg-x7k2p', 'regcred'), ['regcred'], purge=True, keep=keep)
+    assert entry_names(out['image_pull_secrets']) == ['regcred']
+    out = merge_pull_secrets(refs('default-dockercfg-x7k2p', 'regcred'), ['regcred'], purge=True, keep=[])
+    assert entry_names(out['image_pull_secrets']) == ['regcred']
+
+
+def test_a_platform_entry_named_with_absent_is_removed():
+    keep = platform_patterns(OPENSHIFT, 'default')
+    out = merge_pull_secrets(refs('default-dockercfg-x7k2p', 'regcred'), ['default-dockercfg-x7k2p'], state='absent',
+                             keep=keep)
+    assert entry_names(out['image_pull_secrets']) == ['regcred']
+
+
+def test_platform_patterns_escape_glob_characters_of_the_name():
+    assert platform_patterns(OPENSHIFT, 'a*b') == ['a[*]b-dockercfg-*']
+    assert platform_patterns(['static-*', '{service_account}-x'], 'web') == ['static-*', 'web-x']
+
+
+@pytest.mark.parametrize('patterns, fragment', [
+    ([''], 'empty pattern'),
+    (['{sa}-dockercfg-*'], 'placeholder other than {service_account}'),
+    (['{service_account}-{suffix}'], 'placeholder other than {service_account}'),
+])
+def test_platform_patterns_rejected(patterns, fragment):
+    with pytest.raises(ValidationError) as err:
+        validate_platform_patterns(patterns)
+    assert fragment in err.value.msg and err.value.field == 'platform_pull_secrets'
+
+
+@settings(max_examples=300, deadline=None)
+@given(LIVE, WANTED)
+def test_prop_purge_with_platform_patterns_is_idempotent_and_keeps_matches(current, names):
+    keep = ['*-dockercfg-*', 'b*']
+    first = merge_pull_secrets(current, names, purge=True, keep=keep)
+    second = merge_pull_secrets(first['image_pull_secrets'], names, purge=True, keep=keep)
+    assert second['changed'] is False
+    new = entry_names(first['image_pull_secrets'])
+    kept = [n for n in entry_names(current) if n.startswith('b') or '-dockercfg-' in n]
+    assert set(kept) <= set(new)
+    assert set(new) == set(names) | set(kept)

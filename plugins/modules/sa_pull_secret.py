@@ -353,7 +353,7 @@ def argument_spec():
         service_account_selector=dict(type='raw'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         purge=dict(type='bool', default=False),
-        platform_pull_secrets=dict(type='list', elements='str', default=['{service_account}-dockercfg-*']),
+        platform_pull_secrets=dict(type='list', elements='str', no_log=False, default=['{service_account}-dockercfg-*']),
         annotations=dict(type='dict'),
         prune_missing=dict(type='bool', default=False),
         on_missing_secret=dict(type='str', choices=['warn', 'fail'], default='warn'),

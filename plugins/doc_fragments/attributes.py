@@ -41,3 +41,14 @@ attributes:
     membership:
       - registrylink.k8s.aws
 '''
+
+    # Modules that run on a Kubernetes node (they write the node's container runtime files).
+    ACTIONGROUP_NODE = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/registrylink.k8s.node) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.node
+'''

@@ -340,13 +340,26 @@ def event_dicts(items, uid=None):
     return out
 
 
+#: The hint for the kubelet's x509 event; ``%(host)s`` is the image's registry host.
+NODE_TLS_HINT = (
+    'The node\'s container runtime does not trust the TLS certificate of %(host)s (x509: certificate signed by'
+    ' unknown authority). The TLS handshake failed before any credential was sent: this is not an authentication'
+    ' failure and the pull secret is not the cause. Install the registry\'s CA on the nodes with the role'
+    ' registrylink.k8s.node_registry_config (node_registry_config_registries: [{host: %(host)s, ca_file: <the'
+    ' registry CA>}]); containerd reads it at the next pull, without a restart.')
+
+#: The hint for a rate-limit answer the node got; ``%(host)s`` is the image's registry host.
+NODE_RATE_LIMIT_HINT = (
+    'The node hit the pull rate limit of %(host)s (a rate limit is not a bad password). A pull-through cache or'
+    ' mirror takes the pulls off that registry: the role registrylink.k8s.node_registry_config configures it in'
+    ' containerd on the nodes (node_registry_config_registries: [{host: %(host)s, mirrors: [{url: <the cache>}]}]);'
+    ' authenticated pulls also get a higher limit.')
+
+
 _EVENT_RULES = (
     (re.compile(r'x509|certificate signed by unknown authority|certificate verify failed', re.I), 'tls_untrusted',
-     'The node\'s container runtime does not trust the registry certificate (x509); credentials were never sent and'
-     ' the pull secret is not the cause. Install the CA on the nodes (containerd /etc/containerd/certs.d/<host>/'
-     'ca.crt or hosts.toml).'),
-    (re.compile(r'toomanyrequests|rate limit', re.I), 'rate_limited',
-     'The node hit the registry\'s pull rate limit.'),
+     NODE_TLS_HINT),
+    (re.compile(r'toomanyrequests|rate limit', re.I), 'rate_limited', NODE_RATE_LIMIT_HINT),
     (re.compile(r'no such host|server misbehaving', re.I), 'dns',
      'The node cannot resolve the registry host (node DNS differs from the controller\'s).'),
     (re.compile(r'http: server gave HTTP response to HTTPS client', re.I), 'plain_http',
@@ -487,6 +500,9 @@ def _apply_node_signal(item, event_texts, lookup, ctx):
                           item['category'] in AUTH_CATEGORIES + ('no_credentials_matched',)):
         return
     category, hint, text = signal
+    host = (item.get('normalized') or item.get('image') or '').split('/', 1)[0]
+    if '%(host)s' in hint:
+        hint = hint % {'host': host or 'the registry'}
     if category == 'rate_limited':
         unauth = 'unauthenticated' in text.lower()
         if unauth and ctx['pod_secrets']:

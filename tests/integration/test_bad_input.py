@@ -65,10 +65,16 @@ class World:
         self.registry = reg
         self.audit = audit.AuditLog(localenv.cluster("local-1")["audit_log"])
         self.core_api = core_api
+        # containerd_hosts / node_registry_config write the node's hosts.toml tree
+        containerd = Path(localenv.cluster("local-1")["node"]["workdir"]) / "node" / "containerd"
+        self.certs_d = containerd / "certs.d"
+        unset = Path(tempfile.mkdtemp(prefix="rl-badinput-")) / "config.toml"
+        unset.write_text("version = 2\n# no config_path\n")
         self.subst = {
             "@@ns@@": ns, "@@registry@@": reg.host, "@@registry_user@@": reg.username,
             "@@registry_password@@": reg.password, "@@registry_ca@@": reg.ca, "@@repo@@": repo,
             "@@kubeconfig@@": localenv.kubeconfig, "@@moto@@": localenv.moto_url,
+            "@@containerd_config@@": str(containerd / "config.toml"), "@@containerd_config_unset@@": str(unset),
             "@@long64@@": "a" * 64, "@@long129@@": "a" * 129, "@@long254@@": "a" * 254, "@@sha1@@": "a" * 40,
         }
 
@@ -111,8 +117,12 @@ class World:
             roles[name] = sorted(iam.list_role_policies(RoleName=name)["PolicyNames"])
         return {"oidc_providers": providers, "roles": roles}
 
+    def node_files(self) -> Dict[str, Any]:
+        return dict((str(p), (p.stat().st_mode, None if p.is_dir() else p.read_bytes()))
+                    for p in sorted(self.certs_d.rglob("*")))
+
     def snapshot(self) -> Dict[str, Any]:
-        return {"tags": self.registry_tags(), "iam": self.iam_state()}
+        return {"tags": self.registry_tags(), "iam": self.iam_state(), "node": self.node_files()}
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +311,8 @@ def test_bad_input_is_refused_before_any_write(world, case):
         problems.append("wrote to the API server: %s" % writes)
     if before["tags"] != after["tags"]:
         problems.append("registry tags changed: %s -> %s" % (before["tags"], after["tags"]))
+    if before["node"] != after["node"]:
+        problems.append("the node's hosts.toml tree changed")
     if before["iam"] != after["iam"]:
         problems.append("IAM changed: %s -> %s" % (before["iam"], after["iam"]))
     leaked = [s for s in _secret_strings(given) if s in output]

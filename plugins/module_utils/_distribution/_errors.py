@@ -34,7 +34,8 @@ CATEGORIES = {
     'connect': 'The TCP connection failed (refused, reset or unreachable). Check the port, firewalls and proxy settings.',
     'timeout': 'The registry did not answer within the timeout. Check network reachability or raise timeout.',
     'tls_untrusted': 'The server certificate is not signed by a trusted CA. Pass the registry CA in ca_path; nodes need it'
-                     ' too (containerd certs.d/<host>/ca.crt or hosts.toml). Credentials were not sent.',
+                     ' too (containerd hosts.toml: the role registrylink.k8s.node_registry_config installs it).'
+                     ' Credentials were not sent.',
     'tls_hostname': 'The server certificate does not name this host. Use the host name the certificate was issued for.',
     'tls_expired': 'The server certificate has expired or is not yet valid.',
     'tls_error': 'The TLS handshake failed. Check the TLS version and cipher support of the registry or proxy.',

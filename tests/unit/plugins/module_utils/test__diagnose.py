@@ -289,7 +289,8 @@ def test_x509_on_the_node_while_the_controller_trusts_the_ca():
     c = result['containers'][0]
     assert c['probe']['ok'] is True
     assert c['category'] == 'tls_untrusted'
-    assert 'not the cause' in c['hint'] and 'certs.d' in c['hint']
+    assert 'not the cause' in c['hint'] and 'not an authentication failure' in c['hint']
+    assert 'registrylink.k8s.node_registry_config' in c['hint'] and REG in c['hint']
     assert result['events'][0]['count'] == 2
 
 

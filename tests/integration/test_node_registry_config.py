@@ -1,0 +1,238 @@
+"""The node's registry configuration, on the real node: containerd reads the hosts.toml files the
+role ``registrylink.k8s.node_registry_config`` writes, and the real kubelet is the judge.
+
+* CA trust: a second registry with a CA of its own that the node does not trust. A Pod pulling
+  from it gets the kubelet's ``x509: certificate signed by unknown authority``; ``registry_probe``'s
+  pod diagnosis says ``tls_untrusted`` (not an authentication failure) and names the role; the role
+  (``connection: local`` against this node's containerd config) installs the CA and the same Pod
+  pulls. Check mode writes nothing, a rerun is ``changed: false``, ``state: absent`` removes what
+  the role wrote, and then a new Pod fails again with the same x509 error.
+* Pull-through cache: a distribution registry in proxy mode in front of the shared registry,
+  configured by the role as the shared registry's mirror (replacing ``make up``'s own hosts.toml
+  with ``force``). A Pod pulls through it (the cache's catalog then lists the repository); with the
+  cache stopped the pull falls back to the shared registry; ``state: absent`` puts ``make up``'s
+  hosts.toml back byte for byte.
+
+The extra registries are started by this file's fixtures (``tests/support/node_registries.py``),
+not by ``make up``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+from kubernetes import client as k
+
+from tests.support.ansible_run import REPO_ROOT, _ansible_env
+from tests.support.node_registries import start_pull_through_cache, start_untrusted_registry
+from tests.support.realpods import BACKOFF, RUNNING, busybox_pod, push_busybox_build, wait_verdict
+
+TOKEN = secrets.token_hex(3)
+ROLE = "registrylink.k8s.node_registry_config"
+MARKER = "# Managed by registrylink.k8s"
+
+
+# --------------------------------------------------------------------------------------
+# running the role as a user would: a play against the node, connection local
+
+
+class RoleRun:
+    def __init__(self, result: Optional[Dict[str, Any]], failure: Optional[Dict[str, Any]], output: str, rc: int):
+        self.result = result or {}
+        self.failure = failure
+        self.output = output
+        self.rc = rc
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.result.get("changed"))
+
+
+def run_role(localenv, node_name: str, variables: Dict[str, Any], check: bool = False, diff: bool = False,
+             verbosity: int = 0) -> RoleRun:
+    """Run the role on the inventory host ``node_name`` (``ansible_connection=local``) with
+    ``variables``; returns the module's registered result, or the failure."""
+    with tempfile.TemporaryDirectory(prefix="rl-nrc-") as tmp:
+        out = Path(tmp) / "out.json"
+        play = Path(tmp) / "play.yml"
+        play.write_text(json.dumps([{
+            "hosts": node_name, "gather_facts": False,
+            "tasks": [{
+                "block": [{"name": "role", "ansible.builtin.include_role": {"name": ROLE}, "vars": variables}],
+                "rescue": [{"name": "keep the failure", "ansible.builtin.set_fact": {
+                    "nrc_failure": "{{ ansible_failed_result }}"}}],
+                "always": [{"name": "save", "check_mode": False, "diff": False, "ansible.builtin.copy": {
+                    "dest": str(out),
+                    "content": "{{ {'result': node_registry_config__result | default(None),"
+                               " 'failure': nrc_failure | default(None)} | to_json }}"}}],
+            }],
+        }]))
+        inventory = Path(tmp) / "inventory.ini"
+        inventory.write_text(f"[nodes]\n{node_name} ansible_connection=local ansible_python_interpreter="
+                             f"{REPO_ROOT / '.venv/bin/python'}\n")
+        cmd = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(play)]
+        cmd += ["--check"] if check else []
+        cmd += ["--diff"] if diff else []
+        cmd += ["-" + "v" * verbosity] if verbosity else []
+        proc = subprocess.run(cmd, env=_ansible_env(localenv), capture_output=True, text=True, timeout=300,
+                              cwd=str(REPO_ROOT), check=False)
+        output = proc.stdout + "\n" + proc.stderr
+        if not out.exists():
+            raise AssertionError(f"the play saved no result (rc={proc.returncode}):\n{output[-4000:]}")
+        saved = json.loads(out.read_text())
+    return RoleRun(saved["result"], saved["failure"], output, proc.returncode)
+
+
+def _files(directory: Path) -> Dict[str, Any]:
+    """Every file under ``directory`` with its mode and content (a snapshot of the node's hosts.toml tree)."""
+    snap = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_file():
+            snap[str(p.relative_to(directory))] = (oct(p.stat().st_mode & 0o777), p.read_bytes())
+    return snap
+
+
+# --------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def core(kube_client):
+    return k.CoreV1Api(kube_client())
+
+
+@pytest.fixture(scope="module")
+def node(localenv):
+    """The node's name and its containerd files (config, config_path directory)."""
+    data = localenv.cluster()["node"]
+    containerd = Path(data["workdir"]) / "node" / "containerd"
+    return {"name": data["node_name"], "config": str(containerd / "config.toml"), "certs_d": containerd / "certs.d"}
+
+
+@pytest.fixture(scope="module")
+def untrusted(tmp_path_factory, node):
+    """A registry whose CA the node does not trust, with busybox; its hosts.toml directory is
+    removed at the end whatever the test did."""
+    reg, image = start_untrusted_registry(tmp_path_factory.mktemp("untrusted-registry"), f"nrc-{TOKEN}/busybox")
+    yield reg, image
+    reg.stop()
+    directory = node["certs_d"] / reg.host
+    if directory.exists():
+        for p in directory.iterdir():
+            p.unlink()
+        directory.rmdir()
+
+
+def _diagnose(localenv, ns, name, ca):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import probe_for_params
+    params = dict(registry=None, username=None, password=None, registry_validate_certs=True, registry_ca_path=ca,
+                  timeout=5, allow_insecure_http=False, allow_cross_host_realm=False, image=None, repository=None,
+                  reference="latest", pull_secret=None, pod={"namespace": ns, "name": name}, verify=None,
+                  fail_on_error=False, namespaces=None, namespace_selector=None, exclude_namespaces=[],
+                  kubeconfig=localenv.kubeconfig, context="local-1", host=None, api_key=None, validate_certs=None,
+                  ca_cert=None, client_cert=None, client_key=None, proxy=None)
+    return probe_for_params(params)
+
+
+# --------------------------------------------------------------------------------------
+# CA trust
+
+
+def test_the_role_installs_the_ca_the_kubelet_did_not_trust_and_the_same_pod_pulls(
+        localenv, core, node, untrusted, unique_ns):
+    reg, image = untrusted
+    ns = unique_ns("nrc")
+    core.create_namespaced_pod(ns, busybox_pod("app", image))
+    before = wait_verdict(core, ns, "app")
+    assert before.state == BACKOFF, before
+    assert "x509: certificate signed by unknown authority" in before.message, before.message
+
+    # the diagnosis tells the node's trust from an authentication failure, and names the role
+    # (the controller trusts the CA here, so only the kubelet's event can tell)
+    diag = _diagnose(localenv, ns, "app", reg.ca)
+    container = diag["containers"][0]
+    assert container["category"] == "tls_untrusted", container
+    assert "not an authentication failure" in container["hint"]
+    assert ROLE in container["hint"] and reg.host in container["hint"]
+    assert "x509" in container["node_evidence"]
+
+    variables = {"node_registry_config_containerd_config": node["config"],
+                 "node_registry_config_registries": [{"host": reg.host, "ca_file": reg.ca}]}
+    tree = _files(node["certs_d"])
+    check = run_role(localenv, node["name"], variables, check=True, diff=True)
+    assert check.failure is None, check.output[-3000:]
+    assert check.changed and check.result["results"][0]["action"] == "created"
+    assert _files(node["certs_d"]) == tree, "check mode wrote on the node"
+    assert "registrylink-server-ca.crt" in check.output and "BEGIN CERTIFICATE" not in check.output
+
+    run = run_role(localenv, node["name"], variables, diff=True)
+    assert run.failure is None, run.output[-3000:]
+    assert run.changed and run.result["found_in_config"] and not run.result["restart_needed"]
+    assert run.result["config_path"] == str(node["certs_d"])
+    directory = node["certs_d"] / reg.host
+    hosts = (directory / "hosts.toml").read_text()
+    assert hosts.startswith(MARKER) and f'server = "https://{reg.host}"' in hosts
+    ca_copy = directory / "registrylink-server-ca.crt"
+    assert ca_copy.read_text() == Path(reg.ca).read_text() and oct(ca_copy.stat().st_mode & 0o777) == "0o644"
+    assert f'ca = "{ca_copy}"' in hosts
+
+    # no restart: containerd reads hosts.toml at the next pull, and the kubelet's next attempt is it
+    after = wait_verdict(core, ns, "app", want=(RUNNING,), timeout=90)
+    assert after.state == RUNNING and after.image_id, after
+
+    rerun = run_role(localenv, node["name"], variables)
+    assert rerun.failure is None and not rerun.changed, rerun.result
+    assert rerun.result["results"][0]["action"] == "unchanged"
+
+    absent_vars = dict(variables, node_registry_config_state="absent")
+    absent_check = run_role(localenv, node["name"], absent_vars, check=True)
+    assert absent_check.changed and directory.exists()
+    absent = run_role(localenv, node["name"], absent_vars)
+    assert absent.failure is None and absent.changed, absent.output[-3000:]
+    assert not directory.exists()
+    assert _files(node["certs_d"]) == tree, "state: absent left something behind or removed too much"
+    again = run_role(localenv, node["name"], absent_vars)
+    assert not again.changed and again.result["results"][0]["action"] == "absent"
+
+    # and the node is back to not trusting it: a new Pod fails the same way
+    core.create_namespaced_pod(ns, busybox_pod("again", image))
+    restored = wait_verdict(core, ns, "again")
+    assert restored.state == BACKOFF and "x509: certificate signed by unknown authority" in restored.message
+
+
+def test_a_client_key_never_shows_and_gets_mode_0600(localenv, node, untrusted, tmp_path):
+    """mTLS files: the key lands with mode 0600; its text is in no output, diff or -vvv log."""
+    reg, _image = untrusted
+    key = tmp_path / "client.key"
+    cert = tmp_path / "client.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=registrylink-client"], check=True, capture_output=True)
+    key_body = "".join(key.read_text().splitlines()[1:-1])
+    variables = {"node_registry_config_containerd_config": node["config"],
+                 "node_registry_config_registries": [{"host": reg.host, "ca_file": reg.ca,
+                                                      "client_cert_file": str(cert),
+                                                      "client_key_file": str(key)}]}
+    try:
+        run = run_role(localenv, node["name"], variables, diff=True, verbosity=3)
+        assert run.failure is None and run.changed, run.output[-3000:]
+        directory = node["certs_d"] / reg.host
+        written = directory / "registrylink-server-client.key"
+        assert written.read_text() == key.read_text()
+        assert oct(written.stat().st_mode & 0o777) == "0o600"
+        assert "private key, fingerprint hmac-sha256:" in run.output
+        for chunk in (key_body[i:i + 40] for i in range(0, len(key_body), 400)):
+            assert chunk not in run.output
+        hosts = (directory / "hosts.toml").read_text()
+        assert f'client = [["{directory}/registrylink-server-client.crt", "{written}"]]' in hosts
+    finally:
+        absent = run_role(localenv, node["name"], dict(variables, node_registry_config_state="absent"))
+        assert absent.failure is None, absent.output[-3000:]
+    assert not (node["certs_d"] / reg.host).exists()

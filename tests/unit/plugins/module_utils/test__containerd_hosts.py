@@ -1,0 +1,283 @@
+"""containerd_hosts: config_path discovery, validation, hosts.toml rendering, plan/apply on a
+temporary directory (the real node is in tests/integration/test_node_registry_config.py)."""
+
+import os
+import tomllib
+
+import pytest
+
+from ansible_collections.registrylink.k8s.plugins.module_utils import _containerd_hosts as ch
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+
+
+def _pem(kind="CERTIFICATE", body="TUlJQg=="):
+    return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (kind, body, kind)
+
+
+CA = _pem()
+KEY = _pem("PRIVATE KEY", "c2VjcmV0LWtleS1tYXRlcmlhbA==")
+
+V2 = '''version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "pause"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"  # comment
+'''
+V3 = '''version = 3
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'
+'''
+V1 = '''[plugins.cri.registry]
+  config_path = "/opt/certs.d"
+'''
+LEGACY = '''version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://mirror.example.com"]
+'''
+UNSET = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n'
+
+
+@pytest.mark.parametrize("text, version, path, legacy", [
+    (V2, 2, "/etc/containerd/certs.d", []),
+    (V3, 3, "/etc/containerd/certs.d", []),
+    (V1, 1, "/opt/certs.d", []),
+    (LEGACY, 2, None, ["mirrors"]),
+    (UNSET, 2, None, []),
+    ("", 1, None, []),
+])
+def test_config_path_is_read_for_every_config_version(text, version, path, legacy):
+    found = ch.read_config_path(text, "config.toml")
+    assert (found["version"], found["config_path"], found["legacy"]) == (version, path, legacy)
+
+
+@pytest.mark.parametrize("text", [V2, V3, V1, LEGACY, UNSET])
+def test_the_fallback_reader_agrees_with_tomllib(text, monkeypatch):
+    want = ch.read_config_path(text, "c")
+    monkeypatch.setattr(ch, "_toml", None)
+    assert ch.read_config_path(text, "c") == want
+
+
+def test_the_real_node_config_is_read(tmp_path):
+    from tests.support.node import Node
+    n = Node(cluster="c", index=1, env_root=str(tmp_path), workdir=str(tmp_path), log_dir=str(tmp_path))
+    n._write_containerd_config("127.0.0.1:5000", None)
+    text = (tmp_path / "node/containerd/config.toml").read_text()
+    assert ch.read_config_path(text, "c")["config_path"] == str(tmp_path / "node/containerd/certs.d")
+
+
+def test_broken_toml_is_an_error_naming_the_file():
+    with pytest.raises(ch.ContainerdConfigError, match="config.toml is not valid TOML"):
+        ch.read_config_path("version = = 2", "config.toml")
+
+
+def test_how_to_set_names_the_table_and_the_restart():
+    text = ch.how_to_set_config_path(2)
+    assert '[plugins."io.containerd.grpc.v1.cri".registry] config_path = "/etc/containerd/certs.d"' in text
+    assert "restart containerd" in text and "never need a restart" in text
+
+
+@pytest.mark.parametrize("host, ok", [
+    ("registry.example.com", True), ("registry.example.com:5000", True), ("docker.io", True), ("_default", True),
+    ("127.0.0.1:5000", True), ("[::1]:5000", True), ("UPPER.example", True),
+    ("https://r.example", False), ("r.example/path", False), ("r.example:0", False), ("r.example:70000", False),
+    ("bad host", False), ("", False), ("-r.example", False), ("r..example", False), (None, False),
+])
+def test_hosts(host, ok):
+    if ok:
+        assert ch.validate_host(host, "h") == host.lower()
+    else:
+        with pytest.raises(ValidationError) as exc:
+            ch.validate_host(host, "registries[0].host")
+        assert exc.value.details["field"] == "registries[0].host"
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://m.example:5000", True), ("http://m.example", True), ("https://M.example/", True),
+    ("ftp://m.example", False), ("https://u:p@m.example", False), ("https://m.example?q", False),
+    ("https://m.example/v2", False), ("m.example", False), ("https://", False),
+])
+def test_urls(url, ok):
+    if ok:
+        assert ch.validate_url(url, "u") == url.lower().rstrip("/")
+    else:
+        with pytest.raises(ValidationError):
+            ch.validate_url(url, "u")
+
+
+def test_pem_checks():
+    assert ch.validate_pem(CA.rstrip("\n"), "ca", ("CERTIFICATE",)) == CA
+    for bad in ("", "hello", _pem("PRIVATE KEY"), _pem(body="not base64!")):
+        with pytest.raises(ValidationError):
+            ch.validate_pem(bad, "ca", ("CERTIFICATE",))
+
+
+def _reg(**kw):
+    base = {"host": "r.example:5000", "server": None, "server_fallback": True, "mirrors": [], "capabilities": None,
+            "ca": None, "client_cert": None, "client_key": None, "skip_verify": False, "override_path": False}
+    base.update(kw)
+    return base
+
+
+def test_validation_messages_name_the_option():
+    cases = [
+        ([], "registries"),
+        ([_reg()], "registries[0]"),
+        ([_reg(ca=CA), _reg(ca=CA, host="R.example:5000")], "registries[1].host"),
+        ([_reg(capabilities=["pull", "fetch"], ca=CA)], "registries[0].capabilities"),
+        ([_reg(client_cert=CA)], "registries[0].client_key"),
+        ([_reg(client_cert=CA, client_key=CA)], "registries[0].client_key"),
+        ([_reg(ca=CA, skip_verify=True)], "registries[0].skip_verify"),
+        ([_reg(server="http://r.example:5000", ca=CA)], "registries[0].server"),
+        ([_reg(mirrors=[{"url": "http://m.example", "ca": CA}])], "registries[0].mirrors[0].url"),
+        ([_reg(mirrors=[{"url": "https://m.example"}, {"url": "https://m.example/"}])], "registries[0].mirrors[1].url"),
+        ([_reg(host="_default", ca=CA)], "registries[0].mirrors"),
+        ([_reg(server_fallback=False, ca=CA)], "registries[0].mirrors"),
+    ]
+    for registries, field in cases:
+        with pytest.raises(ValidationError) as exc:
+            ch.validate_registries(registries, "present")
+        assert exc.value.details["field"] == field, (registries, exc.value.msg)
+        assert field in exc.value.msg
+
+
+def test_skip_verify_warns():
+    _entries, warnings = ch.validate_registries([_reg(skip_verify=True)], "present")
+    assert len(warnings) == 1 and "registries[0]: skip_verify is true" in warnings[0]
+
+
+def test_absent_needs_only_the_hosts():
+    entries, _w = ch.validate_registries([{"host": "r.example:5000"}], "absent")
+    assert entries == [{"host": "r.example:5000"}]
+
+
+def test_render_mirrors_in_order_then_the_server(tmp_path):
+    entries, _w = ch.validate_registries([_reg(host="docker.io", mirrors=[
+        {"url": "https://cache.example:5000", "ca": CA}, {"url": "http://second.example", "capabilities": ["pull"]},
+    ])], "present")
+    text, files = ch.render(entries[0], "/d/docker.io")
+    data = tomllib.loads(text)
+    assert text.startswith(ch.MARKER)
+    assert data["server"] == "https://registry-1.docker.io"
+    assert list(data["host"]) == ["https://cache.example:5000", "http://second.example"]
+    assert data["host"]["https://cache.example:5000"] == {
+        "capabilities": ["pull", "resolve"], "ca": "/d/docker.io/registrylink-mirror-cache.example_5000-ca.crt"}
+    assert data["host"]["http://second.example"] == {"capabilities": ["pull"]}
+    assert set(files) == {"registrylink-mirror-cache.example_5000-ca.crt"}
+
+
+def test_render_server_options_and_client_certificates():
+    entries, _w = ch.validate_registries([_reg(ca=CA, client_cert=CA, client_key=KEY, capabilities=["pull", "resolve"])],
+                                         "present")
+    text, files = ch.render(entries[0], "/d/r")
+    data = tomllib.loads(text)
+    assert data["server"] == "https://r.example:5000" and data["capabilities"] == ["pull", "resolve"]
+    assert data["ca"] == "/d/r/registrylink-server-ca.crt"
+    assert data["client"] == [["/d/r/registrylink-server-client.crt", "/d/r/registrylink-server-client.key"]]
+    assert files["registrylink-server-client.key"] == (KEY, 0o600, True)
+    assert "c2VjcmV0" not in text
+
+
+def _runner(tmp_path, registries, state="present", force=False, check_mode=False, config=None):
+    conf = tmp_path / "config.toml"
+    conf.write_text(config if config is not None else
+                    'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "%s"\n'
+                    % (tmp_path / "certs.d"))
+    warnings = []
+    params = {"state": state, "containerd_config": str(conf), "config_path": None, "force": force,
+              "registries": registries}
+    return ch.ContainerdHostsRunner(params, check_mode=check_mode, diff=True, warn=warnings.append), warnings
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): (p.stat().st_mode & 0o777, p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def test_cycle_check_create_rerun_update_absent(tmp_path):
+    regs = [_reg(ca=CA, client_cert=CA, client_key=KEY)]
+    runner, _w = _runner(tmp_path, regs, check_mode=True)
+    result = runner.run()
+    assert result["changed"] and result["results"][0]["action"] == "created"
+    assert _tree(tmp_path) == {"config.toml": _tree(tmp_path)["config.toml"]}, "check mode wrote"
+    diff_text = str(result["diff"])
+    assert "c2VjcmV0" not in diff_text and "private key, fingerprint hmac-sha256:" in diff_text
+
+    result = _runner(tmp_path, regs)[0].run()
+    assert result["changed"] and result["found_in_config"] and not result["restart_needed"]
+    d = tmp_path / "certs.d" / "r.example:5000"
+    assert (d / "registrylink-server-client.key").stat().st_mode & 0o777 == 0o600
+    assert (d / "hosts.toml").stat().st_mode & 0o777 == 0o644
+
+    again = _runner(tmp_path, regs)[0].run()
+    assert not again["changed"] and again["results"][0]["action"] == "unchanged" and "diff" not in again
+
+    # the client certificate goes away: its files are removed, the CA stays
+    result = _runner(tmp_path, [_reg(ca=CA)])[0].run()
+    assert result["results"][0]["action"] == "updated"
+    assert sorted(result["results"][0]["removed"]) == ["registrylink-server-client.crt",
+                                                       "registrylink-server-client.key"]
+    assert sorted(os.listdir(d)) == ["hosts.toml", "registrylink-server-ca.crt"]
+
+    # a file of someone else in the directory is never touched
+    (d / "ca.crt").write_text("theirs")
+    result = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert result["results"][0]["action"] == "deleted"
+    assert sorted(os.listdir(d)) == ["ca.crt"]
+    assert not _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()["changed"]
+
+
+def test_mode_drift_is_repaired(tmp_path):
+    regs = [_reg(ca=CA)]
+    _runner(tmp_path, regs)[0].run()
+    ca = tmp_path / "certs.d" / "r.example:5000" / "registrylink-server-ca.crt"
+    os.chmod(ca, 0o600)
+    result = _runner(tmp_path, regs)[0].run()
+    assert result["changed"] and result["results"][0]["written"] == ["registrylink-server-ca.crt"]
+    assert ca.stat().st_mode & 0o777 == 0o644
+
+
+def test_unmanaged_hosts_toml_needs_force_and_absent_puts_it_back(tmp_path):
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    theirs = 'server = "https://r.example:5000"\n'
+    (d / "hosts.toml").write_text(theirs)
+    with pytest.raises(ValidationError) as exc:
+        _runner(tmp_path, [_reg(ca=CA)])[0].run()
+    assert exc.value.details["field"] == "force"
+    assert (d / "hosts.toml").read_text() == theirs
+    # absent leaves a file it did not write alone
+    result = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert not result["changed"] and "not managed" in result["results"][0]["detail"]
+
+    result = _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()
+    assert result["results"][0]["kept_backup"] and (d / "hosts.toml.registrylink-backup").read_text() == theirs
+    assert not _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()["changed"]
+    result = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert result["results"][0]["restored_backup"]
+    assert sorted(os.listdir(d)) == ["hosts.toml"] and (d / "hosts.toml").read_text() == theirs
+
+
+def test_config_path_unset_fails_with_the_fix_or_warns_when_given(tmp_path):
+    runner, _w = _runner(tmp_path, [_reg(ca=CA)], config="version = 2\n")
+    with pytest.raises(ch.ContainerdConfigError) as exc:
+        runner.run()
+    assert "does not set config_path" in exc.value.msg and "restart containerd" in exc.value.msg
+    assert not (tmp_path / "certs.d").exists()
+    runner, warnings = _runner(tmp_path, [_reg(ca=CA)], config="version = 2\n")
+    runner.params["config_path"] = str(tmp_path / "given.d")
+    result = runner.run()
+    assert result["restart_needed"] and not result["found_in_config"] and "restart containerd" in warnings[0]
+    assert (tmp_path / "given.d" / "r.example:5000" / "hosts.toml").exists()
+
+
+def test_legacy_mirrors_are_refused(tmp_path):
+    runner, _w = _runner(tmp_path, [_reg(ca=CA)], config=LEGACY)
+    with pytest.raises(ch.ContainerdConfigError, match="registry.mirrors"):
+        runner.run()
+
+
+def test_hosts_toml_is_accepted_by_a_real_toml_parser_for_odd_paths(tmp_path):
+    weird = tmp_path / 'dir "with" quotes\\and backslash'
+    entries, _w = ch.validate_registries([_reg(ca=CA)], "present")
+    text, _files = ch.render(entries[0], str(weird))
+    assert tomllib.loads(text)["ca"] == str(weird / "registrylink-server-ca.crt")

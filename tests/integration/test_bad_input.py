@@ -12,7 +12,9 @@ Each case of ``bad_input_cases.yml`` (modules and roles, see the header of that 
   and the end of the case (the control plane's and the node's own writes, such as a namespace
   controller still cleaning up an earlier test's namespace, are not theirs and not counted);
   the registry's tags of the seeded repository must be unchanged (registry_gc would delete them);
-  IAM in moto (OIDC providers, roles, their inline policies) must be unchanged.
+  IAM in moto (OIDC providers, roles, their inline policies) must be unchanged; the local node's
+  containerd hosts.toml tree (every file, its mode and content) must be unchanged (containerd_hosts,
+  node_registry_config).
 
 The state is prepared so that each case WOULD write if its bad input slipped through (see the case
 file), and ``test_write_counter_sees_a_valid_run`` proves the counter moves for a valid run made the

@@ -7,11 +7,13 @@ role ``registrylink.k8s.node_registry_config`` writes, and the real kubelet is t
   (``connection: local`` against this node's containerd config) installs the CA and the same Pod
   pulls. Check mode writes nothing, a rerun is ``changed: false``, ``state: absent`` removes what
   the role wrote, and then a new Pod fails again with the same x509 error.
-* Pull-through cache: a distribution registry in proxy mode in front of the shared registry,
-  configured by the role as the shared registry's mirror (replacing ``make up``'s own hosts.toml
-  with ``force``). A Pod pulls through it (the cache's catalog then lists the repository); with the
-  cache stopped the pull falls back to the shared registry; ``state: absent`` puts ``make up``'s
-  hosts.toml back byte for byte.
+* Pull-through cache: a distribution registry in proxy mode in front of that registry, configured
+  by the role as its mirror over a hosts.toml someone else wrote (refused without ``force``; with it
+  the original is kept aside). A Pod pulls through the cache (its catalog then lists the
+  repository); with the cache stopped a new image pulls from the upstream, as hosts.toml says;
+  ``state: absent`` puts the original hosts.toml back byte for byte. (distribution's proxy logs in
+  upstream only to registries that answer with a token realm, so it cannot front the shared
+  htpasswd registry.)
 
 The extra registries are started by this file's fixtures (``tests/support/node_registries.py``),
 not by ``make up``.
@@ -19,9 +21,7 @@ not by ``make up``.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 import subprocess
 import tempfile
@@ -236,3 +236,85 @@ def test_a_client_key_never_shows_and_gets_mode_0600(localenv, node, untrusted, 
         absent = run_role(localenv, node["name"], dict(variables, node_registry_config_state="absent"))
         assert absent.failure is None, absent.output[-3000:]
     assert not (node["certs_d"] / reg.host).exists()
+
+
+# --------------------------------------------------------------------------------------
+# a pull-through cache as the registry's mirror
+
+
+@pytest.fixture
+def cache(tmp_path, untrusted):
+    """A distribution registry in proxy mode in front of the untrusted registry (anonymous upstream:
+    distribution's proxy logs in upstream only where the upstream answers with a token realm, never
+    with basic auth, so it cannot front the shared htpasswd registry)."""
+    reg, _image = untrusted
+    cache = start_pull_through_cache(tmp_path / "cache", reg.url, reg.ca, None, None)
+    yield cache
+    cache.stop()
+
+
+def _catalog(reg) -> list:
+    import requests
+    resp = requests.get(reg.url + "/v2/_catalog", verify=reg.ca, timeout=5)
+    resp.raise_for_status()
+    return resp.json().get("repositories") or []
+
+
+def test_a_pull_through_cache_is_the_mirror_and_the_upstream_the_fallback(
+        localenv, core, node, untrusted, cache, unique_ns):
+    import time
+    upstream, _image = untrusted
+    repo = f"nrc-{TOKEN}/cached"
+    # two builds the node has never seen (their manifests and configs must be fetched)
+    push_busybox_build(upstream, repo, ["through-cache"], "2025-01-01T00:00:01Z")
+    push_busybox_build(upstream, repo, ["fallback"], "2025-02-02T00:00:02Z")
+    assert repo not in _catalog(cache)
+    # someone's own hosts.toml for the registry (trusting its CA): the role takes it over only with
+    # force, keeps it aside, and state: absent puts it back byte for byte
+    directory = node["certs_d"] / upstream.host
+    directory.mkdir()
+    theirs = f'server = "https://{upstream.host}"\nca = "{upstream.ca}"\n'.encode()
+    (directory / "hosts.toml").write_bytes(theirs)
+    try:
+        variables = {"node_registry_config_containerd_config": node["config"],
+                     "node_registry_config_registries": [{
+                         "host": upstream.host, "ca_file": upstream.ca,
+                         "mirrors": [{"url": cache.url, "ca_file": cache.ca}]}]}
+        refused = run_role(localenv, node["name"], variables)
+        assert refused.failure and "force" in refused.failure["msg"], refused.output[-3000:]
+        assert (directory / "hosts.toml").read_bytes() == theirs
+
+        variables["node_registry_config_force"] = True
+        run = run_role(localenv, node["name"], variables, diff=True)
+        assert run.failure is None and run.changed, run.output[-3000:]
+        assert run.result["results"][0]["kept_backup"]
+        assert (directory / "hosts.toml.registrylink-backup").read_bytes() == theirs
+        text = (directory / "hosts.toml").read_text()
+        assert f'[host."{cache.url}"]' in text and "capabilities = [\"pull\", \"resolve\"]" in text
+        rerun = run_role(localenv, node["name"], variables)
+        assert rerun.failure is None and not rerun.changed, rerun.result
+
+        ns = unique_ns("nrc")
+        core.create_namespaced_pod(ns, busybox_pod("cached", f"{upstream.host}/{repo}:through-cache"))
+        verdict = wait_verdict(core, ns, "cached", want=(RUNNING,), timeout=60)
+        assert verdict.state == RUNNING, verdict
+        deadline = time.monotonic() + 15
+        while repo not in _catalog(cache) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert repo in _catalog(cache), "the pull did not go through the cache"
+
+        # the cache is down: containerd falls back to the server, as hosts.toml says
+        cache.stop()
+        core.create_namespaced_pod(ns, busybox_pod("fallback", f"{upstream.host}/{repo}:fallback"))
+        verdict = wait_verdict(core, ns, "fallback", want=(RUNNING,), timeout=60)
+        assert verdict.state == RUNNING, verdict
+
+        absent = run_role(localenv, node["name"], dict(variables, node_registry_config_state="absent"))
+        assert absent.failure is None and absent.changed, absent.output[-3000:]
+        assert absent.result["results"][0]["restored_backup"]
+        assert sorted(p.name for p in directory.iterdir()) == ["hosts.toml"]
+        assert (directory / "hosts.toml").read_bytes() == theirs
+    finally:
+        for p in directory.iterdir():
+            p.unlink()
+        directory.rmdir()

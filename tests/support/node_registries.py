@@ -4,8 +4,7 @@ started by that test's fixtures, never by ``make up``:
 * ``start_untrusted_registry``: a distribution registry with a CA of its own that the node's
   containerd does not trust (anonymous pulls), holding the busybox image;
 * ``start_pull_through_cache``: a distribution registry in proxy mode (a pull-through cache) in
-  front of another registry, with its own CA, anonymous to its clients and logging in upstream
-  with the credentials it is given.
+  front of another registry, with its own CA, anonymous to its clients.
 
 Both are the real Debian ``docker-registry`` (CNCF distribution 2.8), like the shared registry of
 ``tests/support/localenv.py``.
@@ -90,8 +89,10 @@ def start_pull_through_cache(workdir: os.PathLike, upstream_url: str, upstream_c
     serves what it fetched from there and keeps a copy (its ``/v2/_catalog`` lists the cached
     repositories).
 
-    TLS with a new CA (``<workdir>/ca.crt``), no auth for its clients; upstream it logs in with
-    ``username``/``password`` and trusts ``upstream_ca`` (Go reads ``SSL_CERT_FILE``).
+    TLS with a new CA (``<workdir>/ca.crt``), no auth for its clients; it trusts ``upstream_ca``
+    (Go reads ``SSL_CERT_FILE``). ``username``/``password`` reach the upstream only when it answers
+    with a token realm (distribution 2.8 looks its credentials up by realm URL): in front of a
+    basic-auth (htpasswd) registry the cache answers ``unauthorized: authentication required``.
     """
     proxy: Dict[str, Any] = {"remoteurl": upstream_url}
     if username:

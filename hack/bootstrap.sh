@@ -59,7 +59,7 @@ else
   "$PY" -m venv .venv || die "python -m venv failed (Debian: apt-get install python3-venv)"
 fi
 stamp_file=.venv/.requirements.sha256
-want="$(cat requirements-dev.txt requirements.txt requirements-azure.txt | sha256sum | cut -d' ' -f1) $(.venv/bin/python -c 'import sys;print("%d.%d"%sys.version_info[:2])')"
+want="$(cat requirements-dev.txt requirements.txt requirements-azure.txt requirements-gcp.txt | sha256sum | cut -d' ' -f1) $(.venv/bin/python -c 'import sys;print("%d.%d"%sys.version_info[:2])')"
 if [ "$(cat "$stamp_file" 2>/dev/null || true)" != "$want" ]; then
   say "installing requirements-dev.txt into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

@@ -165,7 +165,7 @@ def credential_hints(key, username):
     """Advisory warnings about credentials that are known to expire or to be mangled.
 
     A Harbor robot name that lost its ``$...`` part, ECR 12 h tokens, ACR AAD refresh tokens,
-    a GitLab CI job token, GAR access tokens.
+    a GitLab CI job token, GAR access tokens, Google service account keys (``_json_key``).
     Args: ``key`` (normalised key), ``username`` (str). Returns list of str (no secrets).
     """
     hints = []
@@ -183,8 +183,12 @@ def credential_hints(key, username):
         hints.append('%s: ECR authorization tokens last 12 hours; schedule a refresh (rotate playbook) or use the '
                      'ECR credential provider' % key)
     if username == 'oauth2accesstoken':
-        hints.append('%s: oauth2accesstoken passwords are Google access tokens valid for about 1 hour; use a '
-                     'refresh schedule or Workload Identity' % key)
+        hints.append('%s: oauth2accesstoken passwords are Google access tokens valid for about 1 hour; use the '
+                     'gar credential provider with a refresh schedule, or the node service account on GKE' % key)
+    if username in ('_json_key', '_json_key_base64'):
+        hints.append('%s: username %s puts a long-lived Google service account key into every namespace that '
+                     'gets this secret; prefer the gar credential provider (a one-hour access token minted from '
+                     'the key on the host that runs the module) or, on GKE, the node service account' % (key, username))
     return hints
 
 

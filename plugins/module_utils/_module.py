@@ -42,6 +42,7 @@ DEPENDENCIES = {
     'requests': ('requests', 'to talk to registries'),
     'kubernetes': ('kubernetes', 'to talk to the Kubernetes API'),
     'boto3': ('boto3', 'to call AWS'),
+    'google.auth': ('google-auth', 'to call Google Cloud'),
 }
 
 

@@ -44,7 +44,8 @@ description:
     errors or diffs. Diffs show registry keys, usernames and a content fingerprint.
   - "A registry entry may name a credential provider (O(registries[].provider)) instead of static
     credentials: the provider mints a short-lived token (for V(ecr), Amazon ECR C(GetAuthorizationToken)
-    with the standard AWS credential chain). The Secret records, per minted registry key, the provider,
+    with the standard AWS credential chain; for V(gar), a Google OAuth2 access token for Artifact Registry).
+    The Secret records, per minted registry key, the provider,
     a fingerprint of its options and the token's expiry (annotation C(registrylink.k8s/providers)), the
     earliest expiry (C(registrylink.k8s/expires-at), RFC 3339 UTC) and the time of the last mint
     (C(registrylink.k8s/issued-at))."
@@ -97,8 +98,8 @@ options:
         options (for V(ecr) O(registries[].region), O(registries[].registry_id), O(registries[].aws_profile),
         O(registries[].role_arn), O(registries[].endpoint_url); for V(acr) O(registries[].tenant_id),
         O(registries[].client_id), O(registries[].client_secret), O(registries[].authority_host),
-        O(registries[].token_scope), O(registries[].endpoint_url), O(registries[].ca_path)) and no username,
-        password or auth.
+        O(registries[].token_scope), O(registries[].endpoint_url), O(registries[].ca_path); for V(gar)
+        O(registries[].credentials_file), O(registries[].token_uri)) and no username, password or auth.
       - Two entries that normalise to the same registry key are an error.
     type: list
     elements: dict
@@ -110,6 +111,9 @@ options:
             Docker Hub in any spelling is written as C(https://index.docker.io/v1/).
           - Required for static entries. With O(registries[].provider=ecr) it may be omitted; the registry key
             is then the token's proxy endpoint (C(<account>.dkr.ecr.<region>.amazonaws.com)).
+          - Required with O(registries[].provider=gar) (the Artifact Registry host, such as
+            C(europe-west1-docker.pkg.dev)); a host that is neither C(LOCATION-docker.pkg.dev) nor a C(gcr.io)
+            host gets a warning, since the Google access token is given to it.
         type: str
       username:
         description:
@@ -146,6 +150,10 @@ options:
           - AWS credentials come from the standard chain of the host that runs the module (environment,
             C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
             the module takes no AWS key as an option.
+          - V(gar) is Google Artifact Registry (an OAuth2 access token, user name C(oauth2accesstoken), the
+            token lasts one hour). Google credentials come from O(registries[].credentials_file) or
+            Application Default Credentials (C(GOOGLE_APPLICATION_CREDENTIALS), gcloud's application default
+            credentials, or the metadata server on GCE and GKE with Workload Identity).
         type: str
       region:
         description:
@@ -206,11 +214,24 @@ options:
           - For V(acr), a PEM bundle of the certificate authorities to trust for the Entra authority and the
             registry's token service (private clouds, tests). Default the system trust store.
         type: path
+      credentials_file:
+        description:
+          - For V(gar), the path of a Google credentials file on the host that runs the module (a service
+            account key, or gcloud's application default credentials). Default Application Default Credentials.
+          - Checked before anything is written (readable, JSON, a known credentials C(type)); its content is
+            never logged or returned, only the access token minted with it goes into the Secret.
+        type: path
+      token_uri:
+        description:
+          - For V(gar), replaces the OAuth2 token endpoint the credentials file names (a private endpoint, or a
+            test endpoint). Only for service account keys and gcloud user credentials.
+          - A private CA for it is trusted through C(REQUESTS_CA_BUNDLE).
+        type: str
   refresh_before:
     description:
       - For provider entries, replace a namespace's token when it has this much time left or less (a duration
         such as V(6h), V(90m), V(1d)); a token with more left is kept and the namespace is not written.
-      - Default half the provider's token lifetime (V(6h) for V(ecr), V(90m) for V(acr)). A value not shorter than the lifetime
+      - Default half the provider's token lifetime (V(6h) for V(ecr), V(90m) for V(acr), V(30m) for V(gar)). A value not shorter than the lifetime
         makes every run mint (with a warning).
       - "For a schedule every I hours, O(refresh_before) of at least 2 x I + 1h survives one failed run
         (V(9h) with the 4-hour schedule of C(playbooks/rotate.yml) and ECR's 12-hour tokens)."
@@ -285,6 +306,13 @@ notes:
     happens before the first write too, so missing AWS or Azure credentials or permissions fail the task with
     nothing changed (V(acr): C(category) V(azure_credentials), V(unauthorized) with a C(hint), or
     V(unreachable))."
+  - "V(gar) errors, all before any write: no O(registries[].server); an O(registries[].credentials_file) that
+    cannot be read or is not a Google credentials file; an O(registries[].token_uri) that is not an http(s)
+    URL or is given for credentials without a token endpoint; no Application Default Credentials; the token
+    endpoint refusing the credentials (a deleted or disabled key)."
+  - "A static entry with user C(_json_key) or C(_json_key_base64) puts a long-lived service account key into
+    every selected namespace: the module warns and suggests O(registries[].provider=gar), whose token lasts
+    an hour."
   - "A static entry for an ECR host with user C(AWS) is a 12-hour token: the module warns, and records
     the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
     schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
@@ -383,6 +411,14 @@ EXAMPLES = r'''
       - provider: acr
         server: myregistry.azurecr.io
         token_scope: https://containerregistry.azure.net/.default
+- name: Artifact Registry pull secret for a cluster outside GKE, a one-hour token refreshed every run with 30m or less left
+  registrylink.k8s.registry_secret:
+    name: gar-pull
+    namespaces: ['team-*']
+    registries:
+      - provider: gar
+        server: europe-west1-docker.pkg.dev
+        credentials_file: /etc/registrylink/gar-reader.json
 
 - name: Remove the secrets this collection created
   registrylink.k8s.registry_secret:
@@ -514,6 +550,8 @@ def argument_spec():
             # a scope URL such as https://management.azure.com/.default, not a token
             token_scope=dict(type='str', no_log=False),
             ca_path=dict(type='path'),
+            credentials_file=dict(type='path'),
+            token_uri=dict(type='str', no_log=False),
         )),
         refresh_before=dict(type='str'),
         docker_config=dict(type='raw', no_log=True),

@@ -25,12 +25,14 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Va
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._acr import AcrProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import EcrProvider
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._gar import GarProvider
 
 __all__ = ['PROVIDERS', 'Credentials', 'Provider', 'get_provider', 'option_names', 'options_fingerprint']
 
 PROVIDERS = {
     AcrProvider.name: AcrProvider,
     EcrProvider.name: EcrProvider,
+    GarProvider.name: GarProvider,
 }
 
 

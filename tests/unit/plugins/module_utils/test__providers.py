@@ -240,7 +240,7 @@ def no_token_in(obj, harness):
 # --------------------------------------------------------------------------- the table and the interface
 
 def test_table_lists_ecr_and_every_provider_follows_the_interface():
-    assert {'acr', 'ecr'} <= set(_providers.provider_names())
+    assert {'acr', 'ecr', 'gar'} <= set(_providers.provider_names())
     for name, cls in _providers.PROVIDERS.items():
         assert issubclass(cls, Provider) and cls.name == name
         assert cls.lifetime > 0 and 0 < cls.default_refresh_before < cls.lifetime
@@ -249,6 +249,7 @@ def test_table_lists_ecr_and_every_provider_follows_the_interface():
             assert callable(getattr(cls, method))
         assert set(cls.secret_options) <= set(cls.options)
     assert {'aws_profile', 'endpoint_url', 'region', 'registry_id', 'role_arn'} <= set(_providers.option_names())
+    assert {'credentials_file', 'token_uri'} <= set(_providers.option_names())
 
 
 @pytest.mark.parametrize('name', ['ecrr', 'ECR', '', None, 'azure'])
@@ -258,6 +259,7 @@ def test_unknown_provider_names_the_known_ones(name):
     assert err.value.field == 'registries[3].provider'
     assert 'unknown provider %r' % (name,) in err.value.msg and 'known providers: ' in err.value.msg
     assert 'acr' in err.value.msg and 'ecr' in err.value.msg
+    assert 'gar' in err.value.msg
 
 
 def test_options_fingerprint_is_stable_and_ignores_unset_options():

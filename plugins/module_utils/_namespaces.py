@@ -16,7 +16,12 @@ import fnmatch
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import is_glob
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
+    KubernetesAPIError,
+    NotFoundError,
+    ValidationError,
+)
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import missing_rule_advice
 
 _LABEL_KEY_RE = re.compile(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?'
                            r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')
@@ -220,6 +225,94 @@ def resolve_namespaces(kube, namespaces=None, namespace_selector=None, exclude_n
     validate_selection(namespaces, namespace_selector, exclude_namespaces)
     items = kube.list_all('namespaces', kube.core.list_namespace)
     return select_namespaces(items, namespaces, namespace_selector, exclude_namespaces)
+
+
+class NamespaceScope(object):
+    """Where a run reads: one cluster-wide LIST per resource, or, in namespaced mode, one LIST per
+    listed namespace.
+
+    :meth:`resolve` tries the cluster-wide LIST of namespaces first. When RBAC denies it and the
+    selection is a literal list of names (no glob, no ``namespace_selector``), the scope switches to
+    namespaced mode, for credentials bound with RoleBindings in some namespaces only: each listed
+    namespace is read with a GET (existence, phase), :meth:`list` reads a resource with one LIST per
+    selected namespace, and the runner's ``warn`` says so. Never one read per object.
+    """
+
+    def __init__(self, kube, namespaces=None, namespace_selector=None, exclude_namespaces=None, warn=None):
+        self.kube = kube
+        self.namespaces = namespaces
+        self.namespace_selector = namespace_selector
+        self.exclude_namespaces = exclude_namespaces
+        self.warn = warn or (lambda msg: None)
+        self.namespaced = False
+        self.selection = None
+
+    def resolve(self):
+        """Resolve the selection. :returns: the dict of :func:`select_namespaces`.
+
+        :raises ValidationError: bad input (before any request).
+        :raises KubernetesAPIError: the LIST failed for another reason than RBAC, or RBAC denied it and
+            the selection has globs or a selector (the message says why and what to do), or namespaced
+            mode cannot read a listed namespace.
+        """
+        validate_selection(self.namespaces, self.namespace_selector, self.exclude_namespaces)
+        kube = self.kube
+        try:
+            items = kube.list_all('namespaces', kube.core.list_namespace)
+        except KubernetesAPIError as exc:
+            if exc.status != 403 or exc.reason != 'Forbidden':
+                raise
+            items = self._namespaced()
+        self.selection = select_namespaces(items, self.namespaces, self.namespace_selector, self.exclude_namespaces)
+        return self.selection
+
+    def _namespaced(self):
+        literals = [n for n in (self.namespaces or []) if not is_glob(n)]
+        patterns = [n for n in (self.namespaces or []) if is_glob(n)]
+        if patterns or self.namespace_selector not in (None, '', {}):
+            what = []
+            if patterns:
+                what.append('namespaces has glob(s) %s' % ', '.join(patterns))
+            if self.namespace_selector not in (None, '', {}):
+                what.append('namespace_selector is set')
+            raise KubernetesAPIError(
+                'forbidden: %s, which needs a cluster-wide LIST of namespaces, and the credentials cannot list '
+                'namespaces cluster-wide. To run with rights in some namespaces only (RoleBindings), list those '
+                'namespaces by name in namespaces, without globs or namespace_selector. Otherwise: %s'
+                % (' and '.join(what), missing_rule_advice('list', 'namespaces')),
+                status=403, reason='Forbidden', verb='list', resource='namespaces')
+        kube = self.kube
+        items = []
+        for name in literals:
+            try:
+                items.append(kube.call('get', 'namespaces', kube.core.read_namespace, name=name))
+            except NotFoundError:
+                continue
+            except KubernetesAPIError as exc:
+                if exc.status != 403:
+                    raise
+                raise KubernetesAPIError(
+                    'forbidden: the credentials cannot list namespaces cluster-wide, and cannot get namespaces in '
+                    'namespace %s: with rights in some namespaces only, each listed namespace is read with a GET. %s'
+                    % (name, missing_rule_advice('get', 'namespaces', name)),
+                    status=403, reason='Forbidden', verb='get', resource='namespaces', namespace=name)
+        self.namespaced = True
+        self.warn('namespaced mode: these credentials may not list namespaces cluster-wide, so each of the %d '
+                  'listed namespace(s) is read on its own (a GET of the namespace and one LIST per resource in '
+                  'it, instead of one cluster-wide LIST per resource)' % len(literals))
+        return items
+
+    def list(self, resource, cluster_func, namespaced_func, **kwargs):
+        """Every object of ``resource`` in the selected namespaces' scope: one cluster-wide LIST
+        (``cluster_func``), or in namespaced mode one LIST per selected namespace (``namespaced_func``,
+        which takes ``namespace``). Cluster-wide, objects of other namespaces are included; callers
+        filter by namespace as they do today."""
+        if not self.namespaced:
+            return self.kube.list_all(resource, cluster_func, **kwargs)
+        items = []
+        for name in self.selection['selected']:
+            items.extend(self.kube.list_all(resource, namespaced_func, namespace=name, **kwargs))
+        return items
 
 
 def require_literal_namespaces(selection, namespaces):

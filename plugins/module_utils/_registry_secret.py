@@ -51,8 +51,8 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._module import Ru
 from ansible_collections.registrylink.k8s.plugins.module_utils._rbac import Needs, check_writes
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import parse_ecr_host, secret_key
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
+    NamespaceScope,
     require_literal_namespaces,
-    resolve_namespaces,
     validate_metadata,
     validate_selection,
 )
@@ -620,13 +620,14 @@ class RegistrySecretRunner(Runner):
         if self.kube is None:
             self.kube = KubeClient.from_params(params, pool_size=params.get('max_concurrent_writes') or 16)
         kube = self.kube
-        selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
-                                       params.get('exclude_namespaces'))
+        scope = NamespaceScope(kube, params.get('namespaces'), params.get('namespace_selector'),
+                               params.get('exclude_namespaces'), warn=self.warn)
+        selection = scope.resolve()
         if state == 'present':
             require_literal_namespaces(selection, params.get('namespaces'))
         namespaces = selection['selected']
-        secrets = kube.list_all('secrets', kube.core.list_secret_for_all_namespaces,
-                                field_selector='metadata.name=%s' % params['name'])
+        secrets = scope.list('secrets', kube.core.list_secret_for_all_namespaces, kube.core.list_namespaced_secret,
+                             field_selector='metadata.name=%s' % params['name'])
         existing_by_ns = dict(((s.get('metadata') or {}).get('namespace'), s) for s in secrets)
         if desired is not None and desired.provider_specs:
             plans = self._plan_with_providers(namespaces, existing_by_ns, desired, now)

@@ -43,10 +43,10 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFIN
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 from ansible_collections.registrylink.k8s.plugins.module_utils._rbac import Needs, check_writes
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import (
+    NamespaceScope,
     is_qualified_name,
     parse_label_selector,
     require_literal_namespaces,
-    resolve_namespaces,
     selector_matches,
     validate_selection,
 )
@@ -374,7 +374,11 @@ def metadata_lister(api_client, path):
     (object data, e.g. Secret values, never crosses the wire), or a full list if it cannot.
     """
     def list_metadata(field_selector=None, label_selector=None, limit=None, _continue=None,
-                      _preload_content=False, **_ignored):
+                      _preload_content=False, namespace=None, **_ignored):
+        url = path
+        if namespace:  # /api/v1/secrets -> /api/v1/namespaces/<namespace>/secrets
+            base, _sep, resource = path.rpartition('/')
+            url = '%s/namespaces/%s/%s' % (base, namespace, resource)
         query = []
         if field_selector:
             query.append(('fieldSelector', field_selector))
@@ -384,7 +388,7 @@ def metadata_lister(api_client, path):
             query.append(('limit', limit))
         if _continue:
             query.append(('continue', _continue))
-        return api_client.call_api(path, 'GET', query_params=query, header_params={'Accept': METADATA_ONLY_ACCEPT},
+        return api_client.call_api(url, 'GET', query_params=query, header_params={'Accept': METADATA_ONLY_ACCEPT},
                                    auth_settings=['BearerToken'], _return_http_data_only=True,
                                    _preload_content=_preload_content)
     return list_metadata
@@ -413,6 +417,7 @@ class SaPullSecretRunner(Runner):
         self.spec = None
         self._secret_names = {}
         self._prune_by_ns = {}
+        self.scope = None
 
     # ------------------------------------------------------------------ reads
     def _list_secret_names(self, names=None):
@@ -423,7 +428,7 @@ class SaPullSecretRunner(Runner):
         lister = metadata_lister(kube.api_client, '/api/v1/secrets')
         for selector in selectors:
             kwargs = {'field_selector': selector} if selector else {}
-            for item in kube.list_all('secrets', lister, **kwargs):
+            for item in self.scope.list('secrets', lister, lister, **kwargs):
                 meta = item.get('metadata') or {}
                 found.setdefault(meta.get('namespace'), set()).add(meta.get('name'))
         return found
@@ -476,8 +481,9 @@ class SaPullSecretRunner(Runner):
     def _read_service_accounts(self):
         """The selected namespaces and their matching ServiceAccounts (one LIST)."""
         params, spec, kube = self.params, self.spec, self.kube
-        selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
-                                       params.get('exclude_namespaces'))
+        scope = self.scope = NamespaceScope(kube, params.get('namespaces'), params.get('namespace_selector'),
+                                            params.get('exclude_namespaces'), warn=self.warn)
+        selection = scope.resolve()
         if spec.state == 'present':
             require_literal_namespaces(selection, params.get('namespaces'))
         elif selection['missing']:
@@ -485,7 +491,8 @@ class SaPullSecretRunner(Runner):
         namespaces = selection['selected']
         ns_set = set(namespaces)
         by_ns = {}
-        for sa in kube.list_all('serviceaccounts', kube.core.list_service_account_for_all_namespaces):
+        for sa in scope.list('serviceaccounts', kube.core.list_service_account_for_all_namespaces,
+                             kube.core.list_namespaced_service_account):
             meta = sa.get('metadata') or {}
             if meta.get('namespace') in ns_set and spec.matches(meta.get('name') or '', meta.get('labels')):
                 by_ns.setdefault(meta['namespace'], {})[meta['name']] = sa
@@ -522,7 +529,8 @@ class SaPullSecretRunner(Runner):
 
     def _stuck_before_writes(self, plans, ns_set):
         kube = self.kube
-        pods = kube.list_all('pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
+        pods = self.scope.list('pods', kube.core.list_pod_for_all_namespaces, kube.core.list_namespaced_pod,
+                               field_selector=UNFINISHED_PODS)
         targets = {}
         for p in plans:
             if p['action'] != 'missing':

@@ -294,6 +294,11 @@ notes:
     (SelfSubjectAccessReview) whether every planned write is allowed; if one is not, it fails with nothing
     written, naming the verb, the resource, the namespaces and the RBAC rule to add. A denied read fails the
     same way, naming the rule."
+  - "Namespaced mode: when RBAC denies the cluster-wide LIST of namespaces and O(namespaces) lists names only,
+    each listed namespace is read on its own (a GET of the namespace, one LIST per resource in it), with a warning.
+    Bind C(docs/rbac/registry_secret-namespaced-read.yml) or C(-namespaced-write.yml) with a RoleBinding in each namespace.
+    A glob in O(namespaces) or a O(namespace_selector) needs the cluster-wide LIST: without it the task fails
+    before any write, saying so."
   - The kubelet only reads C(username), C(password) and C(auth) of each entry (C(pkg/credentialprovider/config.go)).
     It never uses C(identitytoken) or C(registrytoken), so such entries are rewritten or refused on import.
   - "Provider errors, all before any write: an unknown O(registries[].provider); V(ecr) without

@@ -170,6 +170,11 @@ notes:
     and C(docs/rbac/sa_pull_secret-write.yml)). Before the first write the module asks the API server
     (SelfSubjectAccessReview) whether every planned write is allowed; if one is not, it fails with nothing
     written, naming the verb, the resource, the namespaces and the RBAC rule to add."
+  - "Namespaced mode: when RBAC denies the cluster-wide LIST of namespaces and O(namespaces) lists names only,
+    each listed namespace is read on its own (a GET of the namespace, one LIST per resource in it), with a warning.
+    Bind C(docs/rbac/sa_pull_secret-namespaced-read.yml) or C(-namespaced-write.yml) with a RoleBinding in each namespace.
+    A glob in O(namespaces) or a O(namespace_selector) needs the cluster-wide LIST: without it the task fails
+    before any write, saying so."
   - Stuck pods are found among pods in any phase but C(Succeeded) and C(Failed). A pod waits in phase C(Pending)
     until every container has started once; a pod whose container already ran and cannot be pulled again when
     it restarts (the node no longer has the image) is kept in phase C(Running) by the kubelet while it waits in

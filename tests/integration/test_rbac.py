@@ -310,3 +310,100 @@ def test_sa_pull_secret_read_manifest_runs_check_mode_and_refuses_writes(localen
         assert run.failed, triple
         _assert_names_rule(run.result["msg"], triple, "cluster-wide")
     assert sa_world.state() == before
+
+
+# ---------------------------------------------------------------------------------------------- namespaced mode
+
+def _bot_client(g):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import KubeClient
+    return KubeClient.from_params({"kubeconfig": g.kubeconfig, "context": "bot"})
+
+
+def _rs_params(args):
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible_collections.registrylink.k8s.plugins.modules.registry_secret import argument_spec
+    return ArgumentSpecValidator(argument_spec()).validate(args).validated_parameters
+
+
+def test_registry_secret_namespaced_mode_with_rolebindings_only(localenv, registry, core, unique_ns, grant):
+    nss = [unique_ns("rbacns"), unique_ns("rbacns")]
+    outside = unique_ns("rbacns")
+    g = grant("docs/rbac/registry_secret-namespaced-write.yml", namespaces=nss)
+    _rs_prepare(core, registry, nss)
+    present = _as(g, _rs_args(registry, nss, "new-pass"))
+    run = run_module(localenv, RS, present, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["summary"] == {"created": 1, "updated": 1}
+    assert any("namespaced mode" in w and "2 listed namespace(s)" in w for w in run.result.get("warnings", [])), run.result
+    assert [v[1] for v in _secret_state(core, nss).values()] == ["new-pass", "new-pass"]
+
+    # requests of a no-op run: 1 denied LIST of namespaces, then per namespace a GET and a LIST of Secrets
+    counts = {}
+    for label, selection in (("one", nss[:1]), ("two", nss)):
+        client = _bot_client(g)
+        result = RegistrySecretRunner(_rs_params(_rs_args(registry, selection, "new-pass")), kube=client).run()
+        assert result["changed"] is False
+        counts[label] = client.request_count
+    assert counts == {"one": 3, "two": 5}
+
+    # a glob or a selector needs the cluster-wide LIST: refused with the reason and the way out
+    prefix = nss[0].rsplit("-", 1)[0]
+    for selection in ({"namespaces": [prefix + "-*"]}, {"namespaces": None, "namespace_selector": "team=a"}):
+        run = run_in_process("registry_secret", RegistrySecretRunner, dict(present, **selection))
+        assert run.failed
+        assert "needs a cluster-wide LIST of namespaces" in run.result["msg"]
+        assert "list those namespaces by name" in run.result["msg"]
+        assert rbac_rule("list", "namespaces") in run.result["msg"]
+    # a namespace without a RoleBinding: named, before any write
+    before = _secret_state(core, nss + [outside])
+    run = run_in_process("registry_secret", RegistrySecretRunner,
+                         _as(g, _rs_args(registry, nss + [outside], "other-pass")))
+    assert run.failed
+    _assert_names_rule(run.result["msg"], ("", "namespaces", "get"), f"in namespace {outside}")
+    assert _secret_state(core, nss + [outside]) == before
+
+    # every rule of the namespaced manifest is needed
+    absent = _as(g, _rs_args(registry, nss, "new-pass", state="absent"))
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        needs_absent = triple[2] == "delete"
+        _rs_prepare(core, registry, nss, first=needs_absent)
+        before = _secret_state(core, nss)
+        run = run_in_process("registry_secret", RegistrySecretRunner, absent if needs_absent else present)
+        assert run.failed, (triple, run.result)
+        scope = {"list": f"in namespace {nss[0]}", "create": f"in namespace {nss[0]}",
+                 "update": f"in namespace {nss[1]}", "get": f"in namespace {nss[1]}" if triple[1] == "secrets"
+                 else f"in namespace {nss[0]}", "delete": f"in namespaces {nss[0]}, {nss[1]}"}[triple[2]]
+        _assert_names_rule(run.result["msg"], triple, scope)
+        assert _secret_state(core, nss) == before, triple
+
+
+def test_sa_pull_secret_namespaced_mode_with_rolebindings_only(localenv, sa_world, grant):
+    ns = sa_world.ns
+    g = grant("docs/rbac/sa_pull_secret-namespaced-write.yml", namespaces=[ns])
+    args = _as(g, _sa_args(ns))
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        sa_world.reset()
+        before = sa_world.state()
+        run = run_in_process("sa_pull_secret", SaPullSecretRunner, args)
+        assert run.failed, (triple, run.result)
+        _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+        assert sa_world.state() == before, triple
+
+    g.set_rules(g.manifest_rules)
+    sa_world.reset()
+    run = run_module(localenv, SA, args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["summary"] == {"created": 1, "updated": 1}
+    assert [p["action"] for p in run.result["stuck_pods"]] == ["restarted"]
+    assert any("namespaced mode" in w for w in run.result.get("warnings", [])), run.result
+    # no-op: 1 denied LIST of namespaces, then in the namespace a GET of it and a LIST each of
+    # ServiceAccounts, Secret names (one pull secret) and unfinished Pods
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible_collections.registrylink.k8s.plugins.modules.sa_pull_secret import argument_spec
+    client = _bot_client(g)
+    result = SaPullSecretRunner(ArgumentSpecValidator(argument_spec()).validate(args).validated_parameters,
+                                kube=client).run()
+    assert result["changed"] is False
+    assert client.request_count == 5

@@ -117,3 +117,84 @@ def test_require_literal_namespaces():
 def test_qualified_names_follow_apimachinery(key, ok):
     from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
     assert is_qualified_name(key) is ok
+
+
+# --------------------------------------------------------------------------- namespaced mode (NamespaceScope)
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import KubernetesAPIError, NotFoundError  # noqa: E402
+from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import NamespaceScope  # noqa: E402
+
+
+class ScopeKube(object):
+    """Namespaces a, b, gone (Terminating); ``cluster_list`` False: RBAC denies the cluster-wide LIST."""
+
+    class core(object):
+        list_namespace = read_namespace = staticmethod(lambda **kw: None)
+
+    def __init__(self, cluster_list=True, forbidden_get=()):
+        self.cluster_list = cluster_list
+        self.forbidden_get = set(forbidden_get)
+        self.requests = []
+        self.ns = {'a': 'Active', 'b': 'Active', 'gone': 'Terminating'}
+
+    def _obj(self, name):
+        return {'metadata': {'name': name, 'labels': {}}, 'status': {'phase': self.ns[name]}}
+
+    def list_all(self, resource, func, namespace=None, **kwargs):
+        self.requests.append(('list', resource, namespace))
+        if resource == 'namespaces':
+            if not self.cluster_list:
+                raise KubernetesAPIError('forbidden: the credentials cannot list namespaces cluster-wide', status=403,
+                                         reason='Forbidden')
+            return [self._obj(n) for n in self.ns]
+        return [{'metadata': {'namespace': namespace or 'a', 'name': 'x'}}]
+
+    def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        self.requests.append((verb, resource, name))
+        if name in self.forbidden_get:
+            raise KubernetesAPIError('forbidden', status=403, reason='Forbidden')
+        if name not in self.ns:
+            raise NotFoundError('not found', status=404)
+        return self._obj(name)
+
+
+def test_scope_cluster_wide_is_one_list_per_resource():
+    kube = ScopeKube()
+    scope = NamespaceScope(kube, ['a', 'b'])
+    assert scope.resolve()['selected'] == ['a', 'b'] and not scope.namespaced
+    scope.list('secrets', None, None)
+    assert kube.requests == [('list', 'namespaces', None), ('list', 'secrets', None)]
+
+
+def test_scope_falls_back_to_one_read_per_listed_namespace_and_warns():
+    warnings = []
+    kube = ScopeKube(cluster_list=False)
+    scope = NamespaceScope(kube, ['a', 'b', 'missing', 'gone'], warn=warnings.append)
+    selection = scope.resolve()
+    assert selection == {'selected': ['a', 'b'], 'missing': ['missing'], 'terminating': ['gone']}
+    assert scope.namespaced and len(warnings) == 1 and 'namespaced mode' in warnings[0]
+    items = scope.list('secrets', None, None)
+    assert [i['metadata']['namespace'] for i in items] == ['a', 'b']
+    assert kube.requests[-2:] == [('list', 'secrets', 'a'), ('list', 'secrets', 'b')]
+    assert len(kube.requests) == 1 + 4 + 2
+
+
+@pytest.mark.parametrize('selection, words', [
+    ({'namespaces': ['team-*']}, 'namespaces has glob(s) team-*'),
+    ({'namespaces': None, 'namespace_selector': 'env=prod'}, 'namespace_selector is set'),
+])
+def test_scope_globs_and_selectors_need_the_cluster_wide_list(selection, words):
+    kube = ScopeKube(cluster_list=False)
+    with pytest.raises(KubernetesAPIError) as err:
+        NamespaceScope(kube, **selection).resolve()
+    assert words in err.value.msg and 'list those namespaces by name' in err.value.msg
+    assert '{apiGroups: [""], resources: [namespaces], verbs: [list]}' in err.value.msg
+    assert kube.requests == [('list', 'namespaces', None)]
+
+
+def test_scope_a_namespace_it_may_not_read_names_the_rule():
+    kube = ScopeKube(cluster_list=False, forbidden_get=['b'])
+    with pytest.raises(KubernetesAPIError) as err:
+        NamespaceScope(kube, ['a', 'b']).resolve()
+    assert 'cannot get namespaces in namespace b' in err.value.msg
+    assert '{apiGroups: [""], resources: [namespaces], verbs: [get]} to a Role in namespace b' in err.value.msg

@@ -21,7 +21,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     NotFoundError,
     ValidationError,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import missing_rule_advice
+from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import missing_rule_advice, rbac_rule
 
 _LABEL_KEY_RE = re.compile(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?'
                            r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')
@@ -293,8 +293,11 @@ class NamespaceScope(object):
                     raise
                 raise KubernetesAPIError(
                     'forbidden: the credentials cannot list namespaces cluster-wide, and cannot get namespaces in '
-                    'namespace %s: with rights in some namespaces only, each listed namespace is read with a GET. %s'
-                    % (name, missing_rule_advice('get', 'namespaces', name)),
+                    'namespace %s (with rights in some namespaces only, each listed namespace is read with a GET). '
+                    'Add the rule %s to a ClusterRole bound with a ClusterRoleBinding (one LIST for every namespace), '
+                    'or the rule %s to a Role in namespace %s (or a ClusterRole bound there with a RoleBinding) for '
+                    'namespaced mode; the rights of every module are listed in docs/reliability.md, as manifests in '
+                    'docs/rbac/.' % (name, rbac_rule('list', 'namespaces'), rbac_rule('get', 'namespaces'), name),
                     status=403, reason='Forbidden', verb='get', resource='namespaces', namespace=name)
         self.namespaced = True
         self.warn('namespaced mode: these credentials may not list namespaces cluster-wide, so each of the %d '

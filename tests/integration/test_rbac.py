@@ -74,7 +74,7 @@ def _assert_names_rule(msg, triple, scope):
     _group, resource, verb = triple
     assert msg.startswith("forbidden"), msg
     assert f"{verb} {resource} {scope}" in msg, (triple, scope, msg)
-    assert f"Add the rule {rbac_rule(verb, resource)} to " in msg, msg
+    assert f"the rule {rbac_rule(verb, resource)} to " in msg, msg
 
 
 # ---------------------------------------------------------------------------------------------- registry_secret

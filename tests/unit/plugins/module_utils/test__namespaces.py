@@ -198,3 +198,4 @@ def test_scope_a_namespace_it_may_not_read_names_the_rule():
         NamespaceScope(kube, ['a', 'b']).resolve()
     assert 'cannot get namespaces in namespace b' in err.value.msg
     assert '{apiGroups: [""], resources: [namespaces], verbs: [get]} to a Role in namespace b' in err.value.msg
+    assert '{apiGroups: [""], resources: [namespaces], verbs: [list]} to a ClusterRole' in err.value.msg

@@ -407,3 +407,55 @@ def test_sa_pull_secret_namespaced_mode_with_rolebindings_only(localenv, sa_worl
                                 kube=client).run()
     assert result["changed"] is False
     assert client.request_count == 5
+
+
+# ---------------------------------------------------------------------------------------------- roles
+
+def _run_role(localenv, role, role_vars, kubeconfig, check=False):
+    """``include_role`` through ansible-playbook with only the ServiceAccount's kubeconfig; returns
+    (the failed task's result or None, output)."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.ansible_run import REPO_ROOT, _ansible_env
+
+    with tempfile.TemporaryDirectory(prefix="rl-role-") as tmp:
+        play = Path(tmp) / "play.yml"
+        failed_file = Path(tmp) / "failed.json"
+        play.write_text(json.dumps([{
+            "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "tasks": [{"name": "role", "block": [{"name": "include", "ansible.builtin.include_role": {
+                "name": "registrylink.k8s." + role}, "vars": role_vars}],
+                "rescue": [{"name": "save", "check_mode": False, "ansible.builtin.copy": {
+                    "content": "{{ {'task': ansible_failed_task.name, 'result': ansible_failed_result} | to_json }}",
+                    "dest": str(failed_file)}}]}],
+        }]))
+        cmd = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(play)] + (["--check"] if check else [])
+        proc = subprocess.run(cmd, env=_ansible_env(localenv, {"K8S_AUTH_KUBECONFIG": kubeconfig, "KUBECONFIG": kubeconfig,
+                                                               "K8S_AUTH_CONTEXT": "bot"}),
+                              capture_output=True, text=True, timeout=600, cwd=str(REPO_ROOT), check=False)
+        failed = json.loads(failed_file.read_text()) if failed_file.exists() else None
+    return failed, proc.stdout + "\n" + proc.stderr
+
+
+def test_registry_credentials_role_runs_with_exactly_its_manifests(localenv, registry, core, unique_ns, grant):
+    nss = [unique_ns("rbacrole"), unique_ns("rbacrole")]
+    role_vars = {"registry_credentials_namespaces": nss, "registry_credentials_secret_name": SECRET,
+                 "registry_credentials_registries": [{"server": registry.host, "username": "rbac-user",
+                                                      "password": "role-pass"}]}
+    reader = grant("docs/rbac/registry_credentials-read.yml")
+    failed, output = _run_role(localenv, "registry_credentials", role_vars, reader.kubeconfig, check=True)
+    assert failed is None, (failed, output[-3000:])
+    assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}
+    writer = grant("docs/rbac/registry_credentials-write.yml")
+    failed, output = _run_role(localenv, "registry_credentials", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert [v[1] for v in _secret_state(core, nss).values()] == ["role-pass", "role-pass"]
+    assert all(SECRET in [r.name for r in core.read_namespaced_service_account("default", ns).image_pull_secrets or []]
+               for ns in nss)
+    failed, output = _run_role(localenv, "registry_credentials", dict(role_vars, registry_credentials_state="absent"),
+                               writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}
+    assert writer.token not in output

@@ -23,6 +23,7 @@ __metaclass__ = type
 import base64
 import copy
 import json
+import os
 import re
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
@@ -64,6 +65,10 @@ EXPIRES_AT_ANNOTATION = 'registrylink.k8s/expires-at'
 ISSUED_AT_ANNOTATION = 'registrylink.k8s/issued-at'
 PROVIDERS_ANNOTATION = 'registrylink.k8s/providers'
 STATIC_KEYS = ('username', 'password', 'auth', 'email')
+# Where a static entry that names no credentials takes them from (an AWX credential of the
+# collection's credential type injects these; docs/awx.md).
+ENV_USERNAME = 'REGISTRYLINK_PULL_USERNAME'
+ENV_PASSWORD = 'REGISTRYLINK_PULL_PASSWORD'
 _DNS_SUBDOMAIN_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 
 
@@ -135,6 +140,33 @@ class ProviderSpec(object):
     @property
     def label(self):
         return 'registries[%d] (provider %s)' % (self.index, self.provider.name)
+
+
+def with_env_credentials(params, environ=None, register_secret=None):
+    """``params`` with the credentials of the environment filled into static entries that have none.
+
+    A ``registries`` entry without ``provider`` that gives none of ``username``, ``password`` and
+    ``auth`` gets ``REGISTRYLINK_PULL_USERNAME`` and ``REGISTRYLINK_PULL_PASSWORD`` when both are set
+    (an entry that gives some of them is left as it is, so a half-given entry still fails validation).
+    The password is passed to ``register_secret`` so that no output can show it. Pure apart from that.
+    """
+    environ = os.environ if environ is None else environ
+    username, password = environ.get(ENV_USERNAME), environ.get(ENV_PASSWORD)
+    if not username or not password or not params.get('registries'):
+        return params
+    registries = []
+    filled = False
+    for reg in params['registries']:
+        reg = dict(reg or {})
+        if not reg.get('provider') and all(reg.get(k) in (None, '') for k in ('username', 'password', 'auth')):
+            reg['username'], reg['password'] = username, password
+            filled = True
+        registries.append(reg)
+    if not filled:
+        return params
+    if register_secret is not None:
+        register_secret(password)
+    return dict(params, registries=registries)
 
 
 def validate_params(params, warn=None, provider_factory=None):
@@ -610,6 +642,7 @@ class RegistrySecretRunner(Runner):
 
     def run(self):
         """Validate, plan and apply. :returns: the module result dict (never holds a secret)."""
+        self.params = with_env_credentials(self.params, register_secret=self.register_secret)
         params = self.params
         state = params.get('state') or 'present'
         desired = validate_params(params, warn=self.warn, provider_factory=self.provider_factory)

@@ -118,11 +118,17 @@ options:
       username:
         description:
           - User name, a string. Robot accounts such as Harbor's C(robot$project+name) are kept byte for byte.
+          - A static entry (no O(registries[].provider)) that gives none of O(registries[].username),
+            O(registries[].password) and O(registries[].auth) takes the user name from the environment
+            variable E(REGISTRYLINK_PULL_USERNAME) and the password from E(REGISTRYLINK_PULL_PASSWORD) when both
+            are set on the host that runs the module (an AWX credential of the collection's credential type
+            injects them; see docs/awx.md).
           - A value YAML reads as a number or boolean is refused (quote it), never converted.
         type: raw
       password:
         description:
           - Password or token, a string. Never logged or returned.
+          - Can come from the environment variable E(REGISTRYLINK_PULL_PASSWORD), see O(registries[].username).
           - A value YAML reads as a number (C(0123) is the number 83 to YAML) is refused with
             "quote the value", never converted, so the secret never holds a mangled password.
         type: raw

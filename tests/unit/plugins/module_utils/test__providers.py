@@ -722,3 +722,27 @@ def test_setting_back_only_the_secret_level_expiry_forces_a_refresh():
     assert by_ns['team-a']['refreshed'] and 'expires in 1h00m' in by_ns['team-a']['refresh_reason']
     assert by_ns['team-b']['refreshed'] and 'no expiry recorded' in by_ns['team-b']['refresh_reason']
     assert result['_mints'] == 1 and h.run()['changed'] is False
+
+
+def test_env_credentials_fill_only_static_entries_without_any(monkeypatch):
+    from ansible_collections.registrylink.k8s.plugins.module_utils import _registry_secret as rs
+    env = {'REGISTRYLINK_PULL_USERNAME': 'awx-user', 'REGISTRYLINK_PULL_PASSWORD': 's3cr3t-from-awx'}
+    registered = []
+    params = {'name': 'regcred', 'namespaces': ['team-a'], 'registries': [
+        {'server': 'a.example.com'},
+        {'server': 'b.example.com', 'username': 'u'},           # half given: left to fail validation
+        {'server': 'c.example.com', 'auth': 'dTpw'},
+        {'provider': 'ecr', 'region': 'eu-west-1'},
+    ]}
+    out = rs.with_env_credentials(params, env, registered.append)
+    assert out['registries'][0] == {'server': 'a.example.com', 'username': 'awx-user', 'password': 's3cr3t-from-awx'}
+    assert out['registries'][1:] == params['registries'][1:]
+    assert params['registries'][0] == {'server': 'a.example.com'}  # the input is not changed
+    assert registered == ['s3cr3t-from-awx']
+    # one of the two unset: nothing is filled, nothing registered
+    assert rs.with_env_credentials(params, {'REGISTRYLINK_PULL_PASSWORD': 'x'}, registered.append) is params
+    # the filled entry validates; the half-given one still fails naming the password
+    desired = rs.validate_params(dict(out, registries=out['registries'][:1]))
+    assert desired is not None
+    with pytest.raises(rs.ValidationError, match='password'):
+        rs.validate_params(dict(out, registries=out['registries'][1:2]))

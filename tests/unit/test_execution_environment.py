@@ -69,7 +69,12 @@ def test_pins_are_the_versions_the_tests_use():
     for name, version in pins.items():
         assert importlib.metadata.version(name) == version, name
     pinned = {_name(n): v for n, v in pins.items()}
-    for requirement in _requirement_lines(REPO_ROOT / "requirements.txt"):
+    # the collection's requirements and the optional ones of the cloud paths (not dev or bench tooling)
+    module_requirements = [REPO_ROOT / "requirements.txt"] + [
+        p for p in sorted(REPO_ROOT.glob("requirements-*.txt")) if p.name not in ("requirements-dev.txt",
+                                                                                 "requirements-bench.txt")]
+    for requirement in [line for p in module_requirements for line in _requirement_lines(p)
+                        if not line.startswith("-")]:
         req = Requirement(requirement)
         assert _name(req.name) in pinned, "%s has no pin in meta/requirements.txt" % requirement
         assert req.specifier.contains(pinned[_name(req.name)]), "the pin of %s is outside %s" % (req.name, req)

@@ -113,7 +113,12 @@ def _scan_config(text):
         if not m:
             continue
         key, value = m.group(2), m.group(3)
-        if value.startswith('"'):
+        if value.startswith('['):
+            try:
+                value = json.loads(value.split(']', 1)[0] + ']')
+            except ValueError:
+                pass
+        elif value.startswith('"'):
             try:
                 value = json.loads(value[:value.rindex('"') + 1])
             except ValueError:
@@ -592,3 +597,54 @@ class ContainerdHostsRunner(Runner):
         if changed:
             result['diff'] = [plan_diff(p) for p in plans if p['action'] not in ('unchanged', 'absent')]
         return result
+
+
+# --------------------------------------------------------------------------------------
+# containerd_hosts_info
+
+
+def describe_host(config_path, host):
+    """What containerd will use for ``host``: its ``hosts.toml`` (``exists``, ``managed`` by this
+    collection, ``server``, ``mirrors`` [{url, capabilities}] in order, ``ca`` set for the server),
+    and ``mirror_configured``. Raises ``ContainerdConfigError`` for a ``hosts.toml`` that is not TOML."""
+    path = os.path.join(config_path, host, 'hosts.toml') if config_path else None
+    text = _read(path) if path else None
+    out = {'host': host, 'path': path, 'exists': text is not None, 'managed': bool(text and text.startswith(MARKER)),
+           'server': None, 'mirrors': [], 'ca': False, 'mirror_configured': False}
+    if text is None:
+        return out
+    data = parse_toml(text, path)
+    hosts = data.get('host') if isinstance(data.get('host'), dict) else {}
+    out['server'] = data.get('server') if isinstance(data.get('server'), str) else None
+    out['ca'] = bool(data.get('ca'))
+    out['mirrors'] = [{'url': url, 'capabilities': (conf or {}).get('capabilities') if isinstance(conf, dict) else None}
+                      for url, conf in hosts.items() if url != out['server']]
+    out['mirror_configured'] = bool(out['mirrors'])
+    return out
+
+
+class ContainerdHostsInfoRunner(Runner):
+    """Runner of ``containerd_hosts_info``: read-only, ``config_path`` then each host's ``hosts.toml``."""
+
+    def run(self):
+        hosts = self.params['hosts'] or []
+        if not hosts:
+            raise ValidationError('hosts is empty: give the registry hosts to look up (host[:port] as in image'
+                                  ' references, docker.io for Docker Hub)', field='hosts')
+        hosts = [validate_host(h, 'hosts[%d]' % i) for i, h in enumerate(hosts)]
+        conf = self.params['containerd_config']
+        given = self.params.get('config_path')
+        text = _read(conf)
+        info = {'containerd_config': conf, 'config_path': given, 'found_in_config': False}
+        if text is None and not given:
+            raise ValidationError('containerd_config %s cannot be read: give the path of containerd\'s config.toml or'
+                                  ' config_path' % conf, field='containerd_config')
+        if text is not None:
+            found = read_config_path(text, conf)
+            info['config_version'] = found['version']
+            if found['config_path']:
+                info.update(config_path=given or found['config_path'], found_in_config=True)
+            elif not given:
+                info['how_to_fix'] = how_to_set_config_path(found['version'])
+        registries = [describe_host(info['config_path'], h) for h in hosts]
+        return dict(info, changed=False, registries=registries)

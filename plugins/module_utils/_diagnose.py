@@ -359,7 +359,7 @@ NODE_RATE_LIMIT_HINT = (
 _EVENT_RULES = (
     (re.compile(r'x509|certificate signed by unknown authority|certificate verify failed', re.I), 'tls_untrusted',
      NODE_TLS_HINT),
-    (re.compile(r'toomanyrequests|rate limit', re.I), 'rate_limited', NODE_RATE_LIMIT_HINT),
+    (re.compile(r'toomanyrequests|too many requests|rate limit', re.I), 'rate_limited', NODE_RATE_LIMIT_HINT),
     (re.compile(r'no such host|server misbehaving', re.I), 'dns',
      'The node cannot resolve the registry host (node DNS differs from the controller\'s).'),
     (re.compile(r'http: server gave HTTP response to HTTPS client', re.I), 'plain_http',
@@ -445,6 +445,7 @@ def _diagnose_container(c, ctx):
     except ValidationError as exc:
         item.update(category='invalid_request', hint=exc.msg)
         return item
+    item['registry_host'] = ref.registry
     lookup = kubelet_lookup(c['image'], ctx['configs'])
     item['normalized'] = lookup['name']
     item['matched'] = _match_summary(lookup)
@@ -500,7 +501,7 @@ def _apply_node_signal(item, event_texts, lookup, ctx):
                           item['category'] in AUTH_CATEGORIES + ('no_credentials_matched',)):
         return
     category, hint, text = signal
-    host = (item.get('normalized') or item.get('image') or '').split('/', 1)[0]
+    host = item.get('registry_host')
     if '%(host)s' in hint:
         hint = hint % {'host': host or 'the registry'}
     if category == 'rate_limited':
@@ -537,7 +538,8 @@ def _pod_verdict(pod, namespace, name, containers, ctx):
         'hint': ('%s (%s): %s' % (first['container'], first['image'], first['hint'])) if first else None,
         'msg': ('%d of %d image(s) of pod %s/%s will not pull' % (len(failing), len(containers), namespace, name))
         if failing else None,
-        'pod': {'namespace': namespace, 'name': name, 'phase': (pod.get('status') or {}).get('phase')},
+        'pod': {'namespace': namespace, 'name': name, 'phase': (pod.get('status') or {}).get('phase'),
+                'node': (pod.get('spec') or {}).get('nodeName')},
         'pod_pull_secrets': ctx['pod_secrets'],
         'service_account': service_account,
         'containers': containers,

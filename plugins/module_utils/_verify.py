@@ -235,8 +235,9 @@ def _stuck_pods(state, spec, params, conn, register_secret, kube, client_factory
                             register_secret=register_secret, kube_client=kube, client_factory=client_factory,
                             tls_checker=tls_checker)
         stuck_rows.append({'namespace': meta['namespace'], 'name': meta['name'], 'category': diag['category'],
-                           'hint': diag['hint'], 'containers': [
+                           'hint': diag['hint'], 'node': diag['pod'].get('node'), 'containers': [
                                {'container': c['container'], 'image': c['image'],
+                                'registry_host': c.get('registry_host'),
                                 'waiting_reason': c['waiting_reason'], 'category': c['category'], 'hint': c['hint']}
                                for c in diag['containers']]})
     return stuck, stuck_rows

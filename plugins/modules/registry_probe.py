@@ -441,7 +441,7 @@ anonymous_probe_ok:
   returned: with O(pull_secret) when no entry matched
   type: bool
 pod:
-  description: The Pod diagnosed (C(namespace), C(name), C(phase)).
+  description: The Pod diagnosed (C(namespace), C(name), C(phase), C(node) = the node it is scheduled on, or null).
   returned: with O(pod)
   type: dict
 containers:
@@ -458,6 +458,11 @@ containers:
       type: str
     image:
       description: The image as written in the Pod.
+      type: str
+    registry_host:
+      description:
+        - The image's registry as C(host[:port]) (C(docker.io) for Docker Hub), the directory name of its containerd
+          C(hosts.toml) on the nodes.
       type: str
     waiting_reason:
       description: The container's waiting reason (C(ImagePullBackOff), C(ErrImagePull), ...), if any.
@@ -523,7 +528,10 @@ probes:
   type: list
   elements: dict
 stuck_pods:
-  description: Diagnosis of Pods stuck in C(ErrImagePull) / C(ImagePullBackOff) (O(verify) mode).
+  description:
+    - Diagnosis of Pods stuck in C(ErrImagePull) / C(ImagePullBackOff) (O(verify) mode). Each has C(namespace),
+      C(name), C(node) (the node it is scheduled on), C(category), C(hint) and C(containers) (C(container), C(image),
+      C(registry_host), C(waiting_reason), C(category), C(hint)).
   returned: with O(verify)
   type: list
   elements: dict

@@ -14,6 +14,10 @@ role ``registrylink.k8s.node_registry_config`` writes, and the real kubelet is t
   ``state: absent`` puts the original hosts.toml back byte for byte. (distribution's proxy logs in
   upstream only to registries that answer with a token realm, so it cannot front the shared
   htpasswd registry.)
+* Rate limit: a stand-in registry that rate-limits like Docker Hub (``RateLimitedRegistry``). The
+  kubelet reports ``429 Too Many Requests``; the verify role, over an inventory holding the cluster
+  and its node, diagnoses ``rate_limited`` and reads the node's files: no mirror; the role adds a
+  mirror that holds the same image and the same Pod pulls.
 
 The extra registries are started by this file's fixtures (``tests/support/node_registries.py``),
 not by ``make up``.
@@ -31,8 +35,9 @@ from typing import Any, Dict, Optional
 import pytest
 from kubernetes import client as k
 
-from tests.support.ansible_run import REPO_ROOT, _ansible_env
-from tests.support.node_registries import start_pull_through_cache, start_untrusted_registry
+from tests.support.ansible_run import REPO_ROOT, _ansible_env, run_module as run_task
+from tests.support.images import OCI_MANIFEST, RegistryClient
+from tests.support.node_registries import RateLimitedRegistry, start_pull_through_cache, start_untrusted_registry
 from tests.support.realpods import BACKOFF, RUNNING, busybox_pod, push_busybox_build, wait_verdict
 
 TOKEN = secrets.token_hex(3)
@@ -253,6 +258,14 @@ def cache(tmp_path, untrusted):
     cache.stop()
 
 
+def _unique_created() -> str:
+    """A ``created`` time no earlier run used: a build (config and manifest digest) the node's
+    containerd has never stored, so its manifest must really be fetched (containerd skips the GET
+    of content it already has)."""
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _catalog(reg) -> list:
     import requests
     resp = requests.get(reg.url + "/v2/_catalog", verify=reg.ca, timeout=5)
@@ -266,8 +279,8 @@ def test_a_pull_through_cache_is_the_mirror_and_the_upstream_the_fallback(
     upstream, _image = untrusted
     repo = f"nrc-{TOKEN}/cached"
     # two builds the node has never seen (their manifests and configs must be fetched)
-    push_busybox_build(upstream, repo, ["through-cache"], "2025-01-01T00:00:01Z")
-    push_busybox_build(upstream, repo, ["fallback"], "2025-02-02T00:00:02Z")
+    push_busybox_build(upstream, repo, ["through-cache"], _unique_created())
+    push_busybox_build(upstream, repo, ["fallback"], _unique_created())
     assert repo not in _catalog(cache)
     # someone's own hosts.toml for the registry (trusting its CA): the role takes it over only with
     # force, keeps it aside, and state: absent puts it back byte for byte
@@ -318,3 +331,93 @@ def test_a_pull_through_cache_is_the_mirror_and_the_upstream_the_fallback(
         for p in directory.iterdir():
             p.unlink()
         directory.rmdir()
+
+
+# --------------------------------------------------------------------------------------
+# a rate-limited registry: verify reads the node's mirror configuration, the role adds a mirror
+
+
+def run_verify(localenv, node, variables: Dict[str, Any]) -> Dict[str, Any]:
+    """The verify role over an inventory that holds the cluster ``local-1`` and its node; returns verify__output."""
+    with tempfile.TemporaryDirectory(prefix="rl-nrc-verify-") as tmp:
+        out = Path(tmp) / "out.json"
+        play = Path(tmp) / "play.yml"
+        play.write_text(json.dumps([{
+            "hosts": "clusters", "gather_facts": False,
+            "module_defaults": {"group/registrylink.k8s.registrylink": {
+                "kubeconfig": localenv.kubeconfig, "context": "{{ kube_context }}"}},
+            "tasks": [
+                {"name": "verify", "ansible.builtin.include_role": {"name": "registrylink.k8s.verify"},
+                 "vars": variables},
+                {"name": "save", "check_mode": False, "ansible.builtin.copy": {
+                    "dest": str(out), "content": "{{ verify__output | to_json }}"}},
+            ],
+        }]))
+        inventory = Path(tmp) / "inventory.ini"
+        inventory.write_text(
+            "[clusters]\nlocal-1 ansible_connection=local kube_context=local-1 "
+            f"ansible_python_interpreter={REPO_ROOT / '.venv/bin/python'}\n"
+            f"[nodes]\n{node['name']} ansible_connection=local ansible_python_interpreter="
+            f"{REPO_ROOT / '.venv/bin/python'} node_registry_config_containerd_config={node['config']}\n")
+        proc = subprocess.run([str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(play)],
+                              env=_ansible_env(localenv), capture_output=True, text=True, timeout=300,
+                              cwd=str(REPO_ROOT), check=False)
+        if not out.exists():
+            raise AssertionError(f"verify saved no report (rc={proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr}")
+        report = json.loads(out.read_text())
+    report["_output"] = proc.stdout
+    return report
+
+
+def test_a_rate_limited_pull_shows_the_nodes_mirror_and_a_mirror_lets_the_same_pod_pull(
+        localenv, core, node, untrusted, unique_ns):
+    mirror, _image = untrusted
+    repo = f"nrc-{TOKEN}/limited"
+    push_busybox_build(mirror, repo, ["1.0"], _unique_created())  # a build the node has never pulled
+    resp = RegistryClient(mirror).request("GET", f"/v2/{repo}/manifests/1.0", repo=repo,
+                                          headers={"Accept": OCI_MANIFEST})
+    limited = RateLimitedRegistry({f"{repo}:1.0": (resp.headers["Content-Type"], resp.content)})
+    directory = node["certs_d"] / limited.host
+    try:
+        image = f"{limited.host}/{repo}:1.0"
+        ns = unique_ns("nrc")
+        core.create_namespaced_pod(ns, busybox_pod("app", image))
+        before = wait_verdict(core, ns, "app")
+        assert before.state == BACKOFF and "429 Too Many Requests" in before.message, before
+
+        report = run_verify(localenv, node, {
+            "verify_namespaces": [ns], "verify_images": [image], "verify_secret_name": "regcred",
+            "verify_allow_insecure_http": True, "verify_fail_on_error": False})
+        stuck = [s for s in report["stuck_pods"] if s["name"] == "app"]
+        assert stuck and stuck[0]["category"] == "rate_limited", report["stuck_pods"]
+        assert stuck[0]["node"] == node["name"]
+        hint = stuck[0]["containers"][0]["hint"]
+        assert ROLE in hint and "mirrors" in hint and limited.host in hint
+        rows = [r for r in report["rate_limited"] if r["pod"] == f"{ns}/app"]
+        assert rows and rows[0]["node"] == node["name"] and rows[0]["error"] is None, report["rate_limited"]
+        assert [(r["host"], r["mirror_configured"]) for r in rows[0]["registries"]] == [(limited.host, False)]
+        assert f"{ns}/app on node {node['name']}: {limited.host} mirror configured: False" in report["_output"]
+
+        variables = {"node_registry_config_containerd_config": node["config"],
+                     "node_registry_config_registries": [{
+                         "host": limited.host, "server": limited.url,
+                         "mirrors": [{"url": mirror.url, "ca_file": mirror.ca}]}]}
+        run = run_role(localenv, node["name"], variables)
+        assert run.failure is None and run.changed, run.output[-3000:]
+        after = wait_verdict(core, ns, "app", want=(RUNNING,), timeout=90)
+        assert after.state == RUNNING, after
+
+        # the node now has a mirror for it (what verify would show for the next rate-limited Pod)
+        info = run_task(localenv, "registrylink.k8s.containerd_hosts_info",
+                        {"hosts": [limited.host], "containerd_config": node["config"]})
+        assert info.result["registries"][0]["mirror_configured"] is True
+        assert info.result["registries"][0]["mirrors"][0]["url"] == mirror.url
+
+        absent = run_role(localenv, node["name"], dict(variables, node_registry_config_state="absent"))
+        assert absent.failure is None and absent.changed and not directory.exists()
+    finally:
+        limited.stop()
+        if directory.exists():
+            for p in directory.iterdir():
+                p.unlink()
+            directory.rmdir()

@@ -12,6 +12,7 @@ Both are the real Debian ``docker-registry`` (CNCF distribution 2.8), like the s
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -99,3 +100,80 @@ def start_pull_through_cache(workdir: os.PathLike, upstream_url: str, upstream_c
         proxy.update(username=username, password=password)
     return _start(Path(workdir).resolve(), "127.0.0.1", {"proxy": proxy}, "127.0.0.1", ("127.0.0.1", "localhost"),
                   "registrylink pull-through cache CA", "registry-cache", env={"SSL_CERT_FILE": upstream_ca})
+
+
+# --------------------------------------------------------------------------------------
+# a registry that rate-limits pulls (stand-in, shaped like Docker Hub's answers)
+
+
+class RateLimitedRegistry:
+    """A local stand-in for a registry whose pull quota is used up, shaped like Docker Hub's
+    answers: ``/v2/`` and manifest HEADs answer (Docker Hub does not count HEADs), every GET of a
+    manifest or blob answers ``429 Too Many Requests`` with the ``TOOMANYREQUESTS`` error and the
+    ``ratelimit-limit`` / ``ratelimit-remaining`` headers. Plain HTTP on ``127.0.0.1:PORT`` (which
+    containerd talks HTTP to unless a hosts.toml says otherwise). ``manifests`` maps
+    ``repo:tag`` to ``(media type, manifest bytes)``; ``requests`` lists what it was asked."""
+
+    def __init__(self, manifests: Dict[str, "tuple[str, bytes]"]):
+        import hashlib
+        import http.server
+        import threading
+
+        outer = self
+        self.requests: list = []
+        self.manifests = dict((k, (mt, body, "sha256:" + hashlib.sha256(body).hexdigest()))
+                              for k, (mt, body) in manifests.items())
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+            def _send(self, status: int, headers: Dict[str, str], body: bytes = b"") -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _handle(self) -> None:
+                outer.requests.append((self.command, self.path))
+                limits = {"Docker-Distribution-Api-Version": "registry/2.0", "ratelimit-limit": "100;w=21600",
+                          "ratelimit-remaining": "0;w=21600"}
+                path = self.path.split("?", 1)[0]
+                if path in ("/v2/", "/v2"):
+                    return self._send(200, dict(limits, **{"Content-Type": "application/json"}), b"{}")
+                if "/manifests/" in path and self.command == "HEAD":
+                    repo, ref = path[len("/v2/"):].split("/manifests/", 1)
+                    found = outer.manifests.get(f"{repo}:{ref}") or next(
+                        (m for m in outer.manifests.values() if m[2] == ref), None)
+                    if found:
+                        media_type, body, digest = found
+                        self.send_response(200)
+                        for key, value in dict(limits, **{"Content-Type": media_type,
+                                                          "Docker-Content-Digest": digest}).items():
+                            self.send_header(key, value)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        return None
+                    return self._send(404, limits)
+                body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": (
+                    "You have reached your unauthenticated pull rate limit."
+                    " https://www.docker.com/increase-rate-limit")}]}).encode()
+                return self._send(429, dict(limits, **{"Content-Type": "application/json"}), body)
+
+            do_GET = do_HEAD = _handle
+
+        self.port = le.free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = "http://" + self.host
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -19,9 +19,10 @@ def test_action_group_lists_every_module():
     assert modules(), "no modules found"
     assert sorted(listed) == modules()
     assert len(listed) == len(set(listed)), "a module is in two action groups"
-    assert sorted(groups["registrylink"]) == [m for m in modules() if m not in ("iam_oidc_provider", "containerd_hosts")]
+    assert sorted(groups["registrylink"]) == [m for m in modules() if m not in ("iam_oidc_provider", "containerd_hosts",
+                                                                                    "containerd_hosts_info")]
     assert groups["aws"] == ["iam_oidc_provider"]
-    assert groups["node"] == ["containerd_hosts"]
+    assert groups["node"] == ["containerd_hosts", "containerd_hosts_info"]
 
 
 def test_documented_action_group_matches_runtime():

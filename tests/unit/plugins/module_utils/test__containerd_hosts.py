@@ -281,3 +281,39 @@ def test_hosts_toml_is_accepted_by_a_real_toml_parser_for_odd_paths(tmp_path):
     entries, _w = ch.validate_registries([_reg(ca=CA)], "present")
     text, _files = ch.render(entries[0], str(weird))
     assert tomllib.loads(text)["ca"] == str(weird / "registrylink-server-ca.crt")
+
+
+def _info(tmp_path, hosts, config=None):
+    conf = tmp_path / "config.toml"
+    conf.write_text(config if config is not None else
+                    'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "%s"\n'
+                    % (tmp_path / "certs.d"))
+    params = {"hosts": hosts, "containerd_config": str(conf), "config_path": None}
+    return ch.ContainerdHostsInfoRunner(params).run()
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_info_reports_mirrors_in_order(tmp_path, monkeypatch, fallback):
+    _runner(tmp_path, [_reg(host="docker.io", mirrors=[{"url": "https://a.example"},
+                                                       {"url": "https://b.example", "capabilities": ["pull"]}])])[0].run()
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    (d / "hosts.toml").write_text('server = "https://r.example:5000"\nca = "/x.crt"\n')
+    if fallback:
+        monkeypatch.setattr(ch, "_toml", None)
+    result = _info(tmp_path, ["docker.io", "r.example:5000", "none.example"])
+    hub, theirs, none = result["registries"]
+    assert not result["changed"] and result["found_in_config"]
+    assert hub["managed"] and hub["mirror_configured"] and hub["server"] == "https://registry-1.docker.io"
+    assert hub["mirrors"] == [{"url": "https://a.example", "capabilities": ["pull", "resolve"]},
+                              {"url": "https://b.example", "capabilities": ["pull"]}]
+    assert theirs["exists"] and not theirs["managed"] and theirs["ca"] and not theirs["mirror_configured"]
+    assert not none["exists"] and not none["mirror_configured"]
+
+
+def test_info_without_config_path_says_how_to_set_it(tmp_path):
+    result = _info(tmp_path, ["docker.io"], config="version = 2\n")
+    assert result["config_path"] is None and "restart containerd" in result["how_to_fix"]
+    assert result["registries"][0]["exists"] is False
+    with pytest.raises(ValidationError):
+        _info(tmp_path, [])

@@ -291,6 +291,22 @@ def test_x509_on_the_node_while_the_controller_trusts_the_ca():
     assert c['category'] == 'tls_untrusted'
     assert 'not the cause' in c['hint'] and 'not an authentication failure' in c['hint']
     assert 'registrylink.k8s.node_registry_config' in c['hint'] and REG in c['hint']
+    assert c['registry_host'] == REG
+
+
+def test_rate_limit_on_the_node_points_at_a_mirror_for_that_host():
+    # containerd's own words for a 429 on a manifest GET (the HEAD before it is not counted)
+    msg = ('Failed to pull image "%s": failed to pull and unpack image "%s": failed to copy: httpReadSeeker: failed'
+           ' open: unexpected status code https://%s/v2/team/app/manifests/sha256:00: 429 Too Many Requests'
+           % (IMAGE, IMAGE, REG))
+    result, _seen = diagnose([secret('apps', 'regcred', {'auths': {REG: entry()}}),
+                              pod('apps', 'web', IMAGE, ['regcred'],
+                                  waiting={'reason': 'ErrImagePull', 'message': msg}),
+                              sa('apps'), event('apps', 'web', msg)], [registry()])
+    c = result['containers'][0]
+    assert c['category'] == 'rate_limited'
+    assert 'registrylink.k8s.node_registry_config' in c['hint'] and 'mirrors' in c['hint'] and REG in c['hint']
+    assert 'pod' in result and 'node' in result['pod']
     assert result['events'][0]['count'] == 2
 
 

@@ -317,3 +317,48 @@ def test_info_without_config_path_says_how_to_set_it(tmp_path):
     assert result["registries"][0]["exists"] is False
     with pytest.raises(ValidationError):
         _info(tmp_path, [])
+
+
+# --------------------------------------------------------------------------------------
+# fuzz: whatever a user writes, only the collection's typed errors come out
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError  # noqa: E402
+
+_text = st.one_of(st.none(), st.integers(), st.booleans(), st.text(max_size=40),
+                  st.sampled_from(["docker.io", "r.example:5000", "https://m.example", "http://m.example:1/x",
+                                   CA, KEY, "_default", "[::1]:5000", "a..b", "x:99999"]))
+_endpoint = st.fixed_dictionaries({}, optional={
+    "capabilities": st.one_of(st.none(), st.lists(st.sampled_from(["pull", "resolve", "push", "x"]), max_size=4)),
+    "ca": _text, "client_cert": _text, "client_key": _text, "skip_verify": st.booleans(),
+    "override_path": st.booleans(), "url": _text, "host": _text, "server": _text, "server_fallback": st.booleans()})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds(lambda base, mirrors: dict(base, mirrors=mirrors), _endpoint,
+                          st.one_of(st.none(), st.lists(_endpoint, max_size=3))), max_size=3),
+       st.sampled_from(["present", "absent"]))
+def test_validate_registries_only_typed_errors(registries, state):
+    try:
+        entries, _warnings = ch.validate_registries(registries, state)
+    except RegistryLinkError:
+        return
+    for entry in entries:
+        if state == "present":
+            text, _files = ch.render(entry, "/d/" + entry["host"])
+            tomllib.loads(text)  # what we write is always TOML
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.booleans())
+def test_read_config_path_only_typed_errors(text, fallback):
+    saved = ch._toml
+    try:
+        if fallback:
+            ch._toml = None
+        ch.read_config_path(text, "config.toml")
+    except RegistryLinkError:
+        pass
+    finally:
+        ch._toml = saved

@@ -54,7 +54,8 @@ CATEGORIES = {
                            ' tokens 1 hour, ACR tokens about 3 hours) and update the pull secret.',
     'not_found': 'The repository or tag does not exist. Note that some registries answer 401 for both a missing'
                  ' repository and missing permission.',
-    'rate_limited': 'The registry is rate limiting this client. Wait for Retry-After, authenticate, or use a mirror.',
+    'rate_limited': 'The registry is rate limiting this client. Wait for Retry-After, authenticate, or use a mirror'
+                    ' (on the nodes: role registrylink.k8s.node_registry_config with mirrors).',
     'unsupported': 'The registry does not support this operation (for deletes: storage.delete.enabled is false, or'
                    ' the registry is a pull-through cache).',
     'invalid_digest': 'A digest is not of the form sha256:<64 lowercase hex>.',

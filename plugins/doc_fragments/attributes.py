@@ -52,3 +52,14 @@ attributes:
     membership:
       - registrylink.k8s.node
 '''
+
+    # Modules that talk to Google Cloud (credentials_file, token_uri and the API endpoints).
+    ACTIONGROUP_GCP = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/registrylink.k8s.gcp) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.gcp
+'''

@@ -42,6 +42,16 @@ URL_RE = re.compile(r'^https?://[^/\s?#]+(/[^\s]*)?$')
 CREDENTIAL_FILE_TYPES = ('service_account', 'authorized_user', 'external_account',
                          'external_account_authorized_user', 'impersonated_service_account', 'gdch_service_account')
 MAX_ATTEMPTS = 4
+
+#: the argument spec of the ``registrylink.k8s.gcp`` doc fragment
+GCP_ARGSPEC = dict(
+    credentials_file=dict(type='path'),
+    token_uri=dict(type='str', no_log=False),
+    resource_manager_endpoint=dict(type='str', default='https://cloudresourcemanager.googleapis.com'),
+    artifact_registry_endpoint=dict(type='str', default='https://artifactregistry.googleapis.com'),
+    iam_endpoint=dict(type='str', default='https://iam.googleapis.com'),
+    container_endpoint=dict(type='str', default='https://container.googleapis.com'),
+)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 30
 

@@ -121,8 +121,8 @@ def _rs_prepare(core, registry, nss, password="old-pass", first=False):
             core.create_namespaced_secret(ns, _rs_secret(registry, password))
 
 
-def test_registry_secret_write_manifest_is_enough_and_every_rule_is_needed(localenv, registry, core, unique_ns,
-                                                                              grant):
+def test_registry_secret_write_manifest_is_enough_and_every_rule_is_needed(
+        localenv, registry, core, unique_ns, grant):
     nss = [unique_ns("rbacrs"), unique_ns("rbacrs")]
     g = grant("docs/rbac/registry_secret-write.yml")
     present = _as(g, _rs_args(registry, nss, "new-pass"))

@@ -281,8 +281,9 @@ class GoogleStandIn:
                     return _error(400, "INVALID_ARGUMENT", f"Role {role} is not supported for this resource.")
                 if "_withcond_" in role:
                     return _error(400, "INVALID_ARGUMENT", "Role names with _withcond_ cannot be set: use version 3")
-                if not isinstance(members, list) or not members or not all(isinstance(m, str) and MEMBER_RE.match(m)
-                                                                            for m in members):
+                valid = isinstance(members, list) and members and all(
+                    isinstance(m, str) and MEMBER_RE.match(m) for m in members)
+                if not valid:
                     return _error(400, "INVALID_ARGUMENT", f"Invalid member in binding of {role}")
                 if b.get("condition") and new.get("version") != 3:
                     return _error(400, "INVALID_ARGUMENT", "Policies with conditions must be version 3")

@@ -193,7 +193,10 @@ def test_default_entries():
 
 def test_select_contexts():
     records = [{"kube_context": n} for n in ("eu-1", "eu-2-staging", "us-1", "EU-3")]
-    pick = lambda inc, exc: [r["kube_context"] for r in kc.select_contexts(records, inc, exc)]  # noqa: E731
+
+    def pick(inc, exc):
+        return [r["kube_context"] for r in kc.select_contexts(records, inc, exc)]
+
     assert pick([], []) == ["eu-1", "eu-2-staging", "us-1", "EU-3"]
     assert pick(["eu-*"], []) == ["eu-1", "eu-2-staging"]  # case-sensitive
     assert pick(["eu-*"], ["*-staging"]) == ["eu-1"]
@@ -266,8 +269,8 @@ def test_plugin_globs_templates_host_name_and_duplicates(tmp_path, collections_p
 
 
 def test_plugin_error_names_file_and_context(tmp_path, collections_path):
-    path = write(tmp_path / "broken.yaml", kubeconfig([ctx("good"), ctx("bad")],
-                                                     clusters=[{"name": "good-cluster", "cluster": {"server": "https://g"}}]))
+    path = write(tmp_path / "broken.yaml", kubeconfig(
+        [ctx("good"), ctx("bad")], clusters=[{"name": "good-cluster", "cluster": {"server": "https://g"}}]))
     cfg = write(tmp_path / "broken.kubeconfig.yml", {"plugin": "registrylink.k8s.kubeconfig", "kubeconfig": [str(path)]})
     proc = inventory(collections_path, cfg)
     assert proc.returncode != 0

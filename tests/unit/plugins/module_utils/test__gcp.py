@@ -259,7 +259,7 @@ def test_api_409_is_not_retried_and_carries_status_and_reason():
 
 
 def test_api_gives_up_after_max_attempts_and_maps_non_json():
-    session = FakeSession(*[FakeHttpResponse(503, {}) for _ in range(_gcp.MAX_ATTEMPTS)])
+    session = FakeSession(*[FakeHttpResponse(503, {}) for _attempt in range(_gcp.MAX_ATTEMPTS)])
     with pytest.raises(_gcp.GoogleAPIError) as err:
         _gcp.GoogleApi(session=session, sleep=lambda s: None).call('GET', 'https://x.test/a')
     assert err.value.status == 503 and len(session.calls) == _gcp.MAX_ATTEMPTS
@@ -270,7 +270,7 @@ def test_api_gives_up_after_max_attempts_and_maps_non_json():
 
 
 def test_api_transport_errors_are_retried_then_mapped():
-    session = FakeSession(*[IOError('connection refused') for _ in range(_gcp.MAX_ATTEMPTS)])
+    session = FakeSession(*[IOError('connection refused') for _attempt in range(_gcp.MAX_ATTEMPTS)])
     with pytest.raises(_gcp.GoogleAPIError) as err:
         _gcp.GoogleApi(session=session, sleep=lambda s: None).call('GET', 'https://x.test/a', action='GKE get')
     assert 'GKE get failed' in err.value.msg and err.value.status == 0

@@ -21,7 +21,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import functools
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._diagnose import (
     _ProbeCache, _kube, _register_config_secrets, _try_matches, diagnose_pod,
@@ -33,7 +32,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import i
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._k8s import UNFINISHED_PODS
-from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import resolve_namespaces
+from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import NamespaceScope
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import tls_check
 
 STUCK_REASONS = ('ErrImagePull', 'ImagePullBackOff')
@@ -51,10 +50,6 @@ PROBLEM_HINTS = {
     'service_account_missing': 'The ServiceAccount does not exist in this namespace.',
     'service_account_not_wired': 'The ServiceAccount does not list the Secret in imagePullSecrets (sa_pull_secret).',
 }
-
-
-def _all_items(kube, resource, method, **kwargs):
-    return kube.list_all(resource, functools.partial(method, **kwargs) if kwargs else method)
 
 
 def _check_secret(secret, images, register_secret):
@@ -145,7 +140,7 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
         rows.append({'namespace': ns, 'ok': not problems, 'secret': secret_row, 'images': per_image,
                      'service_accounts': sa_rows, 'problems': problems})
     stuck, stuck_rows = _stuck_pods(state, spec, params, conn, register_secret, kube, client_factory, tls_checker)
-    warnings = list(cache.warnings)
+    warnings = state['notes'] + list(cache.warnings)
     limit = spec.get('max_pod_diagnoses', 20)
     if len(stuck) > limit:
         warnings.append('%d stuck pods, only the first %d were diagnosed (verify.max_pod_diagnoses)' % (
@@ -164,25 +159,31 @@ def verify_cluster(params, conn, register_secret=None, kube_client=None, client_
 
 def _read_cluster(kube, params, spec, secret_name):
     """The selected namespaces, the Secret per namespace, the named ServiceAccounts in scope and
-    the pending Pods (one LIST per resource)."""
+    the pending Pods (one LIST per resource; in namespaced mode one per resource and namespace, with
+    a note in ``notes``)."""
     sa_names = list(spec.get('service_accounts') or [])
-    selection = resolve_namespaces(kube, params.get('namespaces'), params.get('namespace_selector'),
-                                   params.get('exclude_namespaces'))
+    notes = []
+    scope = NamespaceScope(kube, params.get('namespaces'), params.get('namespace_selector'),
+                           params.get('exclude_namespaces'), warn=notes.append)
+    selection = scope.resolve()
     selected = selection['selected']
     in_scope = set(selected)
-    secrets = dict(((s.get('metadata') or {}).get('namespace'), s) for s in _all_items(
-        kube, 'secrets', kube.core.list_secret_for_all_namespaces, field_selector='metadata.name=%s' % secret_name))
+    secrets = dict(((s.get('metadata') or {}).get('namespace'), s) for s in scope.list(
+        'secrets', kube.core.list_secret_for_all_namespaces, kube.core.list_namespaced_secret,
+        field_selector='metadata.name=%s' % secret_name))
     service_accounts = {}
     if sa_names:
-        for sa in _all_items(kube, 'serviceaccounts', kube.core.list_service_account_for_all_namespaces):
+        for sa in scope.list('serviceaccounts', kube.core.list_service_account_for_all_namespaces,
+                             kube.core.list_namespaced_service_account):
             meta = sa.get('metadata') or {}
             if meta.get('namespace') in in_scope and meta.get('name') in sa_names:
                 service_accounts[(meta['namespace'], meta['name'])] = sa
     pods = []
     if spec.get('diagnose_stuck_pods', True):
-        pods = _all_items(kube, 'pods', kube.core.list_pod_for_all_namespaces, field_selector=UNFINISHED_PODS)
+        pods = scope.list('pods', kube.core.list_pod_for_all_namespaces, kube.core.list_namespaced_pod,
+                          field_selector=UNFINISHED_PODS)
     return {'selected': selected, 'in_scope': in_scope, 'secrets': secrets, 'service_accounts': service_accounts,
-            'pods': pods, 'missing': selection.get('missing') or []}
+            'pods': pods, 'missing': selection.get('missing') or [], 'notes': notes}
 
 
 def _probe_images(ns, per_image, configs, problems, cache, probes):

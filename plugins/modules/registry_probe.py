@@ -145,6 +145,12 @@ options:
     type: bool
     default: false
 notes:
+  - "Rights of O(verify): C(list) on C(namespaces), C(secrets), C(serviceaccounts) and C(pods) (ClusterRole manifest
+    C(docs/rbac/registry_probe_verify-read.yml)); a stuck Pod's Events are read when allowed. When RBAC denies the
+    cluster-wide LIST of namespaces and O(namespaces) lists names only, each listed namespace is read on its own
+    (a GET of the namespace, one LIST per resource in it), with a warning (namespaced mode,
+    C(docs/rbac/registry_probe_verify-namespaced-read.yml) bound with a RoleBinding in each namespace); a glob or a
+    O(namespace_selector) then fails, saying why."
   - Facts behind the checks are in the collection's C(docs/verify.md), drawn from the OCI
     distribution spec (C(spec.md), Endpoints table and "Pulling manifests"), distribution's token
     specification (C(docs/spec/auth/token.md), C(scope.md), C(jwt.md)), RFC 7235 (challenge grammar)

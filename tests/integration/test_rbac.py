@@ -459,3 +459,47 @@ def test_registry_credentials_role_runs_with_exactly_its_manifests(localenv, reg
     assert failed is None, (failed, output[-3000:])
     assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}
     assert writer.token not in output
+
+
+# ---------------------------------------------------------------------------------------------- registry_probe verify
+
+def _verify_world(core, registry, nss):
+    auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    config = {"auths": {registry.host: {"username": registry.username, "password": registry.password, "auth": auth}}}
+    for ns in nss:
+        core.create_namespaced_secret(ns, k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="regcred"), type="kubernetes.io/dockerconfigjson",
+            data={".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}))
+        core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "regcred"}]})
+
+
+def _verify_args(registry, image, nss):
+    return {"registry_ca_path": registry.ca, "namespaces": nss,
+            "verify": {"secret_name": "regcred", "images": [image], "service_accounts": ["default"],
+                       "diagnose_stuck_pods": True}}
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_registry_probe_verify_runs_with_exactly_its_manifest(localenv, registry, private_image, core, unique_ns, grant,
+                                                               mode):
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import RegistryProbeRunner
+
+    nss = [unique_ns("rbacvfy"), unique_ns("rbacvfy")]
+    _verify_world(core, registry, nss)
+    if mode == "namespaced":
+        g = grant("docs/rbac/registry_probe_verify-namespaced-read.yml", namespaces=nss)
+    else:
+        g = grant("docs/rbac/registry_probe_verify-read.yml")
+    args = _as(g, _verify_args(registry, private_image, nss))
+    run = run_module(localenv, "registrylink.k8s.registry_probe", args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["ok"] is True and [r["namespace"] for r in run.result["namespaces"]] == nss, run.result
+    assert run.result["probes"][0]["ok"] is True
+    namespaced_warning = any("namespaced mode" in w for w in run.result.get("warnings", []))
+    assert namespaced_warning is (mode == "namespaced")
+    assert g.token not in run.output and registry.password not in run.output
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("registry_probe", RegistryProbeRunner, args)
+        assert run.failed, (triple, run.result)
+        _assert_names_rule(run.result["msg"], triple, "cluster-wide" if mode == "cluster-wide" else f"in namespace {nss[0]}")

@@ -42,3 +42,35 @@ def summarize(results, key='action'):
     for res in results:
         counts[res.get(key)] = counts.get(res.get(key), 0) + 1
     return dict(sorted(counts.items()))
+
+
+def write_outcome(exc):
+    """Whether a write that raised ``exc`` may have been applied: ``not_written`` or ``unknown``.
+
+    A typed error carries ``write_outcome`` when the request got no HTTP answer (``_k8s.KubeClient.call``:
+    ``not_written`` when it was never sent, ``unknown`` when the connection broke or timed out after it
+    was sent). A typed error without it had an answer from the server, which refused the write
+    (``not_written``). Anything else is a bug in the middle of a write: ``unknown``.
+    """
+    details = getattr(exc, 'details', None)
+    if not isinstance(details, dict):
+        return 'unknown'
+    return details.get('write_outcome') or 'not_written'
+
+
+def write_report(results, label, written_actions):
+    """What a bulk write that failed somewhere did, for the task's result.
+
+    :param results: the per-item results; failed ones have ``action`` ``failed`` and ``write_outcome``.
+    :param label: callable(result) -> the item's name (a namespace, ``namespace/serviceaccount``).
+    :param written_actions: the actions that mean written (``created``, ``updated``, ``deleted``).
+    :returns: ``{'written': [...], 'not_written': [...], 'unknown': [...]}``: written, refused or never
+        sent, and possibly applied (read back or rerun to know).
+    """
+    report = {'written': [], 'not_written': [], 'unknown': []}
+    for res in results:
+        if res.get('action') in written_actions:
+            report['written'].append(label(res))
+        elif res.get('action') == 'failed' and res.get('write_outcome') in ('not_written', 'unknown'):
+            report[res['write_outcome']].append(label(res))
+    return report

@@ -4,8 +4,12 @@
 """Kubernetes API access: client construction, error mapping, retries. Private to this collection.
 
 Everything that talks to the API server goes through :class:`KubeClient.call`, the one
-place where 429/5xx are retried (honouring ``Retry-After``) and ``ApiException`` becomes a
-typed error whose message names the verb, the resource and the namespace.
+place where 429/5xx and refused connections are retried (how often and how long to wait is the
+task's ``_retry.RetryPolicy``), where each request gets the task's ``request_timeout``, and where
+``ApiException`` and transport failures become typed errors whose message names the verb, the
+resource and the namespace. A failed write says whether it may have been applied
+(``write_outcome``: ``not_written`` when the request never reached the API server, ``unknown``
+when the connection broke or timed out after it was sent).
 Objects are handled as plain dicts (raw JSON), never as generated model classes: parsing a
 LIST of thousands of Secrets into models costs seconds, a ``json.loads`` costs milliseconds.
 """
@@ -42,6 +46,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     NotFoundError,
     ValidationError,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import current_policy
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # One page holds every namespace, ServiceAccount or same-named Secret of a 5000-namespace
@@ -156,19 +161,60 @@ def map_api_exception(exc, verb, resource, namespace=None, name=None):
     return KubernetesAPIError(msg, status=status, reason=getattr(exc, 'reason', None), **details)
 
 
-def _retry_after(exc, attempt):
-    """Seconds to wait before the next try: ``Retry-After`` when given, else exponential backoff."""
+#: Verbs that change state: a write whose connection broke after it was sent may have been applied.
+WRITE_VERBS = ('create', 'update', 'patch', 'delete', 'deletecollection')
+
+
+def _header(exc, name):
     headers = getattr(exc, 'headers', None) or {}
-    value = None
-    for key in ('Retry-After', 'retry-after'):
+    for key in (name, name.lower()):
         if key in headers:
-            value = headers[key]
-    if value is not None:
-        try:
-            return min(max(float(value), 0.0), 30.0)
-        except ValueError:
-            pass
-    return min(0.2 * (2 ** attempt), 5.0)
+            return headers[key]
+    return None
+
+
+def transport_failure(exc):
+    """Classify a transport exception of urllib3: ``(kind, words)``.
+
+    ``kind`` is ``timeout`` (no answer within the timeout), ``refused`` (no connection was made,
+    the request was not sent), ``dns``, ``tls`` or ``broken`` (the connection failed after it
+    was made: the request may have been processed); ``words`` describe it for a message.
+    """
+    chain = []
+    seen = exc
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = getattr(seen, 'reason', None) if getattr(seen, 'reason', None) is not seen else None
+        if not isinstance(seen, BaseException):
+            seen = None
+    raw = ' '.join(str(e) for e in chain)
+    text = ' '.join('%s: %s' % (type(e).__name__, e) for e in chain).lower()
+    new_connection = HAS_URLLIB3 and any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain)
+    if 'name or service not known' in text or 'failed to resolve' in text or 'nodename nor servname' in text \
+            or 'temporary failure in name resolution' in text or 'nameresolutionerror' in text:
+        return 'dns', 'the host name does not resolve'
+    if 'connection refused' in text:
+        return 'refused', 'connection refused'
+    if new_connection and 'timed out' not in text:
+        return 'refused', 'no connection could be made (%s)' % _short(raw)
+    if HAS_URLLIB3:
+        if any(isinstance(e, urllib3.exceptions.ReadTimeoutError) for e in chain):
+            return 'timeout', 'no answer within the read timeout'
+        if any(isinstance(e, urllib3.exceptions.ConnectTimeoutError) for e in chain):
+            return 'timeout', 'no connection within the connect timeout'
+        if any(isinstance(e, urllib3.exceptions.SSLError) for e in chain):
+            return 'tls', 'TLS handshake failed (%s)' % _short(raw)
+    if 'timed out' in text:
+        return 'timeout', 'timed out'
+    if 'certificate verify failed' in text or 'ssl' in text:
+        return 'tls', 'TLS handshake failed (%s)' % _short(raw)
+    return 'broken', 'the connection broke (%s)' % _short(raw)
+
+
+def _short(text, limit=160):
+    text = re.sub(r'\s+', ' ', str(text))
+    text = re.sub(r' object at 0x[0-9a-f]+', '', text)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 _URL_RE = re.compile(r'^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?(/[^\s]*)?$')
@@ -205,14 +251,23 @@ class KubeClient(object):
     generated APIs; call them through :meth:`call` so errors and retries are handled.
     """
 
-    def __init__(self, api_client, context=None, max_retries=5):
+    def __init__(self, api_client, context=None, policy=None, sleep=None):
         self.api_client = api_client
         self.context = context
-        self.max_retries = max_retries
+        self._policy = policy
+        self._sleep = sleep or time.sleep
         self.core = k8s_client.CoreV1Api(api_client)
         self.apps = k8s_client.AppsV1Api(api_client)
         self.batch = k8s_client.BatchV1Api(api_client)
         self.request_count = 0
+        # Set once the API server could not be reached after every retry: later requests of this
+        # task fail at once (not sent) instead of waiting out the retries one by one.
+        self._unreachable = None
+
+    @property
+    def policy(self):
+        """The retry policy: the one given, else the task's (``_retry.current_policy``)."""
+        return self._policy or current_policy()
 
     @property
     def host(self):
@@ -276,10 +331,20 @@ class KubeClient(object):
         if params.get('proxy'):
             configuration.proxy = params['proxy']
         configuration.connection_pool_maxsize = max(int(pool_size), 4)
+        # urllib3 would otherwise retry failed connections on its own (3 times, silently, each
+        # waiting out the timeout): every retry is decided in call(), counted and bounded there.
+        configuration.retries = False
         return cls(k8s_client.ApiClient(configuration), context=context)
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
-        """Run one API call, mapping errors and retrying 429/5xx.
+        """Run one API call with the task's timeout, mapping errors and retrying.
+
+        Retried (as often and as long as the task's ``RetryPolicy`` allows, honouring
+        ``Retry-After``): HTTP 429, 500, 502, 503, 504; a refused connection (the request was not
+        sent); for reads, a connection that broke. Never retried: a timeout (the error comes within
+        ``request_timeout`` plus the connect time), a DNS or TLS failure, and a write whose
+        connection broke after it was sent (it may have been applied: ``write_outcome`` is
+        ``unknown``).
 
         :param verb: Kubernetes verb for messages (``list``, ``create``, ...).
         :param resource: plural resource (``secrets``) for messages.
@@ -287,39 +352,110 @@ class KubeClient(object):
         :param namespace: passed to ``func`` (when not None) and named in error messages.
         :param name: passed to ``func`` (when not None) and named in error messages.
         :param kwargs: passed to ``func``. ``_preload_content=False`` is added so the
-            response is parsed as plain JSON.
+            response is parsed as plain JSON, and ``_request_timeout`` from the policy.
         :returns: the decoded JSON response (dict), or None for an empty body.
-        :raises NotFoundError, ConflictError, KubernetesAPIError: see :func:`map_api_exception`.
+        :raises NotFoundError, ConflictError, KubernetesAPIError: see :func:`map_api_exception`;
+            transport failures are ``KubernetesAPIError`` with ``status`` 0 and ``reason``
+            ``Timeout``, ``Unreachable``, ``ConnectionBroken``, ``DNS`` or ``TLS``; failed writes
+            carry ``write_outcome`` (``not_written`` or ``unknown``).
         """
+        policy = self.policy
         kwargs.setdefault('_preload_content', False)
+        kwargs.setdefault('_request_timeout', (policy.timeout, policy.timeout))
         if namespace is not None:
             kwargs['namespace'] = namespace
         if name is not None:
             kwargs['name'] = name
+        write = verb in WRITE_VERBS
         attempt = 0
         while True:
+            if self._unreachable is not None:
+                raise self._transport_error(verb, resource, namespace, name, 'Unreachable', self._unreachable,
+                                            0, 'not_written' if write else None, earlier=True)
             self.request_count += 1
             try:
                 response = func(**kwargs)
             except Exception as exc:  # ApiException, or connection errors from urllib3
-                if isinstance(exc, ApiException) and getattr(exc, 'status', None) is not None:
+                if isinstance(exc, AttributeError) and isinstance(exc.__context__, ApiException):
+                    # the kubernetes client turns a TLS failure into ApiException(status=0) and then
+                    # trips over its empty body: the ApiException is the failure
+                    exc = exc.__context__
+                if isinstance(exc, ApiException) and getattr(exc, 'status', None):
                     status = exc.status or 0
-                    if status in RETRY_STATUSES and attempt < self.max_retries:
-                        time.sleep(_retry_after(exc, attempt))
+                    if status not in RETRY_STATUSES:
+                        raise map_api_exception(exc, verb, resource, namespace=namespace, name=name)
+                    retry_after = _header(exc, 'Retry-After')
+                    wait = policy.delay(attempt, retry_after)
+                    if wait is not None:
+                        policy.record('kubernetes', 'HTTP %d' % status, wait)
+                        self._sleep(wait)
                         attempt += 1
                         continue
-                    raise map_api_exception(exc, verb, resource, namespace=namespace, name=name)
-                if HAS_URLLIB3 and isinstance(exc, urllib3.exceptions.HTTPError):
-                    raise KubernetesAPIError(
-                        'cannot reach the Kubernetes API server at %s while trying to %s %s: %s'
-                        % (self.host, verb, resource, exc), status=0, verb=verb, resource=resource)
-                raise
+                    err = map_api_exception(exc, verb, resource, namespace=namespace, name=name)
+                    err.msg = '%s (%s)' % (err.msg, policy.give_up_reason(attempt, retry_after))
+                    err.args = (err.msg,)
+                    err.details['retried'] = attempt
+                    raise err
+                if not (HAS_URLLIB3 and isinstance(exc, urllib3.exceptions.HTTPError)) \
+                        and not isinstance(exc, (OSError, ApiException)):
+                    raise
+                kind, words = transport_failure(exc)
+                if kind == 'refused' or (kind == 'broken' and not write):
+                    wait = policy.delay(attempt)
+                    if wait is not None:
+                        policy.record('kubernetes', 'connection refused' if kind == 'refused' else 'connection broken',
+                                      wait)
+                        self._sleep(wait)
+                        attempt += 1
+                        continue
+                    if kind == 'refused':
+                        self._unreachable = words
+                if kind == 'timeout':
+                    raise self._transport_error(verb, resource, namespace, name, 'Timeout', words, attempt,
+                                                write and 'unknown')
+                reason = {'refused': 'Unreachable', 'broken': 'ConnectionBroken', 'dns': 'DNS', 'tls': 'TLS'}[kind]
+                outcome = None
+                if write:
+                    outcome = 'not_written' if kind in ('refused', 'dns', 'tls') else 'unknown'
+                raise self._transport_error(verb, resource, namespace, name, reason, words, attempt, outcome)
             data = response.data if hasattr(response, 'data') else response
             if not data:
                 return None
             if isinstance(data, (bytes, bytearray)):
                 data = data.decode('utf-8')
             return json.loads(data)
+
+    def _transport_error(self, verb, resource, namespace, name, reason, words, retries, outcome, earlier=False):
+        """The error of a request that got no HTTP answer; the message names the request."""
+        where = resource if not name else '%s/%s' % (resource, name)
+        scope = ' in namespace %s' % namespace if namespace else (' cluster-wide' if verb == 'list' else '')
+        request = '%s %s%s' % (verb, where, scope)
+        policy = self.policy
+        if reason == 'Timeout':
+            msg = ('timed out: the Kubernetes API server at %s gave no answer within request_timeout=%d s to %s (%s; '
+                   'timeouts are not retried)' % (self.host, policy.timeout, request, words))
+        elif earlier:
+            msg = ('not sent: the Kubernetes API server at %s was found unreachable earlier in this task (%s), so %s '
+                   'was not attempted' % (self.host, self._unreachable, request))
+        elif reason == 'Unreachable':
+            msg = 'cannot reach the Kubernetes API server at %s to %s: %s (%s)' % (
+                self.host, request, words, policy.give_up_reason(retries))
+        elif reason == 'ConnectionBroken':
+            msg = 'the connection to the Kubernetes API server at %s broke during %s: %s' % (self.host, request, words)
+            if outcome == 'unknown':
+                msg += '; the write may or may not have been applied (not retried)'
+            else:
+                msg += ' (%s)' % policy.give_up_reason(retries)
+        else:
+            msg = 'cannot connect to the Kubernetes API server at %s to %s: %s' % (self.host, request, words)
+        details = dict(verb=verb, resource=resource, retried=retries)
+        if namespace:
+            details['namespace'] = namespace
+        if name:
+            details['name'] = name
+        if outcome:
+            details['write_outcome'] = outcome
+        return KubernetesAPIError(msg, status=0, reason=reason, **details)
 
     def list_all(self, resource, func, namespace=None, **kwargs):
         """LIST with pagination (``limit``/``continue``) and return every item (list of dicts).

@@ -22,6 +22,10 @@ libraries the module needs (failing with an install hint), and runs
 * raises ``ItemsFailed(msg, **result)`` when some items failed: the task fails with ``msg``
   and the whole result, so the items that did work are still reported.
 
+Modules whose argument spec holds the ``retries`` options (``_retry.RETRY_ARGSPEC``) get the
+task's ``RetryPolicy`` installed before the runner starts, and ``retries`` (count, seconds
+waited, reasons) in their result, also when they fail.
+
 Any other exception is a bug: the task fails with its type and message; the traceback is
 added only at ``-vvv`` (it shows source lines, never local values).
 """
@@ -36,6 +40,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import RegistryLinkError
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import RETRY_KEYS, RetryPolicy, set_policy
 
 #: Python libraries a module may need: import name -> (pip name, why).
 DEPENDENCIES = {
@@ -109,7 +114,11 @@ def run_module(runner_class, argument_spec, requires=(), **module_kwargs):
     missing = missing_dependencies(requires)
     if missing:
         _fail_missing(module, missing)
+    # modules with the retries options report the retries of the task (count, wait, reasons)
+    policy = None
     try:
+        if RETRY_KEYS[0] in argument_spec:
+            policy = set_policy(RetryPolicy.from_params(module.params))
         result = runner_class(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn,
                               register_secret=module.no_log_values.add).run()
     except RegistryLinkError as exc:
@@ -117,9 +126,13 @@ def run_module(runner_class, argument_spec, requires=(), **module_kwargs):
         details.setdefault('changed', False)
         details.pop('failed', None)
         details.pop('msg', None)
+        if policy is not None:
+            details['retries'] = policy.stats()
         module.fail_json(msg=exc.msg, **details)
     except Exception as exc:  # a bug: the type and message, never locals that may hold secrets
         extra = {'exception': traceback.format_exc()} if module._verbosity >= 3 else {}
         module.fail_json(msg='%s failed unexpectedly: %s: %s' % (module._name, type(exc).__name__, exc),
                          changed=False, **extra)
+    if policy is not None:
+        result['retries'] = policy.stats()
     module.exit_json(**_keep_diff(result, module._diff))

@@ -26,7 +26,9 @@ import json
 import os
 import re
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
+from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import (
+    run_bounded, summarize, write_outcome, write_report,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -710,6 +712,8 @@ class RegistrySecretRunner(Runner):
         result['diff'] = diffs
         if failed:
             result['failed_namespaces'] = failed
+            result['write_outcomes'] = write_report(results, lambda r: r['namespace'],
+                                                    ('created', 'updated', 'deleted'))
             raise ItemsFailed('%d namespace(s) failed: %s' % (len(failed), '; '.join(
                 '%s: %s' % (r['namespace'], r.get('msg')) for r in results if r['action'] == 'failed')[:2000]),
                 **result)
@@ -827,4 +831,5 @@ class RegistrySecretRunner(Runner):
         if error is not None:
             res['action'] = 'failed'
             res['msg'] = getattr(error, 'msg', None) or str(error)
+            res['write_outcome'] = write_outcome(error)
         return res

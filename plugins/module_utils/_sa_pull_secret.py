@@ -24,7 +24,9 @@ import copy
 import fnmatch
 import re
 
-from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import run_bounded, summarize
+from ansible_collections.registrylink.k8s.plugins.module_utils._bulk import (
+    run_bounded, summarize, write_outcome, write_report,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import MANAGED_BY_LABEL, MANAGED_BY_VALUE, is_glob
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
@@ -595,6 +597,9 @@ class SaPullSecretRunner(Runner):
                      if r['action'] == 'failed']
         failed_pods = ['pod %s/%s: %s' % (s['namespace'], s['name'], s.get('msg')) for s in stuck_results
                        if s['action'] == 'failed']
+        if failed_sa:
+            result['write_outcomes'] = write_report(results, lambda r: '%s/%s' % (r['namespace'], r['service_account']),
+                                                    ('created', 'updated'))
         if failed_sa or failed_pods:
             msg = '%d ServiceAccount(s) and %d pod(s) failed: %s' % (
                 len(failed_sa), len(failed_pods), '; '.join(failed_sa + failed_pods)[:2000])
@@ -696,6 +701,7 @@ class SaPullSecretRunner(Runner):
             res['added'] = []
             res['removed'] = []
             res['msg'] = getattr(error, 'msg', None) or str(error)
+            res['write_outcome'] = write_outcome(error)
         return res
 
 

@@ -49,6 +49,7 @@ author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
+  - registrylink.k8s.retries
   - registrylink.k8s.registry_auth
   - registrylink.k8s.attributes
   - registrylink.k8s.attributes.actiongroup_registrylink
@@ -421,9 +422,33 @@ msg:
       deletions; RV(deleted) and RV(not_deleted) then say exactly what happened."
   returned: failure
   type: str
+retries:
+  description:
+    - The retries this task made after retryable failures of the Kubernetes API server or a registry
+      (O(request_retries), O(retry_max_wait)), also when the task failed.
+  returned: always
+  type: dict
+  contains:
+    count:
+      description: Retries made.
+      type: int
+      sample: 2
+    waited_seconds:
+      description: Seconds spent waiting before retries (the servers' C(Retry-After), else backoff).
+      type: float
+      sample: 2.0
+    by_reason:
+      description: Retries per reason (C(HTTP 429), C(HTTP 503), C(connection refused), C(connection broken)).
+      type: dict
+      sample: {"HTTP 429": 2}
+    by_target:
+      description: Retries per server kind, C(kubernetes) or C(registry).
+      type: dict
+      sample: {"kubernetes": 2}
 '''
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import CLUSTER_ARGSPEC
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import RETRY_ARGSPEC
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_gc import RegistryGcRunner
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import (
@@ -433,6 +458,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args im
 
 def argument_spec():
     spec = dict(CLUSTER_ARGSPEC)
+    spec.update(RETRY_ARGSPEC)
     spec.update(REGISTRY_AUTH_ARGSPEC)
     spec['registry'] = dict(type='str', required=True)
     spec.update(

@@ -45,6 +45,7 @@ author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.cluster
+  - registrylink.k8s.retries
   - registrylink.k8s.namespaces
   - registrylink.k8s.namespaces.bulk
   - registrylink.k8s.attributes
@@ -340,6 +341,29 @@ namespaces:
   returned: always
   type: list
   elements: str
+retries:
+  description:
+    - The retries this task made after retryable failures of the Kubernetes API server or a registry
+      (O(request_retries), O(retry_max_wait)), also when the task failed.
+  returned: always
+  type: dict
+  contains:
+    count:
+      description: Retries made.
+      type: int
+      sample: 2
+    waited_seconds:
+      description: Seconds spent waiting before retries (the servers' C(Retry-After), else backoff).
+      type: float
+      sample: 2.0
+    by_reason:
+      description: Retries per reason (C(HTTP 429), C(HTTP 503), C(connection refused), C(connection broken)).
+      type: dict
+      sample: {"HTTP 429": 2}
+    by_target:
+      description: Retries per server kind, C(kubernetes) or C(registry).
+      type: dict
+      sample: {"kubernetes": 2}
 '''
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args import (
@@ -347,6 +371,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._cluster_args imp
     CLUSTER_ARGSPEC,
     NAMESPACES_ARGSPEC,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import RETRY_ARGSPEC
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import run_module
 from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import SaPullSecretRunner
 
@@ -366,6 +391,7 @@ def argument_spec():
         restart_stuck_pods=dict(type='bool', default=False),
     )
     spec.update(CLUSTER_ARGSPEC)
+    spec.update(RETRY_ARGSPEC)
     spec.update(NAMESPACES_ARGSPEC)
     spec.update(BULK_ARGSPEC)
     return spec

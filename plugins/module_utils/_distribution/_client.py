@@ -18,7 +18,6 @@ __metaclass__ = type
 import collections
 import hashlib
 import json
-import random
 import re
 import ssl
 import time
@@ -45,6 +44,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._he
     format_scope, header_values, next_link, parse_rate_limit, parse_retry_after,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import api_host
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import RetryPolicy, current_policy
 
 USER_AGENT = 'registrylink.k8s/0.1.0'
 
@@ -123,7 +123,7 @@ class RegistryClient(TokenAuth):
 
     def __init__(self, base_url_or_host, username=None, password=None, ca_path=None, validate_certs=True,
                  timeout=10, allow_insecure_http=False, allow_cross_host_realm=False,
-                 max_retries=3, max_retry_wait=30.0, session=None, sleep=None, page_size=1000):
+                 max_retries=None, max_retry_wait=None, session=None, sleep=None, page_size=1000):
         if not HAS_REQUESTS:
             raise category_error('the Python library "requests" is required', 'invalid_request')
         scheme, netloc = api_host(base_url_or_host)
@@ -147,8 +147,13 @@ class RegistryClient(TokenAuth):
         self.timeout = timeout
         self.allow_insecure_http = allow_insecure_http
         self.allow_cross_host_realm = allow_cross_host_realm
-        self.max_retries = max_retries
-        self.max_retry_wait = max_retry_wait
+        # None: the task's RetryPolicy (request_retries, retry_max_wait of the retries doc fragment)
+        self._policy = None
+        if max_retries is not None or max_retry_wait is not None:
+            base = current_policy()
+            self._policy = RetryPolicy(timeout=base.timeout,
+                                       retries=base.retries if max_retries is None else max_retries,
+                                       max_wait=base.max_wait if max_retry_wait is None else max_retry_wait)
         self.page_size = page_size
         self._sleep = sleep if sleep is not None else time.sleep
         self.session = session or requests.Session()
@@ -173,6 +178,11 @@ class RegistryClient(TokenAuth):
         self.token_requests = 0
 
     # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def policy(self):
+        """The retry policy: the task's (``_retry.current_policy``) unless the caller fixed one."""
+        return self._policy or current_policy()
 
     @property
     def base_url(self):
@@ -254,15 +264,18 @@ class RegistryClient(TokenAuth):
                 current = target
                 continue
 
-            if allow_retry and resp.status_code in retry_statuses and attempt < self.max_retries:
-                wait = parse_retry_after(resp.headers.get('Retry-After'))
-                if wait is None:
-                    wait = min(self.max_retry_wait, (0.5 * (2 ** attempt)) * (1 + random.random() * 0.25))
-                if wait <= self.max_retry_wait:
+            if allow_retry and resp.status_code in retry_statuses:
+                policy = self.policy
+                wait = policy.delay(attempt, resp.headers.get('Retry-After'))
+                if wait is not None:
+                    policy.record('registry', 'HTTP %d' % resp.status_code, wait)
                     attempt += 1
                     resp.close()
                     self._sleep(wait)
                     continue
+                # read by _error_for: the message says why it gave up
+                resp._registrylink_gave_up = policy.give_up_reason(attempt, resp.headers.get('Retry-After'))
+                resp._registrylink_retries = attempt
             return resp
 
     # -- error mapping -------------------------------------------------------------------------
@@ -279,6 +292,10 @@ class RegistryClient(TokenAuth):
             detail += ' (%s)' % text
         where = '%s %s' % (method, what)
         extra = {'status': status, 'step': step}
+        gave_up = ''
+        if getattr(resp, '_registrylink_gave_up', None):
+            gave_up = ' (%s)' % resp._registrylink_gave_up
+            extra['retried'] = resp._registrylink_retries
         if codes:
             extra['codes'] = codes
         if repository:
@@ -334,9 +351,9 @@ class RegistryClient(TokenAuth):
             unauth = 'unauthenticated' in text.lower()
             if unauth:
                 extra['unauthenticated'] = True
-            return category_error('%s: HTTP 429%s' % (where, detail), 'rate_limited', **extra)
+            return category_error('%s: HTTP 429%s%s' % (where, detail, gave_up), 'rate_limited', **extra)
         if 500 <= status < 600:
-            return category_error('%s: HTTP %d%s' % (where, status, detail), 'server_error', **extra)
+            return category_error('%s: HTTP %d%s%s' % (where, status, detail, gave_up), 'server_error', **extra)
         if status == 400:
             if 'DIGEST_INVALID' in codes:
                 return category_error('%s: HTTP 400%s' % (where, detail), 'invalid_digest', **extra)

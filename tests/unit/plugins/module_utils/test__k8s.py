@@ -10,6 +10,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     KubernetesAPIError,
     NotFoundError,
 )
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import RetryPolicy
 
 
 class FakeApiException(Exception):
@@ -73,35 +74,114 @@ def test_non_json_body():
     assert err.status == 500 and 'oops' in err.msg
 
 
-@pytest.mark.parametrize('headers, attempt, expected', [
-    ({'Retry-After': '3'}, 0, 3.0),
-    ({'Retry-After': '999'}, 0, 30.0),
-    ({}, 0, 0.2),
-    ({}, 10, 5.0),
-])
-def test_retry_after(headers, attempt, expected):
-    assert _k8s._retry_after(FakeApiException(429, headers=headers), attempt) == expected
+class Response(object):
+    data = b'{"ok": true}'
 
 
-def test_call_retries_429_then_succeeds(monkeypatch):
+def make_client(monkeypatch, **policy):
     monkeypatch.setattr(_k8s, 'ApiException', FakeApiException)
-    monkeypatch.setattr(_k8s.time, 'sleep', lambda s: None)
-    calls = []
+    client = _k8s.KubeClient.__new__(_k8s.KubeClient)
+    client._policy = RetryPolicy(rand=lambda: 0.0, **policy)
+    client.slept = []
+    client._sleep = client.slept.append
+    client.request_count = 0
+    client._unreachable = None
+    client.api_client = type('A', (), {'configuration': type('C', (), {'host': 'https://127.0.0.1:6443'})()})()
+    return client
 
-    class Response(object):
-        data = b'{"ok": true}'
+
+def test_call_retries_429_honouring_retry_after_then_succeeds(monkeypatch):
+    calls = []
 
     def func(**kwargs):
         calls.append(kwargs)
         if len(calls) < 3:
-            raise FakeApiException(429, {'message': 'slow down'}, headers={'Retry-After': '1'})
+            raise FakeApiException(429, {'message': 'slow down'}, headers={'Retry-After': '2'})
         return Response()
 
-    client = _k8s.KubeClient.__new__(_k8s.KubeClient)
-    client.max_retries = 5
-    client.request_count = 0
+    client = make_client(monkeypatch, timeout=7)
     assert client.call('list', 'secrets', func, namespace='a') == {'ok': True}
     assert len(calls) == 3 and calls[0]['namespace'] == 'a' and client.request_count == 3
+    assert calls[0]['_request_timeout'] == (7, 7)
+    assert client.slept == [2.0, 2.0]
+    assert client.policy.stats() == {'count': 2, 'waited_seconds': 4.0, 'by_reason': {'HTTP 429': 2},
+                                     'by_target': {'kubernetes': 2}}
+
+
+def test_call_gives_up_after_the_retries_naming_the_request(monkeypatch):
+    def func(**kwargs):
+        raise FakeApiException(503, {'message': 'etcd unavailable'})
+
+    client = make_client(monkeypatch, retries=3)
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('create', 'secrets', func, namespace='team-a')
+    err = info.value
+    assert err.status == 503 and err.details['retried'] == 3
+    assert 'create secrets in namespace team-a' in err.msg and 'gave up after 3 retries, request_retries=3' in err.msg
+    assert client.slept == [0.5, 1.0, 2.0] and client.request_count == 4
+
+
+def test_call_does_not_wait_for_a_retry_after_beyond_max_wait(monkeypatch):
+    def func(**kwargs):
+        raise FakeApiException(429, {'message': 'later'}, headers={'Retry-After': '120'})
+
+    client = make_client(monkeypatch, max_wait=30)
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('list', 'namespaces', func)
+    assert 'asked to retry after 120 s, longer than retry_max_wait (30 s)' in info.value.msg
+    assert client.slept == [] and client.request_count == 1
+
+
+def test_timeout_is_not_retried_and_names_the_request(monkeypatch):
+    import urllib3
+
+    def func(**kwargs):
+        raise urllib3.exceptions.ReadTimeoutError(None, '/api/v1/secrets', 'Read timed out. (read timeout=5)')
+
+    client = make_client(monkeypatch, timeout=5)
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('update', 'serviceaccounts', func, namespace='n1', name='default')
+    err = info.value
+    assert err.reason == 'Timeout' and err.details['write_outcome'] == 'unknown'
+    assert 'no answer within request_timeout=5 s to update serviceaccounts/default in namespace n1' in err.msg
+    assert client.request_count == 1 and client.slept == []
+
+
+def test_refused_connection_is_retried_then_later_requests_are_not_sent(monkeypatch):
+    import urllib3
+
+    def func(**kwargs):
+        raise urllib3.exceptions.MaxRetryError(None, '/api', urllib3.exceptions.NewConnectionError(
+            None, 'Failed to establish a new connection: [Errno 111] Connection refused'))
+
+    client = make_client(monkeypatch, retries=2)
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('create', 'secrets', func, namespace='a')
+    assert info.value.reason == 'Unreachable' and info.value.details['write_outcome'] == 'not_written'
+    assert 'connection refused' in info.value.msg and client.request_count == 3
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('create', 'secrets', func, namespace='b')
+    assert info.value.msg.startswith('not sent: ') and info.value.details['write_outcome'] == 'not_written'
+    assert client.request_count == 3
+
+
+def test_broken_connection_retries_reads_but_not_writes(monkeypatch):
+    import urllib3
+    calls = []
+
+    def func(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise urllib3.exceptions.ProtocolError('Connection aborted.', ConnectionResetError(104, 'reset'))
+        return Response()
+
+    client = make_client(monkeypatch)
+    assert client.call('list', 'secrets', func) == {'ok': True}
+    assert client.policy.stats()['by_reason'] == {'connection broken': 1}
+    calls[:] = []
+    with pytest.raises(KubernetesAPIError) as info:
+        client.call('update', 'secrets', func, namespace='a', name='s')
+    assert info.value.details['write_outcome'] == 'unknown' and 'may or may not have been applied' in info.value.msg
 
 
 def test_retry_on_conflict(monkeypatch):

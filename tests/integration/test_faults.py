@@ -1,0 +1,210 @@
+"""Faults between the modules and the real servers: 429 / 5xx with Retry-After, hangs, TLS and DNS failures.
+
+Every module runs through ansible-playbook against the real kube-apiserver or the real distribution
+registry of the local environment, reached through ``tests/support/faultproxy.FaultProxy``, which
+injects the fault and counts what it saw; the state is read back from the real API server, never
+trusted from the module's result. docs/reliability.md ("Faults") quotes these figures.
+"""
+
+import time
+
+import pytest
+from kubernetes import client as k8s
+
+from tests.support import faultproxy as fp
+from tests.support.ansible_run import run_module
+
+SECRET = "registrylink.k8s.registry_secret"
+PROBE = "registrylink.k8s.registry_probe"
+PASSWORD = "fault-S3cret-7c1d"
+
+# How much later than request_timeout the module may give up a hung request (seen by the proxy as
+# the client closing its connection; measured 4.0x s for request_timeout=4).
+TIMEOUT_BOUND = 1.0
+# ansible-playbook's own start and the result-saving task around the module (5 to 15 s on the
+# shared 2-core machine): the whole run must stay below request_timeout + this.
+TASK_OVERHEAD = 30.0
+
+
+@pytest.fixture
+def api_proxy(localenv, tmp_path):
+    cluster = localenv.cluster("local-1")
+    proxy = fp.api_proxy(cluster, workdir=str(tmp_path / "pki")).start()
+    proxy.kubeconfig = fp.proxy_kubeconfig(proxy, cluster, tmp_path / "kubeconfig")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def registry_proxy(registry, tmp_path):
+    proxy = fp.registry_proxy(registry, workdir=str(tmp_path / "rpki")).start()
+    yield proxy
+    proxy.stop()
+
+
+def secret_args(proxy, namespaces, **extra):
+    args = {"kubeconfig": proxy.kubeconfig, "name": "faultcred", "namespaces": namespaces,
+            "registries": [{"server": "faults.example.test", "username": "fault-user", "password": PASSWORD}]}
+    args.update(extra)
+    return args
+
+
+def secrets_in(api, namespaces, name="faultcred"):
+    core = k8s.CoreV1Api(api)
+    found = []
+    for ns in namespaces:
+        try:
+            core.read_namespaced_secret(name, ns)
+            found.append(ns)
+        except k8s.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+    return found
+
+
+def test_api_server_429_with_retry_after_is_retried_and_counted(localenv, kube_client, unique_ns, api_proxy):
+    namespaces = [unique_ns("flt-429") for _ in range(3)]
+    # every create is answered 429 "Retry-After: 1" twice, then goes through
+    fault = api_proxy.add(fp.Fault("status", method="POST", path=r"/secrets$", status=429, retry_after="1", times=6))
+    start = time.monotonic()
+    run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces))
+    elapsed = time.monotonic() - start
+    assert run.rc == 0 and run.changed, run.output
+    assert run.result["summary"] == {"created": 3}
+    assert fault.injected == 6 and api_proxy.count("POST", r"/secrets$", 201) == 3
+    retries = run.result["retries"]
+    assert retries["count"] == 6 and retries["by_reason"] == {"HTTP 429": 6}
+    assert retries["by_target"] == {"kubernetes": 6}
+    # Retry-After honoured: 6 waits of 1 s (three namespaces written in parallel: >= 2 s of wall time)
+    assert retries["waited_seconds"] == 6.0 and elapsed >= 2.0
+    assert sorted(secrets_in(kube_client("local-1"), namespaces)) == sorted(namespaces)
+    # rerun without faults: unchanged, no retry
+    api_proxy.clear()
+    run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces))
+    assert run.rc == 0 and not run.changed and run.result["retries"]["count"] == 0
+
+
+def test_api_server_503_gives_up_after_the_bounded_retries_with_a_clear_error(localenv, kube_client, unique_ns,
+                                                                              api_proxy):
+    namespaces = [unique_ns("flt-503") for _ in range(2)]
+    bad = namespaces[1]
+    fault = api_proxy.add(fp.Fault("status", method="POST", path=r"/namespaces/%s/secrets$" % bad, status=503))
+    run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces, request_retries=2, retry_max_wait=1))
+    assert run.rc != 0 and run.failed, run.output
+    # 1 try + 2 retries, then the error names the request, the status and the bound
+    assert fault.injected == 3
+    msg = run.result["msg"]
+    assert "create secrets in namespace %s" % bad in msg and "503" in msg
+    assert "gave up after 2 retries, request_retries=2" in msg
+    assert run.result["retries"]["count"] == 2 and run.result["retries"]["by_reason"] == {"HTTP 503": 2}
+    by_ns = {r["namespace"]: r for r in run.result["results"]}
+    assert by_ns[namespaces[0]]["action"] == "created" and by_ns[bad]["action"] == "failed"
+    assert run.result["failed_namespaces"] == [bad]
+    assert secrets_in(kube_client("local-1"), namespaces) == [namespaces[0]]
+    # the API server recovers: the rerun writes only the missing namespace
+    api_proxy.clear()
+    run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces))
+    assert run.rc == 0 and run.result["summary"] == {"created": 1, "unchanged": 1}, run.output
+
+
+def test_retry_after_longer_than_retry_max_wait_fails_at_once(localenv, unique_ns, api_proxy):
+    ns = unique_ns("flt-long")
+    api_proxy.add(fp.Fault("status", method="GET", path=r"/api/v1/namespaces\?", status=429, retry_after="600"))
+    start = time.monotonic()
+    run = run_module(localenv, SECRET, secret_args(api_proxy, [ns], retry_max_wait=10))
+    assert run.rc != 0 and time.monotonic() - start < 60, run.output
+    assert "asked to retry after 600 s, longer than retry_max_wait (10 s)" in run.result["msg"]
+    assert run.result["retries"]["count"] == 0
+
+
+def test_hang_past_request_timeout_fails_naming_the_request_within_the_bound(localenv, kube_client, unique_ns,
+                                                                            api_proxy):
+    namespaces = [unique_ns("flt-hang") for _ in range(2)]
+    api_proxy.add(fp.Fault("hang", method="POST", path=r"/namespaces/%s/secrets$" % namespaces[1]))
+    start = time.monotonic()
+    run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces, request_timeout=4))
+    elapsed = time.monotonic() - start
+    assert run.rc != 0, run.output
+    hung = [r for r in api_proxy.requests if r["fault"] == "hang"]
+    assert len(hung) == 1, "a timeout is never retried"
+    # the module gave up on the hung request (closed its connection) request_timeout after sending it
+    # (the proxy starts its clock once it has read the request: up to 0.2 s after the client)
+    waited = hung[0]["client_closed_after"]
+    assert waited is not None and 4.0 - 0.2 <= waited <= 4.0 + TIMEOUT_BOUND, waited
+    # and the whole task (ansible-playbook start to end) did not wait for the hang either
+    assert elapsed < 4.0 + TASK_OVERHEAD, elapsed
+    msg = run.result["msg"]
+    assert "timed out" in msg and "request_timeout=4 s" in msg
+    assert "create secrets in namespace %s" % namespaces[1] in msg
+    by_ns = {r["namespace"]: r for r in run.result["results"]}
+    assert by_ns[namespaces[1]]["write_outcome"] == "unknown"
+    assert by_ns[namespaces[0]]["action"] == "created"
+
+
+def test_api_server_tls_and_dns_failures_are_named(localenv, unique_ns, tmp_path):
+    ns = unique_ns("flt-tls")
+    cluster = localenv.cluster("local-1")
+    with fp.api_proxy(cluster, tls="untrusted", workdir=str(tmp_path / "bad")) as proxy:
+        proxy.kubeconfig = fp.proxy_kubeconfig(proxy, cluster, tmp_path / "kc-untrusted")
+        run = run_module(localenv, SECRET, secret_args(proxy, [ns]))
+    assert run.rc != 0 and "TLS handshake failed" in run.result["msg"], run.output
+    assert "certificate verify failed" in run.result["msg"] and run.result["retries"]["count"] == 0
+    assert proxy.requests == [], "no request got through"
+    run = run_module(localenv, SECRET, dict(secret_args(proxy, [ns]), kubeconfig=cluster_kubeconfig(
+        localenv, tmp_path, fp.unresolvable_url(6443))))
+    assert run.rc != 0 and "the host name does not resolve" in run.result["msg"], run.output
+    assert "registrylink-fault.invalid" in run.result["msg"] and run.result["retries"]["count"] == 0
+
+
+def cluster_kubeconfig(localenv, tmp_path, server):
+    from tests.support import localenv as le
+    cluster = localenv.cluster("local-1")
+    path = tmp_path / "kc-server"
+    le.write_file(path, le.kubeconfig_text([le.KubeAccess("odd", server, cluster["ca"], cluster["admin_cert"],
+                                                          cluster["admin_key"])], current="odd"), 0o600)
+    return str(path)
+
+
+def probe_args(registry, proxy, **extra):
+    args = {"registry": proxy.netloc, "registry_ca_path": proxy.ca, "username": registry.username,
+            "password": registry.password, "repository": "private/busybox", "reference": "1.35"}
+    args.update(extra)
+    return args
+
+
+def test_registry_429_and_503_are_retried_honouring_retry_after(localenv, registry, registry_proxy):
+    fault = registry_proxy.add(fp.Fault("status", method="HEAD|GET", path=r"/manifests/", status=429,
+                                        retry_after="1", times=2))
+    registry_proxy.add(fp.Fault("status", method="GET", path=r"^/v2/$", status=503, retry_after="1", times=1))
+    run = run_module(localenv, PROBE, probe_args(registry, registry_proxy))
+    assert run.rc == 0 and run.result["ok"] is True, run.output
+    assert fault.injected == 2 and registry_proxy.injected == {"status": 3}
+    retries = run.result["retries"]
+    assert retries["count"] == 3 and retries["by_target"] == {"registry": 3}
+    assert retries["by_reason"] == {"HTTP 429": 2, "HTTP 503": 1} and retries["waited_seconds"] == 3.0
+    assert PASSWORD not in run.output and registry.password not in run.output
+
+
+def test_registry_5xx_after_the_retries_is_a_clear_error(localenv, registry, registry_proxy):
+    fault = registry_proxy.add(fp.Fault("status", method="HEAD|GET", path=r"/manifests/", status=500))
+    run = run_module(localenv, PROBE, probe_args(registry, registry_proxy, request_retries=3, retry_max_wait=1,
+                                                 fail_on_error=True))
+    assert run.rc != 0, run.output
+    assert fault.injected == 4, "1 try + request_retries=3"
+    assert run.result["category"] == "server_error"
+    assert "HTTP 500" in run.result["msg"] and "gave up after 3 retries, request_retries=3" in run.result["msg"]
+    assert run.result["retries"]["count"] == 3
+
+
+def test_registry_hang_untrusted_tls_and_dns(localenv, registry, registry_proxy, tmp_path):
+    registry_proxy.add(fp.Fault("hang", method="GET", path=r"^/v2/$"))
+    start = time.monotonic()
+    run = run_module(localenv, PROBE, probe_args(registry, registry_proxy, timeout=3))
+    assert run.result["ok"] is False and run.result["category"] == "timeout", run.output
+    assert time.monotonic() - start < 3 + 30
+    with fp.registry_proxy(registry, tls="untrusted", workdir=str(tmp_path / "bad")) as bad:
+        run = run_module(localenv, PROBE, probe_args(registry, bad))
+    assert run.result["ok"] is False and run.result["category"] == "tls_untrusted", run.output
+    run = run_module(localenv, PROBE, dict(probe_args(registry, registry_proxy),
+                                           registry="registrylink-fault.invalid:5000"))
+    assert run.result["ok"] is False and run.result["category"] == "dns", run.output

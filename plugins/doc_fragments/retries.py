@@ -20,7 +20,8 @@ options:
         (verb, resource, namespace); timeouts are never retried, so the task fails within
         O(request_timeout) plus the connect time. A write that timed out is reported with
         C(write_outcome=unknown), because the API server may have applied it.
-      - Registry requests use their own O(timeout) where the module has one.
+      - Registry requests use the module's registry timeout instead (C(timeout) in M(registrylink.k8s.registry_probe)
+        and M(registrylink.k8s.registry_gc), C(registry_timeout) in M(registrylink.k8s.pull_canary)).
     type: int
     default: 30
   request_retries:
@@ -46,6 +47,7 @@ options:
     default: 30
 notes:
   - Every module with these options returns C(retries), the retries the task made
-    (C(count), C(waited_seconds), C(by_reason) such as C(HTTP 429) or C(connection refused),
+    (C(count), C(waited_seconds), C(by_reason) such as C(HTTP 429), C(connection refused) or
+    C(HTTP 409 conflict) (a write that lost a race with another writer, redone on a fresh read),
     C(by_target) C(kubernetes) / C(registry)), also when it fails.
 '''

@@ -480,6 +480,7 @@ def retry_on_conflict(operation, attempts=8):
     """Run ``operation()`` again while it raises ConflictError (optimistic concurrency).
 
     ``operation`` must re-read the object each time (read-modify-write with resourceVersion).
+    Each retry is counted in the task's ``retries`` (reason ``HTTP 409 conflict``).
     :returns: what ``operation`` returns.
     :raises ConflictError: when every attempt conflicted.
     """
@@ -489,5 +490,7 @@ def retry_on_conflict(operation, attempts=8):
         except ConflictError:
             if attempt == attempts - 1:
                 raise
-            time.sleep(min(0.05 * (2 ** attempt), 1.0))
+            wait = min(0.05 * (2 ** attempt), 1.0)
+            current_policy().record('kubernetes', 'HTTP 409 conflict', wait)
+            time.sleep(wait)
     return None  # pragma: no cover

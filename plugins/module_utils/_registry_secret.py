@@ -724,11 +724,17 @@ class RegistrySecretRunner(Runner):
         ns = plan['namespace']
         name = self.params['name']
         action = plan['action']
+        pending = {'body': plan['body']}
         if action == 'create':
-            kube.call('create', 'secrets', kube.core.create_namespaced_secret, namespace=ns, body=plan['body'])
-        elif action == 'update':
-            pending = {'body': plan['body']}
-
+            try:
+                kube.call('create', 'secrets', kube.core.create_namespaced_secret, namespace=ns, body=plan['body'])
+                return action
+            except ConflictError:
+                # AlreadyExists: another writer (an overlapping run) created it since the LIST; re-read it
+                # and bring it to this task's content with its resourceVersion, like any update.
+                pending.pop('body')
+                action = 'update'
+        if action == 'update':
             def attempt():
                 body = pending.pop('body', None)
                 if body is None:
@@ -736,6 +742,8 @@ class RegistrySecretRunner(Runner):
                     current = kube.call('get', 'secrets', kube.core.read_namespaced_secret, namespace=ns, name=name)
                     replan = plan_namespace(ns, current, plan.get('desired') or self._desired, 'present',
                                             merge=self.params.get('merge'), force=self.params.get('force'))
+                    if replan['action'] == 'unchanged':
+                        return  # the other writer wrote exactly this content
                     if replan['action'] != 'update':
                         raise ConflictError('secret changed while being updated: now needs %s' % replan['action'])
                     body = replan['body']

@@ -563,7 +563,8 @@ retries:
       type: float
       sample: 2.0
     by_reason:
-      description: Retries per reason (C(HTTP 429), C(HTTP 503), C(connection refused), C(connection broken)).
+      description: Retries per reason (C(HTTP 429), C(HTTP 503), C(connection refused), C(connection broken),
+        C(HTTP 409 conflict)).
       type: dict
       sample: {"HTTP 429": 2}
     by_target:

@@ -117,8 +117,7 @@ def test_retry_after_longer_than_retry_max_wait_fails_at_once(localenv, unique_n
     assert run.result["retries"]["count"] == 0
 
 
-def test_hang_past_request_timeout_fails_naming_the_request_within_the_bound(localenv, kube_client, unique_ns,
-                                                                            api_proxy):
+def test_hang_past_request_timeout_fails_naming_the_request(localenv, unique_ns, api_proxy):
     namespaces = [unique_ns("flt-hang") for _ in range(2)]
     api_proxy.add(fp.Fault("hang", method="POST", path=r"/namespaces/%s/secrets$" % namespaces[1]))
     start = time.monotonic()

@@ -432,6 +432,6 @@ def registry_proxy(registry, **kwargs) -> FaultProxy:
 
 def proxy_kubeconfig(proxy: FaultProxy, cluster: Dict[str, Any], path: Path, name: str = "faulty") -> str:
     """A kubeconfig whose only context ``name`` reaches ``cluster`` through ``proxy``."""
-    le.write_file(path, le.kubeconfig_text([le.KubeAccess(name, proxy.url, proxy.ca, cluster["admin_cert"],
-                                                         cluster["admin_key"])], current=name), 0o600)
+    access = le.KubeAccess(name, proxy.url, proxy.ca, cluster["admin_cert"], cluster["admin_key"])
+    le.write_file(path, le.kubeconfig_text([access], current=name), 0o600)
     return str(path)

@@ -1131,6 +1131,40 @@ def load_state(path: Optional[os.PathLike] = None, check_alive: bool = True) -> 
     return env
 
 
+def restart_apiserver(env: "LocalEnv", context: str = "local-1", kill: bool = True,
+                      down_hook: Optional[Callable[[], None]] = None, timeout: float = 120.0) -> Process:
+    """Stop a cluster's kube-apiserver (SIGKILL when ``kill``, as in a crash; else SIGTERM) and
+    start it again with the same command line and log; record the new process in the state file
+    (so ``load_state`` finds it alive) and wait until it is ready. ``down_hook()`` runs while it
+    is down. Tests of faults use it; etcd and the other components keep running."""
+    cluster = env.cluster(context)
+    name = f"kube-apiserver-{cluster['name']}"
+    entry = next((p for p in env.raw["processes"] if p["name"] == name), None)
+    if entry is None:
+        raise LocalEnvError(f"no {name} in {env.state_file}")
+    old = Process.from_dict(entry)
+    if kill:
+        try:
+            os.kill(old.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while old.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        stop_processes([old])
+    if old.alive():
+        raise LocalEnvError(f"{name} (pid {old.pid}) did not stop")
+    if down_hook is not None:
+        down_hook()
+    proc = spawn(name, old.argv, old.log)
+    entry.update(proc.to_dict())
+    write_file(env.state_file, json.dumps(env.raw, indent=2) + "\n", 0o600)
+    api = Cluster.from_dict(cluster)
+    wait_for(lambda: api.api("/readyz", timeout=3)[0] == 200, timeout, "/readyz after restart", name, proc)
+    return proc
+
+
 __all__ = [
     "REPO_ROOT", "LOCALENV_DIR", "STATE_FILE", "KUBE_VERSION", "NOT_UP",
     "LocalEnvError", "LocalEnvNotUp", "ComponentError", "CertPair", "Process", "Cluster", "Registry",
@@ -1138,5 +1172,5 @@ __all__ = [
     "kube_bin_dir", "free_port", "spawn", "stop_processes", "pid_alive", "wait_for", "http_request",
     "ssl_context", "make_ca", "make_cert", "make_signing_key", "kubeconfig_text", "to_yaml", "write_file",
     "registry_config", "write_htpasswd", "start_registry", "start_moto", "moto_ready", "read_state",
-    "load_state", "log_tail", "start_clusters", "stop_environment",
+    "load_state", "log_tail", "start_clusters", "stop_environment", "restart_apiserver",
 ]

@@ -63,7 +63,7 @@ def secrets_in(api, namespaces, name="faultcred"):
 
 
 def test_api_server_429_with_retry_after_is_retried_and_counted(localenv, kube_client, unique_ns, api_proxy):
-    namespaces = [unique_ns("flt-429") for _ in range(3)]
+    namespaces = [unique_ns("flt-429") for _i in range(3)]
     # every create is answered 429 "Retry-After: 1" twice, then goes through
     fault = api_proxy.add(fp.Fault("status", method="POST", path=r"/secrets$", status=429, retry_after="1", times=6))
     start = time.monotonic()
@@ -86,7 +86,7 @@ def test_api_server_429_with_retry_after_is_retried_and_counted(localenv, kube_c
 
 def test_api_server_503_gives_up_after_the_bounded_retries_with_a_clear_error(localenv, kube_client, unique_ns,
                                                                               api_proxy):
-    namespaces = [unique_ns("flt-503") for _ in range(2)]
+    namespaces = [unique_ns("flt-503") for _i in range(2)]
     bad = namespaces[1]
     fault = api_proxy.add(fp.Fault("status", method="POST", path=r"/namespaces/%s/secrets$" % bad, status=503))
     run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces, request_retries=2, retry_max_wait=1))
@@ -118,7 +118,7 @@ def test_retry_after_longer_than_retry_max_wait_fails_at_once(localenv, unique_n
 
 
 def test_hang_past_request_timeout_fails_naming_the_request(localenv, unique_ns, api_proxy):
-    namespaces = [unique_ns("flt-hang") for _ in range(2)]
+    namespaces = [unique_ns("flt-hang") for _i in range(2)]
     api_proxy.add(fp.Fault("hang", method="POST", path=r"/namespaces/%s/secrets$" % namespaces[1]))
     start = time.monotonic()
     run = run_module(localenv, SECRET, secret_args(api_proxy, namespaces, request_timeout=4))

@@ -480,8 +480,8 @@ def _verify_args(registry, image, nss):
 
 
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
-def test_registry_probe_verify_runs_with_exactly_its_manifest(localenv, registry, private_image, core, unique_ns, grant,
-                                                               mode):
+def test_registry_probe_verify_runs_with_exactly_its_manifest(localenv, registry, private_image, core, unique_ns,
+                                                              grant, mode):
     from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import RegistryProbeRunner
 
     nss = [unique_ns("rbacvfy"), unique_ns("rbacvfy")]

@@ -115,8 +115,8 @@ def leaks(result, artifact_dir: Path, values, extra_dirs=()):
     return found, stdout
 
 
-def test_setup_verify_rotate_cleanup_as_awx_jobs_leak_nothing(localenv, registry, private_image, kube_client,
-                                                             unique_ns, monkeypatch, tmp_path):
+def test_setup_verify_rotate_cleanup_as_awx_jobs_leak_nothing(
+        localenv, registry, private_image, kube_client, unique_ns, monkeypatch, tmp_path):
     from kubernetes import client as k
     credential_type = yaml.safe_load(CREDENTIAL_TYPE.read_text())
     # the job's environment is AWX's, not env.sh's: no registry account in it but the credential's
@@ -173,8 +173,8 @@ def test_setup_verify_rotate_cleanup_as_awx_jobs_leak_nothing(localenv, registry
     assert sorted(c["cluster"] for c in fleet["clusters"]) == contexts and all(c["ok"] for c in fleet["clusters"])
 
     verify_stats = workflow_artifacts(verify)
-    assert verify_stats["registrylink_verify_fleet"] == {"clusters": len(contexts), "ready": contexts, "broken": [],
-                                                          "report": str(report_dir / "fleet.json")}
+    assert verify_stats["registrylink_verify_fleet"] == {
+        "clusters": len(contexts), "ready": contexts, "broken": [], "report": str(report_dir / "fleet.json")}
     assert sorted(verify_stats["registrylink_verify"]) == contexts
 
     rotate, rotate_dir = run_job(job_base, "rotate", "rotate.yml", survey, envvars, verbosity=3)

@@ -70,9 +70,9 @@ def test_pins_are_the_versions_the_tests_use():
         assert importlib.metadata.version(name) == version, name
     pinned = {_name(n): v for n, v in pins.items()}
     # the collection's requirements and the optional ones of the cloud paths (not dev or bench tooling)
+    tooling = ("requirements-dev.txt", "requirements-bench.txt")
     module_requirements = [REPO_ROOT / "requirements.txt"] + [
-        p for p in sorted(REPO_ROOT.glob("requirements-*.txt")) if p.name not in ("requirements-dev.txt",
-                                                                                 "requirements-bench.txt")]
+        p for p in sorted(REPO_ROOT.glob("requirements-*.txt")) if p.name not in tooling]
     for requirement in [line for p in module_requirements for line in _requirement_lines(p)
                         if not line.startswith("-")]:
         req = Requirement(requirement)

@@ -63,3 +63,14 @@ attributes:
     membership:
       - registrylink.k8s.gcp
 '''
+
+    # Modules that talk to Azure Resource Manager (they take the Azure credential and endpoint options).
+    ACTIONGROUP_AZURE = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/registrylink.k8s.azure) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.azure
+'''

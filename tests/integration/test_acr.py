@@ -20,11 +20,23 @@ import requests
 from kubernetes import client as k8s
 
 from tests.support.ansible_run import run_module
-from tests.support.azure_standin import ACR_AUDIENCE, NULL_USER, AzureStandIn, NodeTrust, start_acr
+from tests.support.azure_standin import (
+    ABAC_MODE,
+    ACR_AUDIENCE,
+    LEGACY_MODE,
+    NULL_USER,
+    AzureStandIn,
+    NodeTrust,
+    start_acr,
+)
 from tests.support.images import push_busybox
 from tests.support.localenv import make_ca
 
 PROVIDERS = "registrylink.k8s/providers"
+ACR_PULL_GUID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+REPO_READER_GUID = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+ACR_PULL = "AcrPull"
+REPO_READER = "Container Registry Repository Reader"
 EXPIRES = "registrylink.k8s/expires-at"
 
 
@@ -34,7 +46,8 @@ def acr(localenv, tmp_path_factory):
     a service principal with pull rights and one without, and the node trusting the registry."""
     tmp = tmp_path_factory.mktemp("acr")
     ca = make_ca(tmp / "ca", cn="registrylink ACR stand-in CA")
-    ids = {"puller": str(uuid.uuid4()), "stranger": str(uuid.uuid4()), "pusher": str(uuid.uuid4())}
+    ids = {"puller": str(uuid.uuid4()), "stranger": str(uuid.uuid4()), "pusher": str(uuid.uuid4()),
+           "admin": str(uuid.uuid4()), "kubelet": str(uuid.uuid4())}
     pw = dict((k, secrets.token_urlsafe(24)) for k in ids)
     standin = AzureStandIn(tmp / "standin", ca, clients=dict((ids[k], pw[k]) for k in ids)).start()
     reg = start_acr(tmp / "registry", standin, ca)
@@ -225,3 +238,155 @@ def test_credentials_from_the_environment_through_the_default_chain(localenv, ac
     assert jwt_claims(e["password"])["sub"] == standin.object_ids[acr["ids"]["puller"]]
     assert registry_pull_ok(acr, e["username"], e["password"])
     assert e["password"] not in run.output
+
+
+# --------------------------------------------------------------------------- acr_attach (attach mode)
+
+@pytest.fixture
+def arm(acr):
+    """A fresh AKS cluster in the stand-in whose kubelet identity is the 'kubelet' principal, the
+    registry back in legacy mode, no role assignments; restored afterwards."""
+    standin = acr["standin"]
+    kubelet_oid = standin.object_ids[acr["ids"]["kubelet"]]
+    cluster = standin.add_cluster(f"aks-{secrets.token_hex(3)}", kubelet_object_id=kubelet_oid)
+    standin.registries[standin.registry_id.lower()]["properties"]["roleAssignmentMode"] = LEGACY_MODE
+    standin.assignments.clear()
+    standin.propagation_seconds = 0
+    yield {"cluster": cluster, "kubelet_oid": kubelet_oid, "registry_id": standin.registry_id}
+    standin.assignments.clear()
+    standin.propagation_seconds = 0
+    standin.registries[standin.registry_id.lower()]["properties"]["roleAssignmentMode"] = LEGACY_MODE
+
+
+def attach(localenv, acr, arm, check=False, verbosity=0, **extra):
+    standin = acr["standin"]
+    args = {"registry_id": arm["registry_id"], "cluster_id": arm["cluster"], "tenant_id": standin.tenant_id,
+            "client_id": acr["ids"]["admin"], "client_secret": acr["pw"]["admin"], "authority_host": standin.authority,
+            "arm_endpoint": standin.url, "ca_path": acr["ca"], "wait_timeout": "60s"}
+    args.update(extra)
+    args = dict((k, v) for k, v in args.items() if v is not None)
+    return run_module(localenv, "registrylink.k8s.acr_attach", args, check=check, diff=True, verbosity=verbosity)
+
+
+def kubelet_can_pull(acr):
+    """What the kubelet identity's pull would get: its Entra token -> /oauth2/exchange -> a manifest pull
+    from the real registry with the refresh token (the ACR credential provider of an AKS node does the same)."""
+    standin = acr["standin"]
+    entra = standin.entra_token(acr["ids"]["kubelet"], "https://management.azure.com")
+    resp = requests.post(standin.url + "/oauth2/exchange", data={
+        "grant_type": "access_token", "service": standin.service, "tenant": standin.tenant_id,
+        "access_token": entra}, verify=acr["ca"], timeout=10)
+    assert resp.status_code == 200, resp.text
+    reg = acr["registry"]
+    repo, tag = acr["image"].split("/", 1)[1].rsplit(":", 1)
+    tok = requests.get(standin.realm, params={"service": standin.service, "scope": f"repository:{repo}:pull"},
+                       auth=(NULL_USER, resp.json()["refresh_token"]), verify=acr["ca"], timeout=10).json()
+    got = requests.get(f"{reg.url}/v2/{repo}/manifests/{tag}", verify=acr["ca"], timeout=10,
+                       headers={"Authorization": "Bearer " + tok["access_token"],
+                                "Accept": "application/vnd.oci.image.manifest.v1+json"})
+    return got.status_code == 200
+
+
+def test_attach_check_real_rerun_absent_with_a_propagation_window(localenv, acr, arm):
+    standin = acr["standin"]
+    standin.propagation_seconds = 5
+    assert not kubelet_can_pull(acr)
+
+    run = attach(localenv, acr, arm, check=True)
+    assert not run.failed, run.output[-3000:]
+    r = run.result
+    assert r["changed"] and r["action"] == "create" and r["role"] == ACR_PULL
+    assert r["principal_id"] == arm["kubelet_oid"] and r["principal_source"].startswith("kubelet identity of aks-")
+    assert r["diff"]["before"]["assignment"] is None and r["diff"]["after"]["assignment"]["name"]
+    assert standin.all_assignments() == []
+
+    run = attach(localenv, acr, arm, verbosity=3)
+    assert not run.failed, run.output[-3000:]
+    r = run.result
+    assert r["changed"] and r["action"] == "create" and r["managed"] and r["propagated"] is True
+    assert 3 <= r["waited_seconds"] <= 40, r
+    (made,) = standin.all_assignments()
+    p = made["properties"]
+    assert made["name"] == r["assignment"]["name"] == run.result["diff"]["after"]["assignment"]["name"]
+    assert p["principalId"] == arm["kubelet_oid"] and p["principalType"] == "ServicePrincipal"
+    assert p["roleDefinitionId"].endswith("/" + ACR_PULL_GUID) and p["scope"] == arm["registry_id"]
+    assert acr["pw"]["admin"] not in run.output
+    assert kubelet_can_pull(acr)
+
+    # rerun: the same deterministic name is found; nothing written
+    puts = len([x for x in standin.log("arm") if x["method"] == "PUT"])
+    run = attach(localenv, acr, arm)
+    assert not run.failed and not run.changed and run.result["action"] == "unchanged", run.result
+    assert run.result["managed"] and run.result["assignment"]["name"] == made["name"]
+    assert len([x for x in standin.log("arm") if x["method"] == "PUT"]) == puts
+
+    # absent: check mode keeps it, then it goes; the rerun is a no-op
+    run = attach(localenv, acr, arm, check=True, state="absent")
+    assert run.changed and run.result["action"] == "delete" and len(standin.all_assignments()) == 1
+    run = attach(localenv, acr, arm, state="absent")
+    assert run.changed and run.result["action"] == "delete" and standin.all_assignments() == []
+    run = attach(localenv, acr, arm, state="absent")
+    assert not run.changed and run.result["action"] == "absent"
+    assert not kubelet_can_pull(acr)
+
+
+def test_attach_fails_with_a_hint_when_the_grant_never_propagates(localenv, acr, arm):
+    standin = acr["standin"]
+    standin.propagation_seconds = 3600
+    run = attach(localenv, acr, arm, wait_timeout="6s")
+    assert run.failed
+    r = run.result
+    assert r["code"] == "RoleAssignmentNotPropagated" and r["changed"] is True, r
+    assert "still not visible after" in r["msg"] and "up to 10 minutes" in r["hint"] and "rerun" in r["hint"]
+    assert len(standin.all_assignments()) == 1  # it was made, and stays
+
+
+def test_attach_abac_registry_gets_the_repository_reader_role(localenv, acr, arm):
+    standin = acr["standin"]
+    standin.registries[standin.registry_id.lower()]["properties"]["roleAssignmentMode"] = ABAC_MODE
+    # an AcrPull grant (what --attach-acr makes) is not honoured in ABAC mode
+    run = attach(localenv, acr, arm, role="AcrPull")
+    assert not run.failed and run.result["role"] == ACR_PULL
+    assert "not honoured" in run.output and "ABAC" in run.output
+    assert not kubelet_can_pull(acr)
+    run = attach(localenv, acr, arm)
+    assert not run.failed, run.output[-3000:]
+    assert run.changed and run.result["role"] == REPO_READER and run.result["role_assignment_mode"] == ABAC_MODE
+    assert {a["properties"]["roleDefinitionId"].rsplit("/", 1)[1] for a in standin.all_assignments()} == {
+        ACR_PULL_GUID, REPO_READER_GUID}
+    assert kubelet_can_pull(acr)
+
+
+def test_attach_sends_principal_type_and_leaves_foreign_assignments_alone(localenv, acr, arm):
+    standin = acr["standin"]
+    oid = str(uuid.uuid4())
+    standin.replicating.add(oid)  # a new identity: the stand-in refuses a PUT without principalType
+    token = standin.entra_token(acr["ids"]["admin"], "https://management.azure.com")
+    foreign = f"{arm['registry_id']}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}"
+    body = {"properties": {"roleDefinitionId": standin.role_definition_id(ACR_PULL_GUID), "principalId": oid}}
+    raw = requests.put(standin.url + foreign, params={"api-version": "2022-04-01"}, json=body, verify=acr["ca"],
+                       headers={"Authorization": "Bearer " + token}, timeout=10)
+    assert raw.status_code == 400 and raw.json()["error"]["code"] == "PrincipalNotFound"
+    run = attach(localenv, acr, arm, cluster_id=None, principal_id=oid)
+    assert not run.failed and run.changed, run.output[-3000:]
+    assert run.result["principal_source"] == "principal_id"
+    # an assignment made by someone else (random name, like the CLI's) for the kubelet identity
+    body["properties"]["principalId"] = arm["kubelet_oid"]
+    body["properties"]["principalType"] = "ServicePrincipal"
+    raw = requests.put(standin.url + foreign, params={"api-version": "2022-04-01"}, json=body, verify=acr["ca"],
+                       headers={"Authorization": "Bearer " + token}, timeout=10)
+    assert raw.status_code == 201, raw.text
+    run = attach(localenv, acr, arm)
+    assert not run.failed and not run.changed and run.result["action"] == "unchanged", run.result
+    assert run.result["managed"] is False and run.result["assignment"]["id"] == foreign
+    run = attach(localenv, acr, arm, state="absent")
+    assert not run.failed and not run.changed and run.result["action"] == "kept"
+    assert foreign.lower() in {a["id"].lower() for a in standin.all_assignments()}
+
+
+def test_attach_service_principal_cluster_names_principal_id(localenv, acr, arm):
+    standin = acr["standin"]
+    sp_cluster = standin.add_cluster(f"aks-sp-{secrets.token_hex(3)}", service_principal=str(uuid.uuid4()))
+    run = attach(localenv, acr, arm, cluster_id=sp_cluster)
+    assert run.failed and "principal_id" in run.result["msg"] and "az ad sp show" in run.result["msg"]
+    assert standin.all_assignments() == []

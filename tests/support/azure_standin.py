@@ -17,13 +17,22 @@ kubelet. One threaded HTTPS server on 127.0.0.1 plays:
   ``POST`` form (``grant_type=refresh_token`` or ``grant_type=password``, the form containerd
   sends for a user name and password).
 
+* **Azure Resource Manager** (``/subscriptions/...``, bearer Entra token with the ARM audience):
+  managed clusters (``GET``, with ``identityProfile.kubeletidentity`` and ``oidcIssuerProfile``),
+  container registries (``GET``, with ``roleAssignmentMode``), role definitions (``LIST`` with
+  ``$filter=roleName eq '...'``) and role assignments (``PUT``/``GET``/``LIST``/``DELETE``; 409
+  ``RoleAssignmentExists`` for the same principal, role and scope under another name; 400
+  ``PrincipalNotFound`` for a principal still replicating when ``principalType`` is not sent; a
+  new assignment is invisible to ``GET``/``LIST`` and grants nothing for ``propagation_seconds``).
+
 The registry in front of which it stands is the real CNCF distribution registry with token
 auth: ``auth.token.realm`` = :attr:`AzureStandIn.realm`, ``service`` = :attr:`service`,
 ``rootcertbundle`` = :attr:`rootcertbundle` (see :func:`start_acr`).
 
-Access: ``acr_pull`` is the set of principal object IDs whose registry tokens grant ``pull``
-(what an AcrPull assignment on the registry would give), ``acr_push`` those that may also push;
-others get an empty grant, so the registry answers 401 as ACR does. ``arm_audience_allowed=False`` refuses ARM-audience Entra tokens
+Access: a principal's registry tokens grant ``pull`` when it is in ``acr_pull`` or holds a propagated
+assignment of the role the registry honours (AcrPull; Container Registry Repository Reader when the
+registry is in ABAC mode, where AcrPull is ignored); ``acr_push`` may also push. Others get an empty
+grant, so the registry answers 401 as ACR does. ``arm_audience_allowed=False`` refuses ARM-audience Entra tokens
 at ``/oauth2/exchange`` (a registry with ``azureADAuthenticationAsArmPolicy`` disabled).
 """
 
@@ -39,13 +48,19 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.token_server import SigningKey
 
 NULL_USER = "00000000-0000-0000-0000-000000000000"
 ARM_AUDIENCE = "https://management.azure.com"
 ACR_AUDIENCE = "https://containerregistry.azure.net"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+REPO_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+ROLES = {ACR_PULL: "AcrPull", REPO_READER: "Container Registry Repository Reader",
+         "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush"}
+LEGACY_MODE = "LegacyRegistryPermissions"
+ABAC_MODE = "AbacRepositoryPermissions"
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -72,6 +87,15 @@ class AzureStandIn:
         self.arm_audience_allowed = arm_audience_allowed
         self.acr_pull: Set[str] = set()
         self.acr_push: Set[str] = set()
+        # ARM state
+        self.subscription = str(uuid.uuid4())
+        self.resource_group = "rg-standin"
+        self.clusters: Dict[str, Dict[str, Any]] = {}       # resource id (lower) -> body
+        self.registries: Dict[str, Dict[str, Any]] = {}     # resource id (lower) -> body
+        self.assignments: Dict[str, Dict[str, Any]] = {}    # assignment id (lower) -> body (+ _created)
+        self.replicating: Set[str] = set()                  # principals PUT refuses without principalType
+        self.propagation_seconds = 0.0
+        self.registry_id: Optional[str] = None              # the registry in front of the real one
         self.entra_key = SigningKey("RS256")
         self.registry_key = SigningKey("ES256")
         self.rootcertbundle = str(self.workdir / "acr-token-signer.crt")
@@ -129,7 +153,7 @@ class AzureStandIn:
     def _access_token(self, oid: Optional[str], scopes: List[str]) -> Dict[str, Any]:
         now = int(time.time())
         access = []
-        allowed = set(["pull"] if oid in self.acr_pull or oid in self.acr_push else [])
+        allowed = set(["pull"] if oid in self.acr_pull or oid in self.acr_push or self.may_pull(oid) else [])
         if oid in self.acr_push:
             allowed.add("push")
         if allowed:
@@ -159,6 +183,196 @@ class AzureStandIn:
             return None
         return claims.get("sub")
 
+    # -- ARM -----------------------------------------------------------------------------
+
+    def add_cluster(self, name: str, kubelet_object_id: Optional[str] = None, service_principal: Optional[str] = None,
+                    oidc_issuer: Optional[str] = None) -> str:
+        """A managed cluster; MSI clusters have a kubelet identity, service-principal clusters a clientId."""
+        rid = (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+               f"Microsoft.ContainerService/managedClusters/{name}")
+        props: Dict[str, Any] = {"provisioningState": "Succeeded", "kubernetesVersion": "1.33.0",
+                                 "nodeResourceGroup": f"MC_{self.resource_group}_{name}_westeurope",
+                                 "servicePrincipalProfile": {"clientId": service_principal or "msi"},
+                                 "oidcIssuerProfile": {"enabled": bool(oidc_issuer), "issuerURL": oidc_issuer or ""}}
+        if kubelet_object_id:
+            props["identityProfile"] = {"kubeletidentity": {
+                "resourceId": (f"/subscriptions/{self.subscription}/resourceGroups/MC_{self.resource_group}_{name}"
+                               f"_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool"),
+                "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, "client:" + kubelet_object_id)),
+                "objectId": kubelet_object_id}}
+        self.clusters[rid.lower()] = {"id": rid, "name": name, "type": "Microsoft.ContainerService/ManagedClusters",
+                                      "location": "westeurope",
+                                      "identity": {"type": "SystemAssigned"} if kubelet_object_id else None,
+                                      "properties": props}
+        return rid
+
+    def add_registry(self, name: str, login_server: str, mode: str = LEGACY_MODE) -> str:
+        rid = (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+               f"Microsoft.ContainerRegistry/registries/{name}")
+        self.registries[rid.lower()] = {"id": rid, "name": name, "type": "Microsoft.ContainerRegistry/registries",
+                                        "location": "westeurope", "sku": {"name": "Standard", "tier": "Standard"},
+                                        "properties": {"loginServer": login_server, "provisioningState": "Succeeded",
+                                                       "adminUserEnabled": False, "roleAssignmentMode": mode}}
+        return rid
+
+    def role_definition_id(self, guid: str, scope: Optional[str] = None) -> str:
+        return f"/subscriptions/{self.subscription}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+    def _visible(self, body: Dict[str, Any]) -> bool:
+        return time.time() - body["_created"] >= self.propagation_seconds
+
+    def visible_assignments(self) -> List[Dict[str, Any]]:
+        with self._lock:
+            return [self._public(b) for b in self.assignments.values() if self._visible(b)]
+
+    def all_assignments(self) -> List[Dict[str, Any]]:
+        """Every assignment, propagated or not (what the test reads back)."""
+        with self._lock:
+            return [self._public(b) for b in self.assignments.values()]
+
+    @staticmethod
+    def _public(body: Dict[str, Any]) -> Dict[str, Any]:
+        return dict((k, v) for k, v in body.items() if not k.startswith("_"))
+
+    def may_pull(self, oid: Optional[str]) -> bool:
+        """A propagated assignment of the role the registry honours, for ``oid``, at the registry's scope."""
+        if not oid or not self.registry_id:
+            return False
+        reg = self.registries.get(self.registry_id.lower())
+        if reg is None:
+            return False
+        honoured = {REPO_READER} if reg["properties"]["roleAssignmentMode"] == ABAC_MODE else {ACR_PULL}
+        for body in self.visible_assignments():
+            p = body["properties"]
+            if (p["principalId"] == oid and p["scope"].lower() == self.registry_id.lower()
+                    and p["roleDefinitionId"].rsplit("/", 1)[1] in honoured):
+                return True
+        return False
+
+    def _arm_authorised(self, handler: Any) -> bool:
+        auth = handler.headers.get("Authorization") or ""
+        claims = self._claims(self.entra_key, auth[7:]) if auth.startswith("Bearer ") else None
+        if claims is None or claims.get("aud") not in (ARM_AUDIENCE, self.url):
+            handler._send(401, {"error": {"code": "InvalidAuthenticationToken",
+                                          "message": "The access token is missing, invalid or has the wrong audience."}})
+            return False
+        return True
+
+    def _arm(self, handler: Any, method: str, path: str, query: Dict[str, List[str]], body: Any) -> None:
+        lower = path.lower().rstrip("/")
+        marker = "/providers/microsoft.authorization/roleassignments"
+        handler._record("arm", method=method, path=path)
+        if not query.get("api-version"):
+            handler._send(400, {"error": {"code": "MissingApiVersionParameter",
+                                          "message": "The api-version query parameter (?api-version=) is required."}})
+            return
+        if marker in lower:
+            scope = path[:lower.index(marker)]
+            name = path[lower.index(marker) + len(marker):].strip("/")
+            self._role_assignments(handler, method, scope, name, query, body)
+            return
+        if lower.endswith("/providers/microsoft.authorization/roledefinitions") and method == "GET":
+            flt = (query.get("$filter") or [""])[0]
+            wanted = flt.split("'")[1] if "'" in flt else None
+            values = [{"id": self.role_definition_id(g), "name": g, "type": "Microsoft.Authorization/roleDefinitions",
+                       "properties": {"roleName": n, "type": "BuiltInRole"}}
+                      for g, n in ROLES.items() if wanted is None or n.lower() == wanted.lower()]
+            handler._send(200, {"value": values})
+            return
+        for table, kind in ((self.clusters, "managedClusters"), (self.registries, "registries")):
+            if lower in table and method == "GET":
+                handler._send(200, table[lower])
+                return
+        if "/providers/microsoft.containerservice/managedclusters/" in lower or \
+                "/providers/microsoft.containerregistry/registries/" in lower:
+            handler._send(404, {"error": {"code": "ResourceNotFound",
+                                          "message": f"The Resource '{path.rsplit('/', 1)[-1]}' was not found."}})
+            return
+        handler._send(404, {"error": {"code": "InvalidResourceType", "message": f"no route for {method} {path}"}})
+
+    def _role_assignments(self, handler: Any, method: str, scope: str, name: str, query: Dict[str, List[str]],
+                          body: Any) -> None:
+        aid = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        with self._lock:
+            current = self.assignments.get(aid.lower())
+        if method == "GET" and not name:
+            flt = (query.get("$filter") or [""])[0]
+            values = [b for b in self.visible_assignments()
+                      if b["properties"]["scope"].lower() == scope.lower() or
+                      ("atScope()" not in flt and scope.lower().startswith(b["properties"]["scope"].lower()))]
+            if "principalId eq" in flt:
+                pid = flt.split("'")[1]
+                values = [b for b in values if b["properties"]["principalId"] == pid]
+            handler._send(200, {"value": values})
+            return
+        if method == "GET":
+            if current is None or not self._visible(current):
+                handler._send(404, {"error": {"code": "RoleAssignmentNotFound",
+                                              "message": f"The role assignment '{name}' is not found."}})
+                return
+            handler._send(200, self._public(current))
+            return
+        if method == "DELETE":
+            if current is None:
+                handler._send(204, {})
+                return
+            with self._lock:
+                self.assignments.pop(aid.lower(), None)
+            handler._send(200, self._public(current))
+            return
+        if method != "PUT":
+            handler._send(405, {"error": {"code": "MethodNotAllowed", "message": method}})
+            return
+        props = (body or {}).get("properties") or {}
+        try:
+            uuid.UUID(name)
+        except ValueError:
+            handler._send(400, {"error": {"code": "InvalidRoleAssignmentId",
+                                          "message": f"The role assignment ID '{name}' is not valid. "
+                                                     "The role assignment ID must be a GUID."}})
+            return
+        pid, rdid = props.get("principalId"), props.get("roleDefinitionId") or ""
+        if not pid or not rdid:
+            handler._send(400, {"error": {"code": "InvalidRequestContent", "message": "principalId and "
+                                          "roleDefinitionId are required"}})
+            return
+        if rdid.rsplit("/", 1)[-1] not in ROLES:
+            handler._send(400, {"error": {"code": "RoleDefinitionDoesNotExist",
+                                          "message": "The specified role definition does not exist."}})
+            return
+        if pid in self.replicating and not props.get("principalType"):
+            handler._send(400, {"error": {"code": "PrincipalNotFound", "message":
+                                          f"Principal {pid.replace('-', '')} does not exist in the directory "
+                                          f"{self.tenant_id}. Check that you have the correct principal ID."}})
+            return
+        with self._lock:
+            for key, other in self.assignments.items():
+                op = other["properties"]
+                if (key != aid.lower() and op["principalId"] == pid and op["scope"].lower() == scope.lower()
+                        and op["roleDefinitionId"].rsplit("/", 1)[-1] == rdid.rsplit("/", 1)[-1]):
+                    handler._send(409, {"error": {"code": "RoleAssignmentExists", "message":
+                                                  "The role assignment already exists. The ID of the existing role "
+                                                  f"assignment is {other['name'].replace('-', '')}."}})
+                    return
+            if current is not None:
+                cp = current["properties"]
+                if cp["principalId"] != pid or cp["roleDefinitionId"].lower() != rdid.lower():
+                    handler._send(409, {"error": {"code": "RoleAssignmentUpdateNotPermitted", "message":
+                                                  "Tenant ID, application ID, principal ID, and scope are not "
+                                                  "allowed to be updated."}})
+                    return
+                handler._send(201, self._public(current))
+                return
+            new = {"id": aid, "name": name, "type": "Microsoft.Authorization/roleAssignments",
+                   "properties": {"roleDefinitionId": rdid, "principalId": pid,
+                                  "principalType": props.get("principalType") or "ServicePrincipal",
+                                  "scope": scope, "condition": props.get("condition"),
+                                  "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+                                  "description": props.get("description")},
+                   "_created": time.time()}
+            self.assignments[aid.lower()] = new
+        handler._send(201, self._public(new))
+
     # -- HTTP ----------------------------------------------------------------------------
 
     def _handler(self):
@@ -169,7 +383,7 @@ class AzureStandIn:
                 pass
 
             def _send(self, status: int, body: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
-                data = json.dumps(body).encode()
+                data = json.dumps(body).encode() if status != 204 else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -307,7 +521,33 @@ class AzureStandIn:
                 body["refresh_token"] = get("refresh_token") or get("password")
                 self._send(200, body)
 
+            def _arm_call(self, method: str) -> bool:
+                parts = urlsplit(self.path)
+                if not parts.path.lower().startswith("/subscriptions/"):
+                    return False
+                body = None
+                if method == "PUT":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    try:
+                        body = json.loads(self.rfile.read(length) or b"{}")
+                    except ValueError:
+                        self._send(400, {"error": {"code": "InvalidRequestContent", "message": "not JSON"}})
+                        return True
+                if standin._arm_authorised(self):
+                    standin._arm(self, method, unquote(parts.path), parse_qs(parts.query), body)
+                return True
+
+            def do_PUT(self) -> None:  # noqa: N802
+                if not self._arm_call("PUT"):
+                    self._send(404, {"error": {"code": "NotFound", "message": self.path}})
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                if not self._arm_call("DELETE"):
+                    self._send(404, {"error": {"code": "NotFound", "message": self.path}})
+
             def do_GET(self) -> None:  # noqa: N802
+                if self._arm_call("GET"):
+                    return
                 parts = urlsplit(self.path)
                 segs = [s for s in parts.path.split("/") if s]
                 if parts.path == "/oauth2/token":
@@ -363,6 +603,7 @@ def start_acr(workdir, standin: AzureStandIn, ca):
     from tests.support.localenv import free_port, start_registry
     port = free_port()
     standin.service = f"127.0.0.1:{port}"
+    standin.registry_id = standin.add_registry("acrstandin", standin.service)
     return start_registry(Path(workdir), auth="token", port=port, ca=ca, token_realm=standin.realm,
                           token_service=standin.service, token_issuer=standin.issuer,
                           token_rootcertbundle=standin.rootcertbundle)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import re
 import secrets
 import uuid
 
 import pytest
 import requests
+import yaml
 from kubernetes import client as k8s
 
-from tests.support.ansible_run import run_module
+from tests.support.ansible_run import run_module, run_playbook
 from tests.support.azure_standin import (
     ABAC_MODE,
     ACR_AUDIENCE,
@@ -390,3 +392,85 @@ def test_attach_service_principal_cluster_names_principal_id(localenv, acr, arm)
     run = attach(localenv, acr, arm, cluster_id=sp_cluster)
     assert run.failed and "principal_id" in run.result["msg"] and "az ad sp show" in run.result["msg"]
     assert standin.all_assignments() == []
+
+
+# --------------------------------------------------------------------------- role aks_acr via setup.yml / rotate.yml
+
+def recap_changed(output):
+    """host -> changed count from the PLAY RECAP."""
+    return dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M))
+
+
+def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(localenv, acr, arm, kube_client, unique_ns,
+                                                                     tmp_path):
+    """Two inventory hosts: one in attach mode (the role assignment), one in token mode (ACR token
+    Secret attached to the default ServiceAccount); setup, rerun, rotate, absent."""
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    standin = acr["standin"]
+    ns = unique_ns("acr-role")
+    common = {"aks_acr_tenant_id": standin.tenant_id, "aks_acr_client_id": acr["ids"]["admin"],
+              "aks_acr_client_secret": acr["pw"]["admin"], "aks_acr_authority_host": standin.authority,
+              "aks_acr_ca_path": acr["ca"]}
+    standin.acr_pull.add(standin.object_ids[acr["ids"]["admin"]])
+    hosts = {
+        "aks-attach": dict(common, aks_acr_mode="attach", aks_acr_registry_id=arm["registry_id"],
+                           aks_acr_cluster_id=arm["cluster"], aks_acr_arm_endpoint=standin.url,
+                           aks_acr_wait_timeout="60s"),
+        "acr-token": dict(common, aks_acr_mode="token", aks_acr_server=acr["registry"].host,
+                          aks_acr_token_endpoint=standin.url, aks_acr_namespaces=[ns]),
+    }
+    inv = {"clusters": {"hosts": hosts, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": localenv.kubeconfig, "kube_context": "local-1", "registrylink_integration": "aks_acr"}}}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(inv))
+    outputs = []
+    try:
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), verbosity=3)
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert recap_changed(proc.stdout)["aks-attach"] > 0 and recap_changed(proc.stdout)["acr-token"] > 0
+        # attach: the assignment, read back from the stand-in
+        (made,) = standin.all_assignments()
+        assert made["properties"]["principalId"] == arm["kubelet_oid"]
+        assert f"role AcrPull (LegacyRegistryPermissions) for kubelet identity of" in proc.stdout
+        assert f"assignment {made['name']} create" in proc.stdout
+        # token: the Secret with the null GUID user, attached to the default ServiceAccount
+        sec = core.read_namespaced_secret("acr-pull", ns)
+        e = json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))["auths"][acr["registry"].host]
+        assert e["username"] == NULL_USER and registry_pull_ok(acr, e["username"], e["password"])
+        sa = core.read_namespaced_service_account("default", ns)
+        assert [r.name for r in sa.image_pull_secrets or []] == ["acr-pull"]
+        assert "token expires " + sec.metadata.annotations[EXPIRES] in proc.stdout
+
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert recap_changed(proc.stdout) == {"aks-attach": 0, "acr-token": 0}, proc.stdout[-3000:]
+
+        n = len(standin.log("exchange"))
+        proc = run_playbook(localenv, "playbooks/rotate.yml", inventory=str(inventory))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert "aks-attach: no provider-minted secrets configured" in proc.stdout
+        # (the debug output escapes the JSON quotes)
+        assert f'still valid (time left): {{\\"{ns}\\": \\"2h' in proc.stdout, proc.stdout[-3000:]
+        assert "2 cluster(s), 1 with provider token secrets: 0 namespace(s) refreshed, 1 still valid" in proc.stdout
+        assert len(standin.log("exchange")) == n
+        # refresh_before longer than what is left: rotate re-mints
+        proc = run_playbook(localenv, "playbooks/rotate.yml", inventory=str(inventory),
+                            extra_vars={"aks_acr_refresh_before": "3h"})
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0 and "1 namespace(s) refreshed" in proc.stdout, proc.stdout[-3000:]
+        assert len(standin.log("exchange")) == n + 1
+    finally:
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory),
+                            extra_vars={"aks_acr_state": "absent"})
+        outputs.append(proc.stdout + proc.stderr)
+        standin.acr_pull.discard(standin.object_ids[acr["ids"]["admin"]])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert standin.all_assignments() == []
+    assert read_secret(core, ns) is None
+    assert not core.read_namespaced_service_account("default", ns).image_pull_secrets
+    for out in outputs:
+        assert acr["pw"]["admin"] not in out

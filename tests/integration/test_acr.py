@@ -401,8 +401,8 @@ def recap_changed(output):
     return dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M))
 
 
-def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(localenv, acr, arm, kube_client, unique_ns,
-                                                                     tmp_path):
+def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(
+        localenv, acr, arm, kube_client, unique_ns, tmp_path):
     """Two inventory hosts: one in attach mode (the role assignment), one in token mode (ACR token
     Secret attached to the default ServiceAccount); setup, rerun, rotate, absent."""
     core = k8s.CoreV1Api(kube_client("local-1"))
@@ -433,7 +433,7 @@ def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(localenv, ac
         # attach: the assignment, read back from the stand-in
         (made,) = standin.all_assignments()
         assert made["properties"]["principalId"] == arm["kubelet_oid"]
-        assert f"role AcrPull (LegacyRegistryPermissions) for kubelet identity of" in proc.stdout
+        assert "role AcrPull (LegacyRegistryPermissions) for kubelet identity of" in proc.stdout
         assert f"assignment {made['name']} create" in proc.stdout
         # token: the Secret with the null GUID user, attached to the default ServiceAccount
         sec = core.read_namespaced_secret("acr-pull", ns)

@@ -189,7 +189,7 @@ def test_setup_verify_rotate_cleanup_as_awx_jobs_leak_nothing(
         assert SECRET_NAME not in [r.name for r in sa.image_pull_secrets or []]
 
     # control: the scan sees what the jobs printed (the user name is in the diffs and the events)
-    control, _ = leaks(setup, setup_dir, [registry.username, prefix])
+    control = leaks(setup, setup_dir, [registry.username, prefix])[0]
     assert any(c.startswith("event") for c in control) and any(c.startswith("stdout") for c in control)
     assert any("job_events" in c for c in control)
 

@@ -207,3 +207,74 @@ def test_registry_hang_untrusted_tls_and_dns(localenv, registry, registry_proxy,
     run = run_module(localenv, PROBE, dict(probe_args(registry, registry_proxy),
                                            registry="registrylink-fault.invalid:5000"))
     assert run.result["ok"] is False and run.result["category"] == "dns", run.output
+
+
+GC = "registrylink.k8s.registry_gc"
+
+
+def push_versions(registry, repo, count=6):
+    """Tags v0 (oldest) .. v<count-1>, one image each; returns {tag: digest}."""
+    from tests.support.images import push_image
+    return {"v%d" % i: push_image(registry.url, repo, ["v%d" % i], auth=(registry.username, registry.password),
+                                  ca=registry.ca, created="2024-01-%02dT00:00:00Z" % (i + 1))
+            for i in range(count)}
+
+
+def registry_tags(registry, repo):
+    from tests.support.images import list_tags
+    return sorted(list_tags(registry.url, repo, auth=(registry.username, registry.password), ca=registry.ca))
+
+
+def test_registry_dies_after_the_plan_deletes_nothing_beyond_it(localenv, registry, registry_proxy):
+    import secrets
+    repo = "it/faults-%s/app" % secrets.token_hex(3)
+    digests = push_versions(registry, repo)
+    args = {"registry": registry_proxy.netloc, "registry_ca_path": registry_proxy.ca, "username": registry.username,
+            "password": registry.password, "repositories": [repo], "keep_last": 2, "in_use_protection": False,
+            "max_concurrency": 1}
+    check = run_module(localenv, GC, args, check=True)
+    assert check.rc == 0, check.output
+    planned = {e["digest"] for rp in check.result["plan"]["repositories"] for e in rp["delete"]}
+    assert planned == {digests["v%d" % i] for i in range(4)}
+    # the registry goes away when the second DELETE arrives (that DELETE is cut on its way)
+    registry_proxy.add(fp.Fault("call", method="DELETE", skip=1, times=1, func=lambda _m, _p: registry_proxy.go_down()))
+    run = run_module(localenv, GC, args)
+    assert run.rc != 0 and run.failed, run.output
+    deleted = {e["digest"] for e in run.result["deleted"]}
+    not_deleted = {e["digest"] for e in run.result["not_deleted"]}
+    assert deleted | not_deleted == planned and not deleted & not_deleted
+    assert len(deleted) == 1 and len(not_deleted) == 3
+    assert {e["status"] for e in run.result["not_deleted"]} <= {"failed", "not_attempted"}
+    left = registry_tags(registry, repo)
+    # nothing beyond the plan: the two kept tags are there; what was reported deleted is gone
+    assert {"v4", "v5"} <= set(left)
+    assert not any(digests[t] in deleted for t in left)
+    # the registry comes back: the rerun deletes the rest of the same plan, nothing more
+    registry_proxy.clear()
+    registry_proxy.come_up()
+    run = run_module(localenv, GC, args)
+    assert run.rc == 0, run.output
+    assert registry_tags(registry, repo) == ["v4", "v5"]
+    print("FIGURES gc registry dies: planned=%d deleted=%d not_deleted=%d left_after=%s" % (
+        len(planned), len(deleted), len(not_deleted), left))
+
+
+def test_cluster_unreadable_mid_scan_deletes_nothing(localenv, registry, api_proxy):
+    import secrets
+    repo = "it/faults-%s/app" % secrets.token_hex(3)
+    push_versions(registry, repo)
+    before = registry_tags(registry, repo)
+    # the first read of the cluster works, every later one is cut (the API server went away mid-scan)
+    fault = api_proxy.add(fp.Fault("cut", method="GET", skip=1))
+    args = {"registry": registry.host, "registry_ca_path": registry.ca, "username": registry.username,
+            "password": registry.password, "repositories": [repo], "keep_last": 0,
+            "clusters": [{"kubeconfig": api_proxy.kubeconfig}], "request_retries": 1, "retry_max_wait": 1}
+    run = run_module(localenv, GC, args)
+    assert run.rc != 0 and run.failed, run.output
+    assert fault.injected >= 1 and api_proxy.count("GET", None, 200) == 1
+    assert "nothing was deleted" in run.result["msg"] and "cannot be proven" in run.result["msg"]
+    # every read that failed is named (kubeconfig, verb, resource, why)
+    unreadable = run.result["unreadable"]
+    assert unreadable and all(api_proxy.kubeconfig in u and "cannot list" in u for u in unreadable), unreadable
+    assert run.result.get("deleted", []) == []
+    assert registry_tags(registry, repo) == before

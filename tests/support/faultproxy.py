@@ -300,11 +300,14 @@ class FaultProxy:
         with self._lock:
             conns, self._conns = list(self._conns), set()
         for sock in conns:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
-            except OSError:
-                pass
+            # shutdown() acts on the connection at once; close() alone would wait for the handler
+            # thread's file objects and the connection would go on serving kept-alive requests
+            for step in (lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
+                         lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
+                try:
+                    step()
+                except OSError:
+                    pass
 
     def stop(self) -> None:
         self._stopped.set()

@@ -26,11 +26,19 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._module import Ru
 
 DEFAULT_ENDPOINTS = dict((k, v['default']) for k, v in _gcp.GCP_ARGSPEC.items() if k.endswith('_endpoint'))
 MAX_CYCLES = 6
+STORAGE_OBJECT_VIEWER = 'roles/storage.objectViewer'
+GCR_SHUTDOWN_HINT = (
+    'role: roles/storage.objectViewer does not grant image pulls any more. Container Registry is shut down (writes '
+    'stopped in March 2025, reads in May 2025); gcr.io hosts are served by Artifact Registry, which authorises pulls '
+    'with Artifact Registry roles: grant roles/artifactregistry.reader on the gcr.io repository (repository: gcr.io, '
+    'eu.gcr.io, us.gcr.io or asia.gcr.io with location us, europe, us or asia) or on the project instead. Granting it '
+    'anyway: a Cloud Storage role is still right for Cloud Storage buckets')
 CONFLICT_STATUSES = (409, 412)
 
 _PROJECT_RE = re.compile(r'^[a-z][a-z0-9-]{4,28}[a-z0-9]$')
 _LOCATION_RE = re.compile(r'^[a-z][a-z0-9-]{1,62}$')
-_REPOSITORY_RE = re.compile(r'^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')
+# repository IDs, plus the gcr.io repositories Artifact Registry serves gcr.io hosts from
+_REPOSITORY_RE = re.compile(r'^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$|^((eu|us|asia)\.)?gcr\.io$')
 _SA_EMAIL_RE = re.compile(r'^[a-z0-9][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com$|^\d+-compute@developer\.gserviceaccount\.com$')
 _ROLE_RE = re.compile(r'^(roles/[A-Za-z0-9_.]+|projects/[a-z0-9-]+/roles/[A-Za-z0-9_.]+|organizations/\d+/roles/[A-Za-z0-9_.]+)$')
 _MEMBER_RE = re.compile(
@@ -239,6 +247,8 @@ class GcpIamMemberRunner(Runner):
 
     def run(self):
         p = validate_params(self.params)
+        if p['role'] == STORAGE_OBJECT_VIEWER and (p.get('state') or 'present') == 'present':
+            self.warn(GCR_SHUTDOWN_HINT)
         client = PolicyClient(self._api(p), p)
         state = p.get('state') or 'present'
         conflicts = 0

@@ -47,6 +47,8 @@ options:
     description:
       - An Artifact Registry repository ID (for C(europe-west1-docker.pkg.dev/my-proj/team/app), V(team)); the
         policy is the repository's. Needs O(project) and O(location).
+      - The repositories that serve C(gcr.io) hosts are V(gcr.io) (location V(us)), V(us.gcr.io) (V(us)),
+        V(eu.gcr.io) (V(europe)) and V(asia.gcr.io) (V(asia)).
     type: str
   location:
     description:
@@ -100,6 +102,9 @@ notes:
     a O(condition) without title or expression; an unreadable O(credentials_file); an endpoint that is not an
     http(s) URL. Google errors (no credentials, C(PERMISSION_DENIED), C(NOT_FOUND)) name the resource and the
     call; 6 conflicts in a row fail the task with nothing written."
+  - "O(role=roles/storage.objectViewer) gets a warning: it was the Container Registry pull grant, and Container
+    Registry is shut down; C(gcr.io) pulls are authorised by V(roles/artifactregistry.reader) on the C(gcr.io)
+    repository. The binding is still made (a Cloud Storage role is right for buckets)."
   - The caller needs the permission to read and set the policy (C(resourcemanager.projects.setIamPolicy),
     C(artifactregistry.repositories.setIamPolicy), C(iam.serviceAccounts.setIamPolicy)).
 seealso:

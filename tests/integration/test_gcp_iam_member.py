@@ -177,3 +177,17 @@ def test_no_token_or_key_in_any_output(localenv, gcp):
     key = json.loads(Path(gcp["admin_key"]).read_text())["private_key"]
     for secret in list(minted) + key.splitlines()[1:3]:
         assert secret not in run.output and secret not in json.dumps(run.result)
+
+
+def test_storage_object_viewer_is_explained_and_gcr_repositories_are_addressable(localenv, gcp):
+    """The seed's Container Registry grant: a warning about the shutdown that names the Artifact Registry role,
+    and the gcr.io repository Artifact Registry serves gcr.io from takes the right grant."""
+    google = gcp["google"]
+    old = _run(localenv, gcp, project=gcp["project"], role="roles/storage.objectViewer")
+    assert old.rc == 0 and old.changed
+    assert any("Container Registry is shut down" in w and "roles/artifactregistry.reader" in w
+               for w in old.result.get("warnings", [])), old.result
+    resource = google.add_repository(gcp["project"], "europe", "eu.gcr.io")
+    new = _run(localenv, gcp, project=gcp["project"], location="europe", repository="eu.gcr.io")
+    assert new.rc == 0 and new.changed and not new.result.get("warnings"), new.result
+    assert _members(google.policy(resource), READER) == [gcp["node"]]

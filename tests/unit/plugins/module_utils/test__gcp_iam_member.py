@@ -43,6 +43,8 @@ def params(**kw):
      'projects/my-proj/locations/europe-west1/repositories/team'),
     ({'project': None, 'service_account': 'refresher@my-proj.iam.gserviceaccount.com'}, 'service_account',
      'projects/-/serviceAccounts/refresher@my-proj.iam.gserviceaccount.com'),
+    ({'repository': 'eu.gcr.io', 'location': 'europe'}, 'repository',
+     'projects/my-proj/locations/europe/repositories/eu.gcr.io'),
 ])
 def test_validate_resource(kw, kind, resource):
     out = validate_params(params(**kw))
@@ -236,3 +238,18 @@ def test_each_resource_kind_uses_its_api_shape(kw, method, url, body, query):
     set_body = store.calls[1][2]
     assert set_body['policy']['etag'] == 'BwE1'
     assert ('updateMask' in set_body) == (not kw)
+
+
+def test_storage_object_viewer_gets_the_gcr_shutdown_explanation_and_is_still_granted():
+    store = PolicyStore(policy())
+    warnings = []
+    runner = GcpIamMemberRunner(params(role='roles/storage.objectViewer'), warn=warnings.append, api=store,
+                                sleep=lambda s: None)
+    assert runner.run()['changed']
+    (warning,) = warnings
+    assert 'Container Registry is shut down' in warning and 'roles/artifactregistry.reader' in warning
+    warnings[:] = []
+    GcpIamMemberRunner(params(), warn=warnings.append, api=PolicyStore(policy()), sleep=lambda s: None).run()
+    GcpIamMemberRunner(params(role='roles/storage.objectViewer', state='absent'), warn=warnings.append,
+                       api=store, sleep=lambda s: None).run()
+    assert warnings == []

@@ -500,6 +500,14 @@ results:
       description: Why the namespace failed. Never holds a secret.
       type: str
       returned: when action is failed
+    write_outcome:
+      description:
+        - Whether the failed write may have been applied. V(not_written) when the API server refused it or it
+          was never sent; V(unknown) when the connection broke or timed out after it was sent (read back, or
+          run the task again, which writes only what is missing).
+      type: str
+      returned: when action is failed after a write was tried
+      sample: unknown
 summary:
   description: Number of namespaces per action.
   returned: always
@@ -521,6 +529,13 @@ namespaces:
   returned: always
   type: list
   elements: str
+write_outcomes:
+  description:
+    - What the writes of a task that failed did, for a rerun or a read back. V(written) were applied,
+      V(not_written) were refused or never sent, V(unknown) may have been applied (see RV(results[].write_outcome)).
+  returned: when some write failed
+  type: dict
+  sample: {"written": ["team-a"], "not_written": ["team-c"], "unknown": ["team-b"]}
 failed_namespaces:
   description: Namespaces whose write failed, or that need O(force).
   returned: on failure

@@ -283,6 +283,14 @@ results:
       description: Why the ServiceAccount is missing or failed.
       type: str
       returned: when action is missing or failed
+    write_outcome:
+      description:
+        - Whether the failed write may have been applied. V(not_written) when the API server refused it or it
+          was never sent; V(unknown) when the connection broke or timed out after it was sent (read back, or
+          run the task again, which writes only what is missing).
+      type: str
+      returned: when action is failed after a write was tried
+      sample: unknown
 summary:
   description: Number of ServiceAccounts per action.
   returned: always
@@ -341,6 +349,13 @@ namespaces:
   returned: always
   type: list
   elements: str
+write_outcomes:
+  description:
+    - What the writes of a task that failed did, for a rerun or a read back. V(written) were applied,
+      V(not_written) were refused or never sent, V(unknown) may have been applied (see RV(results[].write_outcome)).
+  returned: when some write failed
+  type: dict
+  sample: {"written": ["team-a/default"], "not_written": ["team-c/default"], "unknown": ["team-b/default"]}
 retries:
   description:
     - The retries this task made after retryable failures of the Kubernetes API server or a registry

@@ -221,6 +221,19 @@ def validate_params(params, warn=None, provider_factory=None):
                          stamp_issued_at=stamp)
 
 
+def absent_provider_specs(params, warn=None, provider_factory=None):
+    """For state=absent: the provider entries of ``registries`` whose provider is stateful (their
+    credentials at the registry are deleted with the Secrets), validated without network access."""
+    warn = warn or (lambda msg: None)
+    specs = []
+    for index, reg in enumerate(params.get('registries') or []):
+        if reg.get('provider') not in (None, ''):
+            spec = _provider_spec(index, reg, warn, provider_factory)
+            if spec.provider.stateful:
+                specs.append(spec)
+    return specs
+
+
 def _validate_metadata(params):
     """``(name, labels, refresh_before)`` after checking the name, the selection, the labels and
     annotations and ``refresh_before`` (both states)."""
@@ -348,7 +361,8 @@ def _decode(secret):
 
 def load_records(text):
     """Parse the ``registrylink.k8s/providers`` annotation: a JSON list of ``{server, provider, options,
-    expires_at}``. Anything unreadable yields [] (the tokens are then treated as unrecorded)."""
+    expires_at}`` plus, for stateful providers, ``credential`` (``{id, name}`` of the credential object at
+    the registry; the id is an integer or a string). Anything unreadable yields [] (the tokens are then treated as unrecorded)."""
     if not text:
         return []
     try:
@@ -361,7 +375,13 @@ def load_records(text):
     for item in data:
         if (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ('server', 'provider', 'options'))
                 and parse_rfc3339(item.get('expires_at')) is not None):
-            out.append(dict((k, item[k]) for k in ('server', 'provider', 'options', 'expires_at')))
+            record = dict((k, item[k]) for k in ('server', 'provider', 'options', 'expires_at'))
+            ref = item.get('credential')
+            ident = ref.get('id') if isinstance(ref, dict) else None
+            if ((isinstance(ident, int) and not isinstance(ident, bool) or isinstance(ident, str) and ident)
+                    and isinstance(ref.get('name'), str)):
+                record['credential'] = {'id': ref['id'], 'name': ref['name']}
+            out.append(record)
     return out
 
 
@@ -439,6 +459,19 @@ def token_status(existing, desired, now):
             continue
         status.update(fresh=True, record=dict(record), raw=copy.deepcopy(raw))
     return out
+
+
+def shared_status(status, state):
+    """A namespace's token status for a stateful provider entry, given the run's decision ``state``
+    (see ``RegistrySecretRunner._credential_state``; pure): the shared credential counts as fresh in
+    every namespace; a namespace's own fresh record whose credential failed the check is stale."""
+    if state.get('shared'):
+        record, raw = state['shared']
+        return {'fresh': True, 'reason': None, 'record': dict(record), 'raw': copy.deepcopy(raw)}
+    if status.get('fresh'):
+        return {'fresh': False, 'reason': state.get('reason') or 'the recorded credential cannot be reused',
+                'record': None, 'raw': None}
+    return status
 
 
 def desired_for_namespace(desired, statuses, mint):
@@ -648,6 +681,11 @@ class RegistrySecretRunner(Runner):
         params = self.params
         state = params.get('state') or 'present'
         desired = validate_params(params, warn=self.warn, provider_factory=self.provider_factory)
+        absent_specs = []
+        if desired is None:
+            absent_specs = absent_provider_specs(params, warn=self.warn, provider_factory=self.provider_factory)
+        stateful = [s for s in (desired.provider_specs if desired is not None else absent_specs)
+                    if s.provider.stateful]
         now = self.now or utcnow()
         if desired is not None:
             desired.now = now
@@ -655,6 +693,10 @@ class RegistrySecretRunner(Runner):
         if self.kube is None:
             self.kube = KubeClient.from_params(params, pool_size=params.get('max_concurrent_writes') or 16)
         kube = self.kube
+        if stateful:
+            owner = '%s@%s' % (params['name'], self._cluster_uid())
+            for spec in stateful:
+                spec.options['owner'] = owner
         scope = NamespaceScope(kube, params.get('namespaces'), params.get('namespace_selector'),
                                params.get('exclude_namespaces'), warn=self.warn)
         selection = scope.resolve()
@@ -692,6 +734,11 @@ class RegistrySecretRunner(Runner):
             results.append(self._result(plan, error=exc))
         failed = [r['namespace'] for r in results if r['action'] == 'failed']
         changed = any(r['action'] in ('created', 'updated', 'deleted') for r in results)
+        credentials = None
+        if stateful:
+            credentials = self._settle_credentials(stateful, namespaces, existing_by_ns, bool(failed) or bool(outcomes),
+                                                   partial_view=scope.namespaced)
+            changed = changed or any(c['action'] in ('created', 'rotated', 'deleted') for c in credentials)
         servers = desired.servers if desired is not None else []
         if desired is not None and desired.provider_specs:
             servers = sorted(set(servers).union(*[p['desired'].servers for p in plans if p.get('desired')]))
@@ -702,6 +749,8 @@ class RegistrySecretRunner(Runner):
             'servers': servers,
             'namespaces': namespaces,
         }
+        if credentials is not None:
+            result['credentials'] = credentials
         expiries = [r['expires_at'] for r in results if r.get('expires_at')]
         if expiries:
             result['expires_at'] = min(expiries)
@@ -785,10 +834,17 @@ class RegistrySecretRunner(Runner):
                 minted[spec.index] = self._mint(spec, desired, now)
             return minted[spec.index]
 
+        self._stateful = {}
+        for spec in desired.provider_specs:
+            if spec.provider.stateful:
+                self._stateful[spec.index] = self._credential_state(spec, existing_by_ns, desired, now)
+
         plans = []
         for ns in namespaces:
             existing = existing_by_ns.get(ns)
             statuses = token_status(existing, desired, now)
+            for index, state in self._stateful.items():
+                statuses[index] = shared_status(statuses[index], state)
             ns_desired = desired_for_namespace(desired, statuses, mint)
             plan = plan_namespace(ns, existing, ns_desired, 'present', merge=params.get('merge'), force=force)
             plan['desired'] = ns_desired
@@ -803,16 +859,131 @@ class RegistrySecretRunner(Runner):
             plans.append(plan)
         return plans
 
+    def _cluster_uid(self):
+        """The UID of the ``kube-system`` namespace: a stable identity of the cluster (one LIST)."""
+        kube = self.kube
+        items = kube.list_all('namespaces', kube.core.list_namespace, field_selector='metadata.name=kube-system')
+        uid = ((items[0].get('metadata') or {}).get('uid') if items else None)
+        if not uid:
+            raise ProviderError('cannot read the UID of namespace kube-system, which names the cluster in the '
+                                'ownership record of minted credentials')
+        return uid
+
+    def _credential_state(self, spec, existing_by_ns, desired, now):
+        """Decide, for one stateful provider entry, which credential this run uses (reads only).
+
+        Every managed Secret of this name in the cluster is looked at, selected or not: the newest
+        fresh record (see :func:`token_status`) whose credential still passes the provider's
+        ``check`` is shared by every namespace (no mint). Otherwise the newest recorded credential
+        is the one to rotate (``current``; the provider creates a new one when it is gone).
+        :returns: dict ``{shared: (record, raw) or None, current: ref or None, reason, action, used}``.
+        """
+        fresh = []
+        recorded = []
+        for secret in existing_by_ns.values():
+            if not is_managed(secret.get('metadata')):
+                continue
+            annotations = (secret.get('metadata') or {}).get('annotations') or {}
+            for record in load_records(annotations.get(PROVIDERS_ANNOTATION)):
+                if record['options'] == spec.fingerprint and record.get('credential'):
+                    recorded.append(record)
+            status = token_status(secret, desired, now).get(spec.index) or {}
+            if status.get('fresh') and status['record'].get('credential'):
+                fresh.append((status['record'], status['raw']))
+        state = {'shared': None, 'current': None, 'reason': None, 'action': None, 'used': None}
+        if fresh:
+            fresh.sort(key=lambda item: (item[0]['expires_at'], item[0]['credential']['id']), reverse=True)
+            record, raw = fresh[0]
+            reason = spec.provider.check(spec.options, record['credential'], now)
+            if reason is None:
+                state.update(shared=(record, raw), current=record['credential'], action='kept',
+                             used=record['credential'])
+                return state
+            state['reason'] = reason
+        if recorded:
+            recorded.sort(key=lambda r: (r['expires_at'], r['credential']['id']), reverse=True)
+            state['current'] = recorded[0]['credential']
+        return state
+
+    def _settle_credentials(self, specs, selected, existing_by_ns, failed, partial_view=False):
+        """After the writes: report the credential each stateful entry uses, and delete the ones this
+        Secret's owner minted that no Secret uses any more (only when every write succeeded; a
+        credential still named by a Secret outside the selection is kept). Check mode only reports.
+        With ``partial_view`` (namespaced mode: Secrets outside the selection cannot be read) nothing
+        is deleted: whether another namespace still uses a credential is unknown (fail closed)."""
+        selected = set(selected)
+        outside = set()
+        for ns, secret in existing_by_ns.items():
+            if ns in selected:
+                continue
+            annotations = (secret.get('metadata') or {}).get('annotations') or {}
+            for record in load_records(annotations.get(PROVIDERS_ANNOTATION)):
+                if record.get('credential'):
+                    outside.add((record['provider'], record['credential']['id']))
+        out = []
+        for spec in specs:
+            state = getattr(self, '_stateful', {}).get(spec.index) or {}
+            base = {'provider': spec.provider.name, 'server': spec.known_server}
+            used = state.get('used')
+            if used:
+                out.append(dict(base, name=used['name'], id=used['id'], action=state['action']))
+            if failed:
+                self.warn('%s: some namespaces failed, so no credential of this entry is deleted at the registry in '
+                          'this run' % spec.label)
+                continue
+            if partial_view:
+                self.warn('%s: in namespaced mode the Secrets outside the selected namespaces cannot be read, so no '
+                          'credential this Secret minted is deleted at the registry (one may still be in use there)'
+                          % spec.label)
+                continue
+            for ref in spec.provider.owned(spec.options):
+                if used and ref['id'] == used['id']:
+                    continue
+                entry = dict(base, name=ref['name'], id=ref['id'])
+                if (spec.provider.name, ref['id']) in outside:
+                    entry.update(action='kept', msg='still named by a Secret outside the selected namespaces')
+                    out.append(entry)
+                    continue
+                if not self.check_mode:
+                    spec.provider.retire(spec.options, ref)
+                entry['action'] = 'deleted'
+                out.append(entry)
+            if used and state.get('action') == 'rotated':
+                users = sorted(ns for ns, secret in existing_by_ns.items() if ns not in selected and any(
+                    r.get('credential', {}).get('id') == used['id'] for r in load_records(
+                        ((secret.get('metadata') or {}).get('annotations') or {}).get(PROVIDERS_ANNOTATION))))
+                if users:
+                    self.warn('%s: the secret of %s was rotated; the Secrets %s in namespaces outside the selection '
+                              '(%s) still hold the old one, which stopped working: include them in namespaces'
+                              % (spec.label, used['name'], self.params['name'], ', '.join(users[:10])))
+        return out
+
     def _mint(self, spec, desired, now):
-        """Mint one provider entry: returns (RegistryEntry, record). Raises ProviderError / ValidationError."""
+        """Mint one provider entry: returns (RegistryEntry, record). Raises ProviderError / ValidationError.
+
+        A stateful provider rotates the entry's current credential (or creates one); in check mode it
+        only previews (no write at the registry), with a placeholder password that is never written.
+        """
+        state = getattr(self, '_stateful', {}).get(spec.index)
         try:
-            creds = spec.provider.mint(spec.options, now)
+            if state is None:
+                creds = spec.provider.mint(spec.options, now)
+            elif self.check_mode:
+                creds = spec.provider.preview(spec.options, state['current'])
+                creds.password = '(minted when not in check mode)'
+            else:
+                creds = spec.provider.mint(spec.options, now, current=state['current'])
         except ValidationError as exc:
             raise ValidationError('%s: %s' % (spec.label, exc.msg), field='registries')
         except ProviderError as exc:
             raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
         self.mint_count += 1
-        self.register_secret(creds.password)
+        if creds.password and not (state is not None and self.check_mode):
+            self.register_secret(creds.password)
+        if state is not None:
+            current = state['current']
+            state['used'] = creds.ref
+            state['action'] = 'rotated' if (creds.ref and current and creds.ref['id'] == current['id']) else 'created'
         key = secret_key(creds.server)[0]
         if key in desired.static_keys:
             raise ValidationError('%s: the token is for the registry key %s, which another entry lists with static '
@@ -820,6 +991,8 @@ class RegistrySecretRunner(Runner):
         entry = dc.RegistryEntry(creds.server, key, creds.username, creds.password)
         record = {'server': key, 'provider': spec.provider.name, 'options': spec.fingerprint,
                   'expires_at': format_rfc3339(creds.expires_at)}
+        if creds.ref:
+            record['credential'] = {'id': creds.ref['id'], 'name': creds.ref['name']}
         return entry, record
 
     def _result(self, plan, error=None, failed=False, skipped=False):

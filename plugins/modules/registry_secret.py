@@ -100,7 +100,19 @@ options:
         O(registries[].role_arn), O(registries[].endpoint_url); for V(acr) O(registries[].tenant_id),
         O(registries[].client_id), O(registries[].client_secret), O(registries[].authority_host),
         O(registries[].token_scope), O(registries[].endpoint_url), O(registries[].ca_path); for V(gar)
-        O(registries[].credentials_file), O(registries[].token_uri)) and no username, password or auth.
+        O(registries[].credentials_file), O(registries[].token_uri);
+        for V(harbor_robot) O(registries[].api_url),
+        O(registries[].api_username), O(registries[].api_password), O(registries[].api_ca_path),
+        O(registries[].project), O(registries[].credential_name), O(registries[].credential_lifetime);
+        for V(gitlab_deploy_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
+        O(registries[].project) or O(registries[].group), O(registries[].credential_name),
+        O(registries[].credential_lifetime), and O(registries[].server), the registry host, which it requires;
+        for V(artifactory_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
+        O(registries[].token_username), O(registries[].credential_name), O(registries[].credential_lifetime) and the
+        required O(registries[].server)) and no username, password or auth.
+      - With O(state=absent), entries of V(harbor_robot), V(gitlab_deploy_token) or V(artifactory_token) name the
+        credentials to delete (revoke) at the registry with the Secrets (only those this Secret name and cluster
+        minted, and only when no Secret outside the selection uses them).
       - Two entries that normalise to the same registry key are an error.
     type: list
     elements: dict
@@ -153,6 +165,24 @@ options:
             Entra credentials are O(registries[].client_secret) with O(registries[].tenant_id) and
             O(registries[].client_id), else azure-identity's C(DefaultAzureCredential) chain (C(AZURE_*)
             environment variables, workload identity, managed identity, Azure CLI). See C(docs/aks-acr.md).
+          - V(harbor_robot) is a Harbor project robot account with C(repository:pull) in O(registries[].project),
+            created through Harbor's API with O(registries[].api_username). The robot's name is read from
+            Harbor's answer (the C(robot$) prefix is a server setting). Rotation (when the recorded expiry is
+            within O(refresh_before), or the robot is disabled or expired) extends the robot's lifetime and
+            refreshes its secret in place; the old secret stops working at once, so every selected Secret is
+            written in the same run. A rerun whose Secrets hold a still-valid robot reuses it (one read at
+            Harbor, no new credential). Robots this Secret and cluster minted that no Secret uses any more are
+            deleted after a successful run, and with O(state=absent). See C(docs/vendor-registries.md).
+          - V(gitlab_deploy_token) is a GitLab project or group deploy token with scope C(read_registry), created with
+            O(registries[].api_token); the user name is GitLab's answer (C(gitlab+deploy-token-N)). GitLab cannot
+            rotate a deploy token, so rotation creates a new one, writes every selected Secret, and only then revokes
+            the old one (both work in between). Reruns, clean-up and O(state=absent) work as for V(harbor_robot).
+          - V(artifactory_token) is a JFrog Artifactory access token for O(registries[].token_username) with that
+            user's permissions, created with O(registries[].api_token); the registry user name is that user.
+            Rotation creates a new token, writes every Secret, then revokes the old one. O(registries[].server) is
+            required and is the registry key the kubelet matches, which depends on Artifactory's Docker access
+            method (repository path C(acme.jfrog.io), subdomain C(docker-local.acme.jfrog.io), port
+            C(acme.jfrog.io:8876)).
           - An unknown provider fails the task before anything is read or written, naming the known ones.
           - AWS credentials come from the standard chain of the host that runs the module (environment,
             C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
@@ -233,6 +263,68 @@ options:
           - For V(gar), replaces the OAuth2 token endpoint the credentials file names (a private endpoint, or a
             test endpoint). Only for service account keys and gcloud user credentials.
           - A private CA for it is trusted through C(REQUESTS_CA_BUNDLE).
+        type: str
+      api_url:
+        description:
+          - For V(harbor_robot), the base URL of Harbor (C(https://harbor.example.com)); the module calls its
+            C(/api/v2.0) API there. For V(gitlab_deploy_token), the base URL of GitLab
+            (C(https://gitlab.example.com)); the module calls C(/api/v4) there. For V(artifactory_token), the base
+            URL of the JFrog platform (C(https://acme.jfrog.io)); the module calls C(/access/api/v1) there.
+            Only C(https://) is accepted.
+        type: str
+      api_username:
+        description:
+          - For V(harbor_robot), the Harbor user that manages the robot accounts (project admin of
+            O(registries[].project), or a system admin).
+        type: str
+      api_password:
+        description:
+          - For V(harbor_robot), the password (or CLI secret) of O(registries[].api_username). Never logged or returned.
+        type: str
+      api_token:
+        description:
+          - For V(gitlab_deploy_token), a GitLab personal, project or group access token with scope C(api) of a user
+            who is Maintainer of O(registries[].project) (Owner of O(registries[].group)). Never the CI job token,
+            which stops working when its job ends. Never logged or returned.
+          - For V(artifactory_token), an Artifactory access token (bearer) of an admin, or of
+            O(registries[].token_username) itself, that may create access tokens.
+        type: str
+      api_ca_path:
+        description:
+          - CA bundle that signs the certificate of O(registries[].api_url); default the system trust store.
+        type: path
+      project:
+        description:
+          - For V(harbor_robot), the Harbor project whose repositories the robot account may pull.
+          - For V(gitlab_deploy_token), the GitLab project (full path such as C(team/app), or numeric id) whose
+            container registry the deploy token may read. Exclusive with O(registries[].group).
+        type: str
+      token_username:
+        description:
+          - For V(artifactory_token), the Artifactory user the access token is created for (its subject). It is the
+            registry user name in the Secret; the token has that user's permissions (scope
+            C(applied-permissions/user)).
+        type: str
+      group:
+        description:
+          - For V(gitlab_deploy_token), a GitLab group (full path or numeric id); a group deploy token reads the
+            container registries of every project in the group.
+        type: str
+      credential_name:
+        description:
+          - For V(harbor_robot), the short name of the robot account (Harbor adds its prefix and the project,
+            as in C(robot$team-a+NAME)). Default C(rl-<Secret name>-<first 8 characters of the cluster's
+            kube-system UID>), so that two clusters running the same task never share (and rotate) one robot.
+          - For V(gitlab_deploy_token), the first part of the deploy token's name (default C(rl-<Secret name>));
+            the name always ends with C((registrylink.k8s owner=<Secret name>@<kube-system UID>)).
+        type: str
+      credential_lifetime:
+        description:
+          - For V(harbor_robot), how long the robot account lives (a duration such as V(30d); whole days,
+            rounded up; V(1d) to V(3650d)). Default V(30d). The default O(refresh_before) is half of it.
+          - For V(gitlab_deploy_token), how long each deploy token lives (V(1h) to V(3650d), default V(30d)).
+          - For V(artifactory_token), how long each access token lives (V(3h) to V(365d), default V(30d)); Artifactory
+            does not store shorter tokens, which then could not be revoked.
         type: str
   refresh_before:
     description:
@@ -328,11 +420,24 @@ notes:
   - "A static entry for an ECR host with user C(AWS) is a 12-hour token: the module warns, and records
     the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
     schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
+  - "Provider V(harbor_robot) errors: before any network call, an O(registries[].api_url) that is not https, a
+    missing O(registries[].api_username), O(registries[].api_password) or O(registries[].project), a
+    O(registries[].credential_lifetime) outside 1d..3650d, an invalid O(registries[].credential_name); from
+    Harbor, before any Secret is written and with nothing changed at Harbor: HTTP 401 (API credentials refused),
+    403 (the user is not project admin), 404 (no such project), 409 (the robot name is taken by a robot this
+    collection did not create for this Secret and cluster: set O(registries[].credential_name)), 400 (Harbor's
+    message), an untrusted certificate (O(registries[].api_ca_path)) or an unreachable host."
+  - "V(harbor_robot) rotation refreshes the robot's only secret: the old one stops working at once. Secrets of the
+    same name outside the selected namespaces that hold the same robot stop working too (the module warns and
+    names them). The module never creates or rotates a robot in check mode."
   - "The ECR expiry: when GetAuthorizationToken reports an expiry that is not in the future (clock skew on
     the host, or an endpoint such as moto that answers 2015-01-01), the documented 12 hours from the mint
     are recorded and a warning names both causes; an expiry beyond 12 hours is capped to it."
 seealso:
   - module: registrylink.k8s.sa_pull_secret
+  - name: Harbor robot accounts
+    description: Project and system robot accounts, their lifetime and secret refresh.
+    link: https://goharbor.io/docs/main/working-with-projects/project-configuration/create-robot-accounts/
   - name: ECR private registry authentication
     description: Authorization tokens, their 12-hour lifetime, GetAuthorizationToken.
     link: https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html
@@ -432,6 +537,30 @@ EXAMPLES = r'''
         server: europe-west1-docker.pkg.dev
         credentials_file: /etc/registrylink/gar-reader.json
 
+- name: Harbor robot account with pull access to project team-a, rotated when half its 30 days are left
+  registrylink.k8s.registry_secret:
+    name: harbor-pull
+    namespaces: ['team-a-*']
+    registries:
+      - provider: harbor_robot
+        api_url: https://harbor.example.com
+        api_username: "{{ harbor_admin_user }}"
+        api_password: "{{ harbor_admin_password }}"
+        project: team-a
+        credential_lifetime: 30d
+
+- name: Remove the Harbor pull secrets and the robot account minted for them
+  registrylink.k8s.registry_secret:
+    name: harbor-pull
+    namespaces: ['team-a-*']
+    state: absent
+    registries:
+      - provider: harbor_robot
+        api_url: https://harbor.example.com
+        api_username: "{{ harbor_admin_user }}"
+        api_password: "{{ harbor_admin_password }}"
+        project: team-a
+
 - name: Remove the secrets this collection created
   registrylink.k8s.registry_secret:
     name: regcred
@@ -524,6 +653,41 @@ expires_at:
   returned: when an entry has a provider
   type: str
   sample: '2026-01-01T12:00:00Z'
+credentials:
+  description:
+    - For entries of a provider whose credential is an object at the registry (V(harbor_robot)), one item per
+      such credential this run used or touched. Never holds a secret.
+  returned: when an entry has such a provider
+  type: list
+  elements: dict
+  contains:
+    provider:
+      description: The provider.
+      type: str
+      sample: harbor_robot
+    server:
+      description: The registry key of the entry.
+      type: str
+      sample: harbor.example.com
+    name:
+      description: The credential's name at the registry (for Harbor the robot's full name, as Harbor answered it).
+      type: str
+      sample: robot$team-a+rl-harbor-pull-4f1c2d3e
+    id:
+      description: The credential's id at the registry.
+      type: int
+      sample: 42
+    action:
+      description:
+        - C(created), C(rotated) (new secret, same credential), C(kept) (reused, or still used by a Secret outside
+          the selection), or C(deleted) (minted for this Secret and cluster, no longer used). In check mode, what
+          would happen.
+      type: str
+      sample: kept
+    msg:
+      description: Why a credential that is no longer used by the selection was kept.
+      type: str
+      returned: sometimes
 namespaces:
   description: The namespaces the selection resolved to.
   returned: always
@@ -604,6 +768,16 @@ def argument_spec():
             ca_path=dict(type='path'),
             credentials_file=dict(type='path'),
             token_uri=dict(type='str', no_log=False),
+            api_url=dict(type='str'),
+            api_username=dict(type='str'),
+            api_password=dict(type='str', no_log=True),
+            api_token=dict(type='str', no_log=True),
+            api_ca_path=dict(type='path'),
+            project=dict(type='str'),
+            group=dict(type='str'),
+            token_username=dict(type='str', no_log=False),  # a user name, not a secret
+            credential_name=dict(type='str'),
+            credential_lifetime=dict(type='str'),
         )),
         refresh_before=dict(type='str'),
         docker_config=dict(type='raw', no_log=True),

@@ -23,9 +23,12 @@ import json
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._acr import AcrProvider
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._artifactory import ArtifactoryTokenProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import EcrProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._gar import GarProvider
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._gitlab import GitlabDeployTokenProvider
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._harbor import HarborRobotProvider
 
 __all__ = ['PROVIDERS', 'Credentials', 'Provider', 'get_provider', 'option_names', 'options_fingerprint']
 
@@ -33,6 +36,9 @@ PROVIDERS = {
     AcrProvider.name: AcrProvider,
     EcrProvider.name: EcrProvider,
     GarProvider.name: GarProvider,
+    HarborRobotProvider.name: HarborRobotProvider,
+    GitlabDeployTokenProvider.name: GitlabDeployTokenProvider,
+    ArtifactoryTokenProvider.name: ArtifactoryTokenProvider,
 }
 
 
@@ -66,10 +72,13 @@ def options_fingerprint(name, options, secret_options=()):
     the provider's ``secret_options`` dropped).
 
     Recorded on the Secret, it tells a later run whether the stored token was minted for the
-    same provider entry (same region, account, role, endpoint, server). A plain SHA-256 (the
-    options are not secret, and it must be equal across runs, unlike ``_common.content_hash``).
+    same provider entry (same region, account, role, endpoint, server). Options that hold secrets
+    (the provider's ``secret_options``, such as an API password) and the run's ``owner`` are left
+    out. A plain SHA-256 (the remaining options are not secret, and it must be equal across runs,
+    unlike ``_common.content_hash``).
     """
-    data = dict((k, v) for k, v in options.items() if v is not None and k not in secret_options)
+    hidden = set(secret_options) | set(getattr(PROVIDERS.get(name), 'secret_options', ())) | set(['owner'])
+    data = dict((k, v) for k, v in options.items() if v is not None and k not in hidden)
     data['provider'] = name
     text = json.dumps(data, sort_keys=True, separators=(',', ':'))
     return 'sha256:' + hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]

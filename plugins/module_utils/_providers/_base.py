@@ -19,17 +19,20 @@ class Credentials(object):
     """Credentials minted by a provider. Holds a secret: never return, log or ``repr`` it unredacted.
 
     ``server``: the registry server / key the credentials are for; ``username``, ``password``;
-    ``expires_at`` and ``issued_at``: aware UTC datetimes.
+    ``expires_at`` and ``issued_at``: aware UTC datetimes. ``ref``: for a stateful provider, the
+    secret-free reference of the credential object at the registry (``{"id": ..., "name": ...}``),
+    recorded on the Secret; None for stateless tokens.
     """
 
-    __slots__ = ('server', 'username', 'password', 'expires_at', 'issued_at')
+    __slots__ = ('server', 'username', 'password', 'expires_at', 'issued_at', 'ref')
 
-    def __init__(self, server, username, password, expires_at, issued_at):
+    def __init__(self, server, username, password, expires_at, issued_at, ref=None):
         self.server = server
         self.username = username
         self.password = password
         self.expires_at = expires_at
         self.issued_at = issued_at
+        self.ref = ref
 
     def __repr__(self):
         return 'Credentials(server=%r, username=%r, password=%r, expires_at=%r)' % (
@@ -53,6 +56,17 @@ class Provider(object):
 
     ``warn`` receives warnings (never a secret); ``session_factory`` lets tests replace the
     SDK session.
+
+    Stateful providers (``stateful = True``: Harbor robot accounts, GitLab deploy tokens,
+    Artifactory access tokens) mint a credential *object* at the registry, which outlives the run
+    and must be reused, rotated and deleted. The runner gives them an ``owner`` string (the
+    Secret name and the cluster) in ``options['owner']`` before any call, records ``ref`` on the
+    Secret, and calls: ``check(options, ref, now)`` (read-only: is the credential still usable?
+    returns None or the reason it is not), ``mint(options, now, current=ref)`` (rotate ``current``
+    in place when the provider can, else create), ``preview(options, current)`` (check mode: the
+    Credentials a mint would return, password None, no network write), ``owned(options)`` (the
+    refs of every credential this owner minted for this entry) and ``retire(options, ref)``
+    (delete one).
     """
 
     name = None
@@ -61,6 +75,7 @@ class Provider(object):
     secret_options = ()
     lifetime = None
     default_refresh_before = None
+    stateful = False
 
     def __init__(self, warn=None, session_factory=None):
         self.warn = warn or (lambda msg: None)
@@ -74,6 +89,20 @@ class Provider(object):
 
     def known_server(self, options):
         return options.get('server')
+
+    # -- stateful providers only --------------------------------------------------------
+
+    def check(self, options, ref, now):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def preview(self, options, current):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def owned(self, options):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def retire(self, options, ref):  # pragma: no cover - interface
+        raise NotImplementedError
 
     def checked_expiry(self, reported, now, label):
         """The expiry to record for credentials minted at ``now``.

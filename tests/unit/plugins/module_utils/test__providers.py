@@ -25,6 +25,8 @@ import pytest
 from ansible_collections.registrylink.k8s.plugins.module_utils import _providers
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import format_rfc3339, parse_rfc3339
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
+    ConflictError,
+    ItemsFailed,
     NotFoundError,
     ProviderError,
     RegistryLinkError,
@@ -240,16 +242,22 @@ def no_token_in(obj, harness):
 # --------------------------------------------------------------------------- the table and the interface
 
 def test_table_lists_ecr_and_every_provider_follows_the_interface():
-    assert {'acr', 'ecr', 'gar'} <= set(_providers.provider_names())
+    assert {'acr', 'artifactory_token', 'ecr', 'gar', 'gitlab_deploy_token', 'harbor_robot'} <= set(
+        _providers.provider_names())
     for name, cls in _providers.PROVIDERS.items():
         assert issubclass(cls, Provider) and cls.name == name
         assert cls.lifetime > 0 and 0 < cls.default_refresh_before < cls.lifetime
         assert 'server' not in cls.options
         for method in ('validate', 'mint', 'known_server'):
             assert callable(getattr(cls, method))
+        if cls.stateful:
+            for method in ('check', 'preview', 'owned', 'retire'):
+                assert getattr(cls, method) is not getattr(Provider, method), (name, method)
         assert set(cls.secret_options) <= set(cls.options)
     assert {'aws_profile', 'endpoint_url', 'region', 'registry_id', 'role_arn'} <= set(_providers.option_names())
     assert {'credentials_file', 'token_uri'} <= set(_providers.option_names())
+    assert {'api_ca_path', 'api_password', 'api_token', 'api_url', 'api_username', 'credential_lifetime',
+            'credential_name', 'group', 'project', 'token_username'} <= set(_providers.option_names())
 
 
 @pytest.mark.parametrize('name', ['ecrr', 'ECR', '', None, 'azure'])
@@ -260,6 +268,8 @@ def test_unknown_provider_names_the_known_ones(name):
     assert 'unknown provider %r' % (name,) in err.value.msg and 'known providers: ' in err.value.msg
     assert 'acr' in err.value.msg and 'ecr' in err.value.msg
     assert 'gar' in err.value.msg
+    assert 'artifactory_token' in err.value.msg and 'gitlab_deploy_token' in err.value.msg
+    assert 'harbor_robot' in err.value.msg
 
 
 def test_options_fingerprint_is_stable_and_ignores_unset_options():
@@ -746,3 +756,343 @@ def test_env_credentials_fill_only_static_entries_without_any(monkeypatch):
     assert desired is not None
     with pytest.raises(rs.ValidationError, match='password'):
         rs.validate_params(dict(out, registries=out['registries'][1:2]))
+
+
+# --------------------------------------------------------------------------- harbor_robot (stateful provider)
+# The HTTP flows (create, rotate in place, 409 adoption, errors) run against the Harbor stand-in in
+# tests/integration/test_harbor_robot.py; here: validation, naming, and the runner's stateful path
+# with an in-memory provider.
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers import _harbor  # noqa: E402
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret import shared_status  # noqa: E402
+
+HARBOR = {'api_url': 'https://harbor.example.test/', 'api_username': 'admin', 'api_password': 'Adm1n-pw',
+          'project': 'team-a'}
+
+
+def test_harbor_validate_normalises_and_defaults():
+    warnings = []
+    provider = _harbor.HarborRobotProvider(warn=warnings.append)
+    out = provider.validate(dict(HARBOR))
+    assert out['api_url'] == 'https://harbor.example.test'
+    assert out['server'] == 'harbor.example.test'  # Harbor serves its registry on the API host
+    assert out['credential_lifetime'] == '30d' and provider.lifetime == 30 * 86400
+    assert provider.default_refresh_before == 15 * 86400
+    out = provider.validate(dict(HARBOR, credential_lifetime='36h', server='registry.example.test:5000'))
+    assert out['credential_lifetime'] == '2d' and out['server'] == 'registry.example.test:5000'
+    assert warnings and 'rounded up to 2 days' in warnings[0]
+
+
+@pytest.mark.parametrize('override, field, words', [
+    ({'api_url': 'http://harbor.example.test'}, 'api_url', 'plain HTTP'),
+    ({'api_url': 'https://user:pw@harbor.example.test'}, 'api_url', 'not an https:// URL'),
+    ({'api_url': None}, 'api_url', 'base URL of the API is required'),
+    ({'api_password': None}, 'api_password', 'project admin'),
+    ({'api_username': ''}, 'api_username', 'api_username'),
+    ({'project': None}, 'project', 'needs the Harbor project'),
+    ({'project': 'Team A'}, 'project', 'not a Harbor project name'),
+    ({'credential_name': 'Bad Name'}, 'credential_name', 'not a valid robot name'),
+    ({'credential_lifetime': '12h'}, 'credential_lifetime', 'from 1d to 3650d'),
+    ({'credential_lifetime': '4000d'}, 'credential_lifetime', 'from 1d to 3650d'),
+    ({'credential_lifetime': 'soon'}, 'credential_lifetime', 'expected a duration'),
+    ({'api_ca_path': '/nonexistent/ca.pem'}, 'api_ca_path', 'does not exist'),
+    ({'project': 5}, 'project', 'must be a string'),
+])
+def test_harbor_validate_refuses_bad_options(override, field, words):
+    with pytest.raises(ValidationError) as err:
+        _harbor.HarborRobotProvider().validate(dict(HARBOR, **override))
+    assert err.value.field == field and words in err.value.msg
+    assert 'Adm1n-pw' not in err.value.msg
+
+
+def test_harbor_fingerprint_ignores_the_api_password_and_the_owner():
+    options = _harbor.HarborRobotProvider().validate(dict(HARBOR))
+    fp = _providers.options_fingerprint('harbor_robot', options)
+    other = dict(options, api_password='Other-pw1', owner='x@y')
+    assert fp == _providers.options_fingerprint('harbor_robot', other)
+    assert fp != _providers.options_fingerprint('harbor_robot', dict(options, project='team-b'))
+
+
+def test_harbor_robot_name_and_times():
+    assert _harbor.robot_name({'owner': 'regcred@4f1c2d3e-aaaa-bbbb'}) == 'rl-regcred-4f1c2d3e'
+    assert _harbor.robot_name({'owner': 'pull.secret@UID', 'credential_name': 'mine'}) == 'mine'
+    assert _harbor._short_name('robot$team-a+rl-x') == 'rl-x' and _harbor._short_name('bot-p+n') == 'n'
+    parse = _harbor._parse_time
+    assert parse('2026-03-01T08:00:00.123Z') == NOW
+    assert parse('2026-03-01T09:30:00+01:30') == NOW
+    assert parse('2026-03-01 08:00:00') == NOW
+    assert parse('yesterday') is None and parse(None) is None
+
+
+def test_records_keep_the_credential_reference_and_drop_malformed_ones():
+    text = json.dumps([
+        {'server': 'a', 'provider': 'harbor_robot', 'options': 'sha256:1', 'expires_at': '2026-03-02T00:00:00Z',
+         'credential': {'id': 7, 'name': 'robot$p+n'}},
+        {'server': 'b', 'provider': 'harbor_robot', 'options': 'sha256:2', 'expires_at': '2026-03-02T00:00:00Z',
+         'credential': {'id': True, 'name': 'x'}},
+    ])
+    first, second = load_records(text)
+    assert first['credential'] == {'id': 7, 'name': 'robot$p+n'} and 'credential' not in second
+
+
+def test_shared_status_decides_per_namespace():
+    record = {'server': 'a', 'credential': {'id': 1, 'name': 'n'}}
+    raw = {'username': 'n', 'password': 'pw'}
+    shared = {'shared': (record, raw)}
+    stale = {'fresh': False, 'reason': 'no secret yet', 'record': None, 'raw': None}
+    assert shared_status(stale, shared)['fresh'] is True and shared_status(stale, shared)['raw'] == raw
+    own_fresh = {'fresh': True, 'reason': None, 'record': record, 'raw': raw}
+    got = shared_status(own_fresh, {'shared': None, 'reason': 'robot account n no longer exists at Harbor'})
+    assert got['fresh'] is False and 'no longer exists' in got['reason']
+    assert shared_status(stale, {'shared': None}) is stale
+
+
+class FakeRobots(Provider):
+    """An in-memory stateful provider: credential objects with ids, secrets and owners."""
+
+    name = 'harbor_robot'
+    options = _harbor.HarborRobotProvider.options
+    secret_options = ('api_password',)
+    lifetime = 30 * 86400
+    default_refresh_before = 15 * 86400
+    stateful = True
+
+    def __init__(self, store, warn=None):
+        super(FakeRobots, self).__init__(warn=warn)
+        self.store = store
+
+    def validate(self, options):
+        return _harbor.HarborRobotProvider().validate(options)
+
+    def check(self, options, ref, now):
+        robot = self.store['robots'].get(ref['id'])
+        return None if robot and not robot.get('disable') else 'gone'
+
+    def preview(self, options, current):
+        self.store['calls'].append('preview')
+        return Credentials(options['server'], current['name'] if current else '(new)', None, NOW, NOW, ref=current)
+
+    def mint(self, options, now, current=None):
+        if self.store.get('fail'):
+            raise ProviderError('Harbor: create robot account: HTTP 403')
+        if current and current['id'] in self.store['robots']:
+            robot = self.store['robots'][current['id']]
+            self.store['calls'].append('rotate')
+        else:
+            self.store['next'] += 1
+            robot = {'id': self.store['next'], 'name': 'robot$p+r%d' % self.store['next'], 'owner': options['owner']}
+            self.store['robots'][robot['id']] = robot
+            self.store['calls'].append('create')
+        robot['secret'] = 'S3cret-%d-%d' % (robot['id'], len(self.store['calls']))
+        return Credentials(options['server'], robot['name'], robot['secret'], now + datetime.timedelta(days=30), now,
+                           ref={'id': robot['id'], 'name': robot['name']})
+
+    def owned(self, options):
+        robots = sorted(self.store['robots'].values(), key=lambda r: r['id'])
+        return [{'id': r['id'], 'name': r['name']} for r in robots if r['owner'] == options['owner']]
+
+    def retire(self, options, ref):
+        self.store['calls'].append('retire %d' % ref['id'])
+        return self.store['robots'].pop(ref['id'], None) is not None
+
+
+class ClusterKube(FakeKube):
+    """FakeKube whose namespaces have UIDs and honour a name field selector (kube-system's UID)."""
+
+    def __init__(self, namespaces):
+        super(ClusterKube, self).__init__(list(namespaces) + ['kube-system'])
+        for item in self.namespaces:
+            item['metadata']['uid'] = 'uid-' + item['metadata']['name']
+
+    def list_all(self, resource, func, namespace=None, **kwargs):
+        if resource == 'namespaces' and kwargs.get('field_selector'):
+            self.requests.append(('list', resource))
+            name = kwargs['field_selector'].split('=', 1)[1]
+            return [copy.deepcopy(n) for n in self.namespaces if n['metadata']['name'] == name]
+        return super(ClusterKube, self).list_all(resource, func, namespace=namespace, **kwargs)
+
+
+class StatefulHarness(object):
+    def __init__(self):
+        self.kube = ClusterKube(['team-a', 'team-b', 'team-c'])
+        self.store = {'robots': {}, 'calls': [], 'next': 0}
+        self.warnings = []
+
+    def factory(self, name, field='provider', warn=None):
+        return FakeRobots(self.store, warn=warn)
+
+    def run(self, check_mode=False, **kw):
+        kw.setdefault('name', 'harbor-pull')
+        kw.setdefault('registries', [dict(HARBOR)])
+        kw['registries'] = [dict(r, provider='harbor_robot') for r in kw['registries']]
+        kw.setdefault('refresh_before', None)
+        runner = RegistrySecretRunner(params(**kw), check_mode=check_mode, warn=self.warnings.append,
+                                      kube=self.kube, provider_factory=self.factory, now=NOW,
+                                      register_secret=self.registered.append if hasattr(self, 'registered') else None)
+        return runner.run()
+
+
+def test_stateful_check_mode_previews_and_writes_nothing():
+    h = StatefulHarness()
+    result = h.run(check_mode=True)
+    assert result['changed'] and h.store['calls'] == ['preview'] and h.kube.writes == []
+    assert h.store['robots'] == {}
+
+
+def test_stateful_reuse_rotation_cleanup_and_owner():
+    h = StatefulHarness()
+    h.registered = []
+    first = h.run(namespaces=['team-a'])
+    assert h.store['calls'] == ['create'] and first['credentials'][0]['action'] == 'created'
+    assert h.registered == [h.store['robots'][1]['secret']]  # masked in every output by Ansible
+    assert h.store['robots'][1]['owner'] == 'harbor-pull@uid-kube-system'
+    # rerun and a namespace joining: the same robot, copied from team-a's Secret, no mint
+    again = h.run(namespaces=['team-a', 'team-b'])
+    assert h.store['calls'] == ['create'] and again['credentials'][0]['action'] == 'kept'
+    assert h.kube.config('team-b', 'harbor-pull') == h.kube.config('team-a', 'harbor-pull')
+    # rotation in place when every record is within refresh_before
+    rotated = h.run(namespaces=['team-a', 'team-b'], refresh_before='30d')
+    assert h.store['calls'] == ['create', 'rotate'] and rotated['credentials'][0]['action'] == 'rotated'
+    secret = h.store['robots'][1]['secret']
+    assert all(h.kube.config(ns, 'harbor-pull')['auths']['harbor.example.test']['password'] == secret
+               for ns in ('team-a', 'team-b'))
+    # the robot vanished at the registry: a new one is created, and nothing leaks into the result
+    del h.store['robots'][1]
+    result = h.run(namespaces=['team-a', 'team-b'])
+    assert h.store['calls'][-1] == 'create' and sorted(h.store['robots']) == [2]
+    assert 'S3cret' not in json.dumps(result) + ' '.join(h.warnings)
+
+
+def test_stateful_cleanup_is_skipped_when_a_namespace_failed_and_keeps_outside_users():
+    h = StatefulHarness()
+    h.run(namespaces=['team-a', 'team-c'])
+    h.run(namespaces=['team-a'], registries=[dict(HARBOR, credential_name='renamed')])
+    # robot 1 is still in team-c's Secret (outside this selection): kept
+    assert sorted(h.store['robots']) == [1, 2]
+    # an unowned robot of another Secret name is never touched
+    h.store['robots'][9] = {'id': 9, 'name': 'robot$p+other', 'owner': 'other@uid-kube-system'}
+    real_call = h.kube.call
+
+    def failing(verb, resource, func, namespace=None, name=None, **kwargs):
+        if namespace == 'team-c' and verb == 'update':
+            raise ConflictError('conflict', status=409)
+        return real_call(verb, resource, func, namespace=namespace, name=name, **kwargs)
+
+    h.kube.call = failing
+    with pytest.raises(ItemsFailed):
+        h.run(namespaces=['team-a', 'team-c'], registries=[dict(HARBOR, credential_name='renamed')])
+    assert sorted(h.store['robots']) == [1, 2, 9]
+    assert any('no credential of this entry is deleted' in w for w in h.warnings)
+    h.kube.call = real_call
+    result = h.run(namespaces=['team-a', 'team-c'], registries=[dict(HARBOR, credential_name='renamed')])
+    assert sorted(h.store['robots']) == [2, 9]
+    assert {'provider': 'harbor_robot', 'server': 'harbor.example.test', 'name': 'robot$p+r1', 'id': 1,
+            'action': 'deleted'} in result['credentials']
+
+
+def test_stateful_absent_deletes_owned_credentials_only():
+    h = StatefulHarness()
+    h.run(namespaces=['team-a', 'team-b'])
+    h.store['robots'][9] = {'id': 9, 'name': 'robot$p+other', 'owner': 'other@uid-kube-system'}
+    result = h.run(namespaces=['team-a'], state='absent')
+    # team-b still uses robot 1: kept
+    assert sorted(h.store['robots']) == [1, 9] and result['credentials'][0]['action'] == 'kept'
+    result = h.run(namespaces=['team-a', 'team-b'], state='absent', check_mode=True)
+    assert sorted(h.store['robots']) == [1, 9] and result['credentials'][0]['action'] == 'deleted'
+    h.run(namespaces=['team-a', 'team-b'], state='absent')
+    assert sorted(h.store['robots']) == [9]
+
+
+def test_stateful_mint_failure_writes_nothing():
+    h = StatefulHarness()
+    h.store['fail'] = True
+    with pytest.raises(ProviderError) as err:
+        h.run(namespaces=['team-a', 'team-b'])
+    assert 'HTTP 403' in err.value.msg and h.kube.writes == []
+
+
+# --------------------------------------------------------------------------- gitlab_deploy_token
+# The HTTP flows run against the GitLab stand-in in tests/integration/test_gitlab_deploy_token.py.
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers import _gitlab  # noqa: E402
+
+GITLAB = {'api_url': 'https://gitlab.example.test', 'api_token': 'glpat-S3cret', 'project': 'team/app',
+          'server': 'registry.gitlab.example.test'}
+
+
+def test_gitlab_validate_normalises_and_defaults():
+    provider = _gitlab.GitlabDeployTokenProvider()
+    out = provider.validate(dict(GITLAB, project='/team/app/'))
+    assert out['project'] == 'team/app' and out['server'] == 'registry.gitlab.example.test'
+    assert out['credential_lifetime'] == '%ds' % (30 * 86400) and provider.default_refresh_before == 15 * 86400
+    out = provider.validate(dict(GITLAB, project=None, group='42', credential_lifetime='12h'))
+    assert out['group'] == '42' and provider.lifetime == 12 * 3600
+    assert provider._base(out) == '/groups/42/deploy_tokens'
+    assert provider._base(dict(out, project='team/sub app', group=None)) == '/projects/team%2Fsub%20app/deploy_tokens'
+
+
+@pytest.mark.parametrize('override, field, words', [
+    ({'api_url': 'http://gitlab.example.test'}, 'api_url', 'plain HTTP'),
+    ({'api_token': None}, 'api_token', 'Not the CI job token'),
+    ({'project': None}, 'project', 'exactly one of project or group'),
+    ({'group': 'team'}, 'project', 'exactly one of project or group'),
+    ({'project': 'team//app'}, 'project', 'not a GitLab full path'),
+    ({'server': None}, 'server', 'container registry host'),
+    ({'credential_name': '-x'}, 'credential_name', 'not a valid deploy token name'),
+    ({'credential_lifetime': '30m'}, 'credential_lifetime', 'from 1h to 3650d'),
+])
+def test_gitlab_validate_refuses_bad_options(override, field, words):
+    with pytest.raises(ValidationError) as err:
+        _gitlab.GitlabDeployTokenProvider().validate(dict(GITLAB, **override))
+    assert err.value.field == field and words in err.value.msg
+    assert 'glpat-S3cret' not in err.value.msg
+
+
+def test_gitlab_token_name_carries_the_owner_and_the_fingerprint_not_the_token():
+    options = _gitlab.GitlabDeployTokenProvider().validate(dict(GITLAB))
+    assert _gitlab.token_name(dict(options, owner='regcred@uid-1')) == 'rl-regcred (registrylink.k8s owner=regcred@uid-1)'
+    assert _gitlab.token_name(dict(options, owner='r@u', credential_name='pull')) == 'pull (registrylink.k8s owner=r@u)'
+    fp = _providers.options_fingerprint('gitlab_deploy_token', options)
+    assert fp == _providers.options_fingerprint('gitlab_deploy_token', dict(options, api_token='other'))
+
+
+# --------------------------------------------------------------------------- artifactory_token
+# The HTTP flows run against the Artifactory stand-in in tests/integration/test_artifactory_token.py.
+
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers import _artifactory  # noqa: E402
+
+ARTIFACTORY = {'api_url': 'https://acme.jfrog.example.test', 'api_token': 'eyJ-S3cret', 'token_username': 'k8s',
+               'server': 'acme.jfrog.example.test'}
+
+
+def test_artifactory_validate_normalises_and_defaults():
+    provider = _artifactory.ArtifactoryTokenProvider()
+    out = provider.validate(dict(ARTIFACTORY, credential_lifetime='3h'))
+    assert out['server'] == 'acme.jfrog.example.test' and provider.lifetime == 10800
+    assert provider.default_refresh_before == 5400
+    assert _artifactory.description(dict(out, owner='s@u')) == 'rl-s (registrylink.k8s owner=s@u)'
+
+
+@pytest.mark.parametrize('override, field, words', [
+    ({'api_url': 'http://acme'}, 'api_url', 'plain HTTP'),
+    ({'api_token': ''}, 'api_token', 'needs an access token'),
+    ({'token_username': None}, 'token_username', 'the Artifactory user'),
+    ({'token_username': 'a:b'}, 'token_username', 'no spaces, colons'),
+    ({'server': None}, 'server', 'repository path method'),
+    ({'credential_lifetime': '2h'}, 'credential_lifetime', 'cannot be revoked'),
+    ({'credential_lifetime': '400d'}, 'credential_lifetime', 'to 365d'),
+])
+def test_artifactory_validate_refuses_bad_options(override, field, words):
+    with pytest.raises(ValidationError) as err:
+        _artifactory.ArtifactoryTokenProvider().validate(dict(ARTIFACTORY, **override))
+    assert err.value.field == field and words in err.value.msg
+    assert 'eyJ-S3cret' not in err.value.msg
+
+
+def test_records_accept_string_credential_ids():
+    text = json.dumps([{'server': 'a', 'provider': 'artifactory_token', 'options': 'sha256:1',
+                        'expires_at': '2026-03-02T00:00:00Z', 'credential': {'id': 'a1b2-c3', 'name': 'k8s'}},
+                       {'server': 'b', 'provider': 'artifactory_token', 'options': 'sha256:2',
+                        'expires_at': '2026-03-02T00:00:00Z', 'credential': {'id': '', 'name': 'k8s'}}])
+    first, second = load_records(text)
+    assert first['credential'] == {'id': 'a1b2-c3', 'name': 'k8s'} and 'credential' not in second

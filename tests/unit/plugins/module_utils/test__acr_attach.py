@@ -159,7 +159,8 @@ def test_create_waits_for_propagation_then_reruns_unchanged():
     assert r['changed'] and r['action'] == 'create' and r['role'] == 'AcrPull' and r['managed']
     assert r['principal_id'] == KUBELET and r['principal_source'] == 'kubelet identity of prod'
     assert r['propagated'] is True and clock.sleeps == [2, 4, 8] and r['waited_seconds'] == 14
-    (a,) = arm.assignments.values()
+    assert len(arm.assignments) == 1
+    a = next(iter(arm.assignments.values()))
     assert a['name'] == assignment_name(REG, KUBELET, PULL)
     assert a['properties']['principalType'] == 'ServicePrincipal' and a['properties']['roleDefinitionId'].endswith(PULL)
     before = len(arm.writes())

@@ -74,10 +74,10 @@ def test_stats_count_across_threads():
     policy = RetryPolicy()
 
     def work():
-        for _ in range(500):
+        for _round in range(500):
             policy.record('kubernetes', 'HTTP 429', 0.5)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work) for _thread in range(4)]
     for t in threads:
         t.start()
     for t in threads:

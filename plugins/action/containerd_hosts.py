@@ -19,11 +19,20 @@ from ansible.plugins.action import ActionBase
 FILE_OPTIONS = (('ca_file', 'ca'), ('client_cert_file', 'client_cert'), ('client_key_file', 'client_key'))
 
 
-class _FileOptionError(Exception):
+class FileOptionError(Exception):
     def __init__(self, msg, field):
-        super(_FileOptionError, self).__init__(msg)
+        super(FileOptionError, self).__init__(msg)
         self.msg = msg
         self.field = field
+
+
+def refuse_key_as_certificate(text, field, path, text_option):
+    """A ``ca_file`` / ``client_cert_file`` holding a private key (a key file, or a cert+key bundle)
+    is refused on the controller: the key never travels to the node, where it would be written to a
+    world-readable ``.crt`` file, and never appears in the module's logged options."""
+    if text_option != 'client_key' and 'PRIVATE KEY-----' in text:
+        raise FileOptionError('%s: %s holds a private key (a -----BEGIN ... PRIVATE KEY----- block): give a file with'
+                               ' the certificate only; a client key goes into client_key_file' % (field, path), field)
 
 
 class ActionModule(ActionBase):
@@ -36,7 +45,7 @@ class ActionModule(ActionBase):
             with open(real, 'rb') as f:
                 return to_text(f.read(), errors='surrogate_or_strict')
         except (AnsibleError, IOError, OSError, UnicodeError) as exc:
-            raise _FileOptionError('%s: cannot read %s on the controller (%s); give the path of a PEM file'
+            raise FileOptionError('%s: cannot read %s on the controller (%s); give the path of a PEM file'
                                    % (field, path, to_text(exc).splitlines()[0] if to_text(exc) else type(exc).__name__),
                                    field)
 
@@ -48,9 +57,11 @@ class ActionModule(ActionBase):
             if path is None:
                 continue
             if endpoint.get(text_option):
-                raise _FileOptionError('%s.%s and %s.%s are mutually exclusive: give one'
+                raise FileOptionError('%s.%s and %s.%s are mutually exclusive: give one'
                                        % (field, file_option, field, text_option), '%s.%s' % (field, file_option))
-            endpoint[text_option] = self._read(path, '%s.%s' % (field, file_option))
+            text = self._read(path, '%s.%s' % (field, file_option))
+            refuse_key_as_certificate(text, '%s.%s' % (field, file_option), path, text_option)
+            endpoint[text_option] = text
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -64,7 +75,7 @@ class ActionModule(ActionBase):
                     mirrors = registry.get('mirrors') if isinstance(registry, dict) else None
                     for j, mirror in enumerate(mirrors if isinstance(mirrors, list) else []):
                         self._load_files(mirror, 'registries[%d].mirrors[%d]' % (i, j))
-        except _FileOptionError as exc:
+        except FileOptionError as exc:
             result.update(failed=True, changed=False, msg=exc.msg, field=exc.field)
             return result
         result.update(self._execute_module(module_name='registrylink.k8s.containerd_hosts', module_args=args,

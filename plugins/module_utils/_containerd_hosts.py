@@ -113,6 +113,11 @@ def _scan_config(text):
         if not m:
             continue
         key, value = m.group(2), m.group(3)
+        if not m.group(1) and '.' in key:  # a dotted key (registry.config_path = ...) names a nested table
+            parts = key.split('.')
+            inner, key = parts[:-1], parts[-1]
+        else:
+            inner = []
         if value.startswith('['):
             try:
                 value = json.loads(value.split(']', 1)[0] + ']')
@@ -130,9 +135,12 @@ def _scan_config(text):
             if value.isdigit():
                 value = int(value)
         node = data
-        for part in table:
+        for part in tuple(table) + tuple(inner):
             node = node.setdefault(part, {})
-        node[key] = value
+            if not isinstance(node, dict):
+                break
+        else:
+            node[key] = value
     return data
 
 
@@ -180,7 +188,15 @@ def read_config_path(text, where):
     registry = _dig(data, path) or {}
     raw = registry.get('config_path') if isinstance(registry, dict) else None
     dirs = [d for d in (raw or '').split(':') if d] if isinstance(raw, str) else []
-    legacy = sorted(k for k in ('mirrors', 'configs') if isinstance(registry, dict) and registry.get(k))
+    legacy = []
+    if isinstance(registry, dict):
+        if registry.get('mirrors'):
+            legacy.append('mirrors')
+        # containerd refuses only configs.<host>.tls with config_path; configs.<host>.auth is allowed
+        configs = registry.get('configs')
+        if isinstance(configs, dict) and any(isinstance(c, dict) and 'tls' in c for c in configs.values()):
+            legacy.append('configs')
+        legacy.sort()
     return {'version': version, 'config_path': dirs[0] if dirs else None, 'config_path_all': dirs,
             'table': '.'.join(path), 'legacy': legacy}
 
@@ -227,6 +243,11 @@ def validate_pem(value, field, kinds):
     if not isinstance(value, str) or not value.strip():
         raise ValidationError('%s is empty: give the PEM file' % field, field=field)
     blocks = _PEM_RE.findall(value)
+    if not any('PRIVATE KEY' in kind for kind in kinds) and 'PRIVATE KEY-----' in value:
+        # a key where a certificate belongs (a key file, or a cert+key bundle) would be written to a
+        # world-readable .crt file and is logged as a plain option: refuse it, never echo it
+        raise ValidationError('%s holds a private key (a -----BEGIN ... PRIVATE KEY----- block): give the %s only;'
+                              ' a client key goes into client_key' % (field, kinds[0]), field=field)
     if not blocks or not any(kind in kinds for kind, _body in blocks):
         raise ValidationError('%s is not a PEM %s (no -----BEGIN %s----- block)' % (field, kinds[0], kinds[0]),
                               field=field)
@@ -399,6 +420,15 @@ def _mode(path):
         return None
 
 
+def _makedirs(path):
+    """``os.makedirs`` that a concurrent run creating the same directory does not fail."""
+    try:
+        os.makedirs(path, 0o755)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
 def write_atomic(path, content, mode):
     """Write ``content`` to ``path`` through a temporary file in the same directory, with ``mode``
     set before the content lands (a key is never readable by others, not even for a moment)."""
@@ -475,7 +505,7 @@ def apply_plan(plan):
     directory, hosts = plan['directory'], plan['path']
     if plan['writes']:
         if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
+            _makedirs(directory)
         if plan['backup']:
             os.rename(hosts, hosts + BACKUP_SUFFIX)
         # certificate files first: hosts.toml must never name a file that is not there yet
@@ -511,6 +541,21 @@ def plan_diff(plan):
         after += ''.join('# file %s\n' % _file_diff_line(n, c, s) for n, c, _m, s in written)
         before += ''.join('# file %s: present\n' % n for n in plan['removes'] if n != 'hosts.toml')
     return {'before_header': plan['path'], 'after_header': plan['path'], 'before': before, 'after': after}
+
+
+def _pem_options_holding_keys(registries):
+    """The ``ca`` / ``client_cert`` texts that hold private key material (refused by validation,
+    but the module's invocation would log them: they are plain options)."""
+    found = []
+    for reg in registries if isinstance(registries, list) else []:
+        if not isinstance(reg, dict):
+            continue
+        mirrors = reg.get('mirrors') if isinstance(reg.get('mirrors'), list) else []
+        for ep in [reg] + [m for m in mirrors if isinstance(m, dict)]:
+            for opt in ('ca', 'client_cert'):
+                if isinstance(ep.get(opt), str) and 'PRIVATE KEY' in ep[opt]:
+                    found.append(ep[opt])
+    return found
 
 
 class ContainerdHostsRunner(Runner):
@@ -562,6 +607,8 @@ class ContainerdHostsRunner(Runner):
 
     def run(self):
         state = self.params['state']
+        for text in _pem_options_holding_keys(self.params['registries']):
+            self.register_secret(text)  # a key given as ca / client_cert: masked in every output
         entries, warnings = validate_registries(self.params['registries'] or [], state)
         for w in warnings:
             self.warn(w)
@@ -578,7 +625,7 @@ class ContainerdHostsRunner(Runner):
         if refused:
             raise ValidationError(refused[0]['reason'], field='force', refused=[p['host'] for p in refused])
         if state == 'present' and not os.path.isdir(config_path) and not self.check_mode:
-            os.makedirs(config_path, 0o755)
+            _makedirs(config_path)
         results = []
         for p in plans:
             if not self.check_mode and p['action'] not in ('unchanged', 'absent'):

@@ -30,6 +30,8 @@ description:
     is replaced only with O(force=true), and is then kept as C(hosts.toml.registrylink-backup) and put back
     by O(state=absent).
   - Every input (hosts, URLs, PEM files, containerd's config) is checked before the first file is written.
+    A CA or client certificate that holds a private key (a key file, or a cert+key bundle) is refused, and a
+    file holding one is not even sent to the node.
   - Credentials for a registry or mirror still come from the image pull secret. The kubelet picks them by the
     image's registry host, not by the mirror that containerd contacts.
   - The files are written as the user the module runs as (use C(become) to write them as root).

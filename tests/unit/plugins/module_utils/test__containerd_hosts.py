@@ -35,6 +35,24 @@ LEGACY = '''version = 2
   endpoint = ["https://mirror.example.com"]
 '''
 UNSET = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n'
+# a dotted key inside a table (valid TOML; the fallback reader once missed it)
+DOTTED = '''version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  registry.config_path = "/etc/containerd/certs.d"
+'''
+# containerd refuses configs.<host>.tls with config_path, but allows configs.<host>.auth
+AUTH = '''version = 2
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example.com".auth]
+  username = "u"
+'''
+TLS = '''version = 2
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example.com".tls]
+  ca_file = "/etc/ca.crt"
+'''
 
 
 @pytest.mark.parametrize("text, version, path, legacy", [
@@ -43,6 +61,9 @@ UNSET = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_p
     (V1, 1, "/opt/certs.d", []),
     (LEGACY, 2, None, ["mirrors"]),
     (UNSET, 2, None, []),
+    (DOTTED, 2, "/etc/containerd/certs.d", []),
+    (AUTH, 2, "/etc/containerd/certs.d", []),
+    (TLS, 2, "/etc/containerd/certs.d", ["configs"]),
     ("", 1, None, []),
 ])
 def test_config_path_is_read_for_every_config_version(text, version, path, legacy):
@@ -50,7 +71,7 @@ def test_config_path_is_read_for_every_config_version(text, version, path, legac
     assert (found["version"], found["config_path"], found["legacy"]) == (version, path, legacy)
 
 
-@pytest.mark.parametrize("text", [V2, V3, V1, LEGACY, UNSET])
+@pytest.mark.parametrize("text", [V2, V3, V1, LEGACY, UNSET, DOTTED, AUTH, TLS])
 def test_the_fallback_reader_agrees_with_tomllib(text, monkeypatch):
     want = ch.read_config_path(text, "c")
     monkeypatch.setattr(ch, "_toml", None)
@@ -362,3 +383,47 @@ def test_read_config_path_only_typed_errors(text, fallback):
         pass
     finally:
         ch._toml = saved
+
+
+# --------------------------------------------------------------------------------------
+# found by review (issue 19): key material where a certificate belongs, configs.auth, races
+
+
+@pytest.mark.parametrize("where", ["ca", "client_cert", "mirror_ca"])
+@pytest.mark.parametrize("text", [KEY, CA + KEY, _pem("EC PRIVATE KEY", "c2VjcmV0")])
+def test_a_key_where_a_certificate_belongs_is_refused_masked_and_not_written(tmp_path, where, text):
+    reg = _reg(client_key=KEY if where == "client_cert" else None)
+    if where == "mirror_ca":
+        reg["mirrors"] = [{"url": "https://m.example", "ca": text}]
+    else:
+        reg[where] = text
+    secrets = []
+    runner, _w = _runner(tmp_path, [reg])
+    runner.register_secret = secrets.append
+    with pytest.raises(ValidationError) as exc:
+        runner.run()
+    assert "private key" in exc.value.msg and "c2VjcmV0" not in exc.value.msg
+    assert text in secrets, "the module's logged options would show the key"
+    assert not (tmp_path / "certs.d").exists()
+
+
+def test_configs_auth_alongside_config_path_is_not_refused(tmp_path):
+    result = _runner(tmp_path, [_reg(ca=CA)], config=AUTH.replace("/etc/containerd/certs.d",
+                                                                   str(tmp_path / "certs.d")))[0].run()
+    assert result["changed"] and result["found_in_config"]
+    with pytest.raises(ch.ContainerdConfigError, match="registry.configs"):
+        _runner(tmp_path, [_reg(ca=CA)], config=TLS)[0].run()
+
+
+def test_concurrent_runs_creating_the_same_directories_do_not_fail(tmp_path, monkeypatch):
+    # another run creates the directory between our isdir() check and our makedirs()
+    real_makedirs = os.makedirs
+
+    def racing_makedirs(path, mode=0o777, exist_ok=False):
+        real_makedirs(path, mode)  # the other run wins
+        real_makedirs(path, mode, exist_ok)
+
+    monkeypatch.setattr(ch.os, "makedirs", racing_makedirs)
+    result = _runner(tmp_path, [_reg(ca=CA)])[0].run()
+    assert result["results"][0]["action"] == "created"
+    assert (tmp_path / "certs.d" / "r.example:5000" / "hosts.toml").exists()

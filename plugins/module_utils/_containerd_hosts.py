@@ -472,14 +472,21 @@ def plan_host(entry, config_path, state, force):
             plan['reason'] = 'hosts.toml is not managed by this collection: left alone'
             return plan
         plan['removes'] = owned + (['hosts.toml'] if managed else [])
-        plan['restore'] = has_backup and managed
+        # the original we kept aside goes back, also when someone deleted our hosts.toml since
+        plan['restore'] = has_backup and (managed or current is None)
         plan['after'] = _read(hosts + BACKUP_SUFFIX) if plan['restore'] else None
-        plan['action'] = 'deleted' if plan['removes'] else 'absent'
+        plan['action'] = 'deleted' if plan['removes'] or plan['restore'] else 'absent'
         return plan
     if current is not None and not managed and not force:
         plan['action'] = 'refused'
         plan['reason'] = ('%s exists and was not written by this collection; set force: true to replace it (it is kept'
                           ' as hosts.toml%s and put back by state: absent)' % (hosts, BACKUP_SUFFIX))
+        return plan
+    if current is not None and not managed and has_backup:
+        plan['action'] = 'refused'
+        plan['reason'] = ('%s was not written by this collection, and hosts.toml%s already holds the file that an earlier'
+                          ' run with force replaced: replacing this one too would lose that original. Move one of them'
+                          ' away, then run again' % (hosts, BACKUP_SUFFIX))
         return plan
     text, files = render(entry, directory)
     plan['after'] = text
@@ -524,6 +531,8 @@ def apply_plan(plan):
                 os.rmdir(directory)  # only when nothing else is left in it
             except OSError:
                 pass
+    elif plan['restore']:  # our hosts.toml is already gone: put the original back
+        os.rename(hosts + BACKUP_SUFFIX, hosts)
 
 
 def _file_diff_line(name, content, secret):
@@ -586,7 +595,7 @@ class ContainerdHostsRunner(Runner):
                 field='containerd_config', how_to_fix=how_to_set_config_path(found['version']))
         if found['config_path']:
             info['found_in_config'] = True
-            if given and os.path.normpath(given) not in [os.path.normpath(d) for d in found['config_path_all']]:
+            if given and os.path.realpath(given) not in [os.path.realpath(d) for d in found['config_path_all']]:
                 raise ValidationError('config_path %s differs from the config_path %s that containerd reads from %s:'
                                       ' leave config_path unset to use containerd\'s'
                                       % (given, ':'.join(found['config_path_all']), conf), field='config_path')

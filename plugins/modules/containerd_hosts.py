@@ -83,6 +83,8 @@ options:
     description:
       - Replace a C(hosts.toml) that this module did not write. The original is kept as
         C(hosts.toml.registrylink-backup) and restored by O(state=absent).
+      - Refused even with V(true) while such a backup exists (the file was replaced again by hand), because
+        the original in the backup would be lost.
     type: bool
     default: false
   registries:

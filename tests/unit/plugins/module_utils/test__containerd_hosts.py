@@ -427,3 +427,40 @@ def test_concurrent_runs_creating_the_same_directories_do_not_fail(tmp_path, mon
     result = _runner(tmp_path, [_reg(ca=CA)])[0].run()
     assert result["results"][0]["action"] == "created"
     assert (tmp_path / "certs.d" / "r.example:5000" / "hosts.toml").exists()
+
+
+def test_force_never_overwrites_the_original_kept_by_an_earlier_force(tmp_path):
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    (d / "hosts.toml").write_text('server = "https://original"\n')
+    _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()
+    (d / "hosts.toml").write_text('server = "https://someone-else-again"\n')  # ours replaced by hand
+    with pytest.raises(ValidationError) as exc:
+        _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()
+    assert exc.value.details["field"] == "force" and "lose that original" in exc.value.msg
+    assert (d / "hosts.toml.registrylink-backup").read_text() == 'server = "https://original"\n'
+    assert (d / "hosts.toml").read_text() == 'server = "https://someone-else-again"\n'
+
+
+def test_absent_puts_the_original_back_when_our_hosts_toml_was_deleted(tmp_path):
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    (d / "hosts.toml").write_text('server = "https://original"\n')
+    _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()
+    os.unlink(d / "hosts.toml")
+    check = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent", check_mode=True)[0].run()
+    assert check["changed"] and (d / "hosts.toml.registrylink-backup").exists(), "check mode wrote"
+    result = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert result["changed"] and result["results"][0]["restored_backup"]
+    assert sorted(os.listdir(d)) == ["hosts.toml"] and (d / "hosts.toml").read_text() == 'server = "https://original"\n'
+    assert not _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()["changed"]
+
+
+def test_config_path_given_through_a_symlink_is_containerd_s(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "certs.d").symlink_to(real)
+    runner, _w = _runner(tmp_path, [_reg(ca=CA)])
+    runner.params["config_path"] = str(real)
+    assert runner.run()["results"][0]["action"] == "created"
+    assert (real / "r.example:5000" / "hosts.toml").exists()

@@ -629,6 +629,12 @@ class ContainerdHostsRunner(Runner):
             for opts in ([entry['server_opts']] if entry.get('server_opts') else []) + (entry.get('mirrors') or []):
                 if opts.get('client_key'):
                     self.register_secret(opts['client_key'])
+        if state == 'present':
+            for entry in entries:
+                shadow = os.path.join(config_path, host_directories(entry['host'])[0])
+                if host_directories(entry['host'])[0] != entry['host'] and os.path.isdir(shadow):
+                    self.warn('%s exists: containerd reads it before %s, so the hosts.toml written for %s is not used'
+                              ' while that directory is there' % (shadow, entry['host'], entry['host']))
         plans = [plan_host(e, config_path, state, self.params['force']) for e in entries]
         refused = [p for p in plans if p['action'] == 'refused']
         if refused:
@@ -659,11 +665,38 @@ class ContainerdHostsRunner(Runner):
 # containerd_hosts_info
 
 
-def describe_host(config_path, host):
+def host_directories(host):
+    """The directory names containerd tries for ``host``, in its order (the first that exists is
+    used, even without a ``hosts.toml`` in it): ``host_port_`` (when there is a port), ``host``, ``_default``."""
+    names = []
+    idx = host.rfind(':')
+    if idx > 0:
+        names.append(host[:idx] + '_' + host[idx + 1:] + '_')
+    names.append(host)
+    if host != '_default':
+        names.append('_default')
+    return names
+
+
+def used_directory(roots, host):
+    """The directory containerd uses for ``host`` under the ``config_path`` directories ``roots``, or None."""
+    for root in roots:
+        for name in host_directories(host):
+            if os.path.isdir(os.path.join(root, name)):
+                return os.path.join(root, name)
+    return None
+
+
+def describe_host(config_path, host, roots=None):
     """What containerd will use for ``host``: its ``hosts.toml`` (``exists``, ``managed`` by this
     collection, ``server``, ``mirrors`` [{url, capabilities}] in order, ``ca`` set for the server),
-    and ``mirror_configured``. Raises ``ContainerdConfigError`` for a ``hosts.toml`` that is not TOML."""
-    path = os.path.join(config_path, host, 'hosts.toml') if config_path else None
+    and ``mirror_configured``. The directory is found as containerd does (``host_port_``, ``host``,
+    ``_default``, in each of ``roots``). Raises ``ContainerdConfigError`` for a ``hosts.toml`` that is not TOML."""
+    used = used_directory(roots or ([config_path] if config_path else []), host)
+    if used:
+        path = os.path.join(used, 'hosts.toml')
+    else:
+        path = os.path.join(config_path, host, 'hosts.toml') if config_path else None
     text = _read(path) if path else None
     out = {'host': host, 'path': path, 'exists': text is not None, 'managed': bool(text and text.startswith(MARKER)),
            'server': None, 'mirrors': [], 'ca': False, 'mirror_configured': False}
@@ -702,5 +735,6 @@ class ContainerdHostsInfoRunner(Runner):
                 info.update(config_path=given or found['config_path'], found_in_config=True)
             elif not given:
                 info['how_to_fix'] = how_to_set_config_path(found['version'])
-        registries = [describe_host(info['config_path'], h) for h in hosts]
+        roots = [given] if given else (found['config_path_all'] if text is not None else [])
+        registries = [describe_host(info['config_path'], h, roots) for h in hosts]
         return dict(info, changed=False, registries=registries)

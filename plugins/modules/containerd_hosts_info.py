@@ -16,6 +16,9 @@ description:
   - Runs on a Kubernetes node and reads, for each registry host, the C(hosts.toml) containerd uses for it
     (C(<config_path>/<host[:port]>/hosts.toml), with C(config_path) read from containerd's config). It reports
     whether a mirror or pull-through cache is configured, in which order, and whether a CA is set.
+  - The directory is found as containerd finds it. In each C(config_path) directory, in order, it tries
+    C(<host>_<port>_), then C(<host[:port]>), then C(_default), and uses the first directory that exists,
+    even one without a C(hosts.toml).
   - Read-only. The role M(registrylink.k8s.verify) runs it on the node a rate-limited Pod was scheduled on, when
     that node is in the inventory. M(registrylink.k8s.containerd_hosts) writes these files.
 author:
@@ -93,7 +96,7 @@ registries:
       type: str
       returned: always
     path:
-      description: The C(hosts.toml) path containerd reads for it.
+      description: The C(hosts.toml) path containerd reads for it (possibly under C(_default) or C(<host>_<port>_)).
       type: str
       returned: always
     exists:

@@ -464,3 +464,40 @@ def test_config_path_given_through_a_symlink_is_containerd_s(tmp_path):
     runner.params["config_path"] = str(real)
     assert runner.run()["results"][0]["action"] == "created"
     assert (real / "r.example:5000" / "hosts.toml").exists()
+
+
+
+def test_info_finds_the_directory_as_containerd_does(tmp_path):
+    # containerd tries <host>_<port>_, then <host:port>, then _default: the first directory that exists
+    _runner(tmp_path, [_reg(host="_default", mirrors=[{"url": "https://cache.example"}])])[0].run()
+    got = _info(tmp_path, ["docker.io"])["registries"][0]
+    assert got["path"] == str(tmp_path / "certs.d" / "_default" / "hosts.toml")
+    assert got["exists"] and got["mirror_configured"] and got["mirrors"][0]["url"] == "https://cache.example"
+
+    own = tmp_path / "certs.d" / "r.example_5000_"
+    own.mkdir()
+    (own / "hosts.toml").write_text('server = "https://r.example:5000"\n[host."https://m.example"]\n')
+    got = _info(tmp_path, ["r.example:5000"])["registries"][0]
+    assert got["path"] == str(own / "hosts.toml") and got["mirrors"][0]["url"] == "https://m.example"
+
+    # a directory of its own without hosts.toml hides _default
+    (tmp_path / "certs.d" / "quay.io").mkdir()
+    got = _info(tmp_path, ["quay.io"])["registries"][0]
+    assert not got["exists"] and not got["mirror_configured"]
+
+
+def test_info_reads_every_config_path_directory(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    (second / "docker.io").mkdir(parents=True)
+    (second / "docker.io" / "hosts.toml").write_text('[host."https://m.example"]\n')
+    config = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "%s:%s"\n'
+              % (first, second))
+    got = _info(tmp_path, ["docker.io"], config=config)["registries"][0]
+    assert got["mirror_configured"] and got["path"] == str(second / "docker.io" / "hosts.toml")
+
+
+def test_a_host_port_directory_that_shadows_ours_is_warned_about(tmp_path):
+    (tmp_path / "certs.d" / "r.example_5000_").mkdir(parents=True)
+    runner, warnings = _runner(tmp_path, [_reg(ca=CA)])
+    runner.run()
+    assert any("r.example_5000_ exists: containerd reads it before r.example:5000" in w for w in warnings)

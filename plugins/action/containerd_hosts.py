@@ -32,7 +32,7 @@ def refuse_key_as_certificate(text, field, path, text_option):
     world-readable ``.crt`` file, and never appears in the module's logged options."""
     if text_option != 'client_key' and 'PRIVATE KEY-----' in text:
         raise FileOptionError('%s: %s holds a private key (a -----BEGIN ... PRIVATE KEY----- block): give a file with'
-                               ' the certificate only; a client key goes into client_key_file' % (field, path), field)
+                              ' the certificate only; a client key goes into client_key_file' % (field, path), field)
 
 
 class ActionModule(ActionBase):
@@ -46,8 +46,8 @@ class ActionModule(ActionBase):
                 return to_text(f.read(), errors='surrogate_or_strict')
         except (AnsibleError, IOError, OSError, UnicodeError) as exc:
             raise FileOptionError('%s: cannot read %s on the controller (%s); give the path of a PEM file'
-                                   % (field, path, to_text(exc).splitlines()[0] if to_text(exc) else type(exc).__name__),
-                                   field)
+                                  % (field, path, to_text(exc).splitlines()[0] if to_text(exc) else type(exc).__name__),
+                                  field)
 
     def _load_files(self, endpoint, field):
         if not isinstance(endpoint, dict):
@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
                 continue
             if endpoint.get(text_option):
                 raise FileOptionError('%s.%s and %s.%s are mutually exclusive: give one'
-                                       % (field, file_option, field, text_option), '%s.%s' % (field, file_option))
+                                      % (field, file_option, field, text_option), '%s.%s' % (field, file_option))
             text = self._read(path, '%s.%s' % (field, file_option))
             refuse_key_as_certificate(text, '%s.%s' % (field, file_option), path, text_option)
             endpoint[text_option] = text

@@ -408,8 +408,8 @@ def test_a_key_where_a_certificate_belongs_is_refused_masked_and_not_written(tmp
 
 
 def test_configs_auth_alongside_config_path_is_not_refused(tmp_path):
-    result = _runner(tmp_path, [_reg(ca=CA)], config=AUTH.replace("/etc/containerd/certs.d",
-                                                                   str(tmp_path / "certs.d")))[0].run()
+    config = AUTH.replace("/etc/containerd/certs.d", str(tmp_path / "certs.d"))
+    result = _runner(tmp_path, [_reg(ca=CA)], config=config)[0].run()
     assert result["changed"] and result["found_in_config"]
     with pytest.raises(ch.ContainerdConfigError, match="registry.configs"):
         _runner(tmp_path, [_reg(ca=CA)], config=TLS)[0].run()
@@ -464,7 +464,6 @@ def test_config_path_given_through_a_symlink_is_containerd_s(tmp_path):
     runner.params["config_path"] = str(real)
     assert runner.run()["results"][0]["action"] == "created"
     assert (real / "r.example:5000" / "hosts.toml").exists()
-
 
 
 def test_info_finds_the_directory_as_containerd_does(tmp_path):

@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -354,9 +355,10 @@ def validate_registries(registries, state):
 
 
 def _file_label(url):
-    """A file name part for an endpoint: ``mirror.example.com_5000``."""
-    host = url.split('://', 1)[1].split('/', 1)[0]
-    return re.sub(r'[^A-Za-z0-9.-]+', '_', host).strip('_') or 'host'
+    """A file name part for an endpoint: ``mirror.example.com_5000`` (and its path, for a mirror
+    served under a path, so two mirrors on one host never share a certificate file)."""
+    rest = url.split('://', 1)[1]
+    return re.sub(r'[^A-Za-z0-9.-]+', '_', rest).strip('_') or 'host'
 
 
 def _tq(value):
@@ -394,10 +396,15 @@ def render(entry, directory):
     if entry['server']:
         lines.append('server = %s' % _tq(entry['server']))
         lines.extend(_endpoint_lines(entry['server_opts'], files, directory, 'server', ''))
+    labels = set()
     for mirror in entry['mirrors']:
         lines.append('')
         lines.append('[host.%s]' % _tq(mirror['url']))
-        lines.extend(_endpoint_lines(mirror, files, directory, 'mirror-' + _file_label(mirror['url']), '  '))
+        label = 'mirror-' + _file_label(mirror['url'])
+        if label in labels:  # URLs that differ only in characters a file name cannot hold
+            label += '-' + hashlib.sha256(mirror['url'].encode('utf-8')).hexdigest()[:8]
+        labels.add(label)
+        lines.extend(_endpoint_lines(mirror, files, directory, label, '  '))
     return '\n'.join(lines) + '\n', files
 
 

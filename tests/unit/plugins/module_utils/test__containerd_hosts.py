@@ -500,3 +500,18 @@ def test_a_host_port_directory_that_shadows_ours_is_warned_about(tmp_path):
     runner, warnings = _runner(tmp_path, [_reg(ca=CA)])
     runner.run()
     assert any("r.example_5000_ exists: containerd reads it before r.example:5000" in w for w in warnings)
+
+
+def test_mirrors_on_one_host_never_share_a_certificate_file():
+    ca2 = _pem(body="TUlJQw==")
+    mirrors = [{"url": "https://m.example/v2/a", "override_path": True, "ca": CA},
+               {"url": "https://m.example/v2/b", "override_path": True, "ca": ca2},
+               {"url": "https://m.example/v2/a_b", "override_path": True, "ca": CA},
+               {"url": "https://m.example/v2/a/b", "override_path": True, "ca": ca2}]
+    entries, _w = ch.validate_registries([_reg(mirrors=mirrors)], "present")
+    text, files = ch.render(entries[0], "/d")
+    hosts = tomllib.loads(text)["host"]
+    assert len(files) == 4
+    for mirror in mirrors:
+        name = os.path.basename(hosts[mirror["url"]]["ca"])
+        assert files[name][0] == mirror["ca"], mirror["url"]

@@ -615,7 +615,7 @@ class ContainerdHostsRunner(Runner):
             info.update(config_path=given, restart_needed=True, how_to_fix=fix)
             return info
         if given:
-            info['config_path'] = given
+            info.update(config_path=given, how_to_fix=fix)
             return info
         raise ContainerdConfigError('%s does not set config_path, so containerd reads no hosts.toml files. To fix:'
                                     ' %s. Or give config_path to write the files first.' % (conf, fix),

@@ -230,6 +230,33 @@ EXAMPLES = r'''
             ca_file: files/cache-ca.crt
   become: true
 
+- name: A registry that requires a client certificate (mutual TLS); the key is written with mode 0600
+  registrylink.k8s.containerd_hosts:
+    registries:
+      - host: registry.internal:5000
+        ca_file: files/internal-ca.crt
+        client_cert_file: files/node-client.crt
+        client_key_file: files/node-client.key
+  become: true
+
+- name: Pull only through the cache (no fallback to Docker Hub), a mirror served under a path, check config_path
+  registrylink.k8s.containerd_hosts:
+    containerd_config: /etc/containerd/config.toml
+    registries:
+      - host: docker.io
+        server_fallback: false
+        mirrors:
+          - url: https://cache-a.example.com
+            capabilities: [pull]
+          - url: https://artifacts.example.com/v2/dockerhub-proxy
+            override_path: true
+  become: true
+  register: containerd_hosts
+- name: Say whether containerd must be restarted once (only when its config did not set config_path)
+  ansible.builtin.debug:
+    msg: "{{ containerd_hosts.how_to_fix | default('no restart needed') }}"
+  when: containerd_hosts.restart_needed
+
 - name: Remove what the module wrote for harbor.example.com
   registrylink.k8s.containerd_hosts:
     state: absent

@@ -515,3 +515,10 @@ def test_mirrors_on_one_host_never_share_a_certificate_file():
     for mirror in mirrors:
         name = os.path.basename(hosts[mirror["url"]]["ca"])
         assert files[name][0] == mirror["ca"], mirror["url"]
+
+
+def test_how_to_fix_is_returned_whenever_containerd_s_config_sets_no_config_path(tmp_path):
+    runner, _w = _runner(tmp_path, [{"host": "r.example:5000"}], state="absent", config="version = 2\n")
+    runner.params["config_path"] = str(tmp_path / "given.d")
+    result = runner.run()
+    assert not result["found_in_config"] and "restart containerd" in result["how_to_fix"]

@@ -26,6 +26,17 @@ class FileOptionError(Exception):
         self.field = field
 
 
+def decode_pem_file(data, field, path):
+    """The text of a PEM file read on the controller. A binary file (DER) is refused here with the
+    conversion to use; passed on, its bytes could not even be sent to the node."""
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise FileOptionError('%s: %s is not a PEM text file (binary, such as DER): convert it, for example with'
+                              ' openssl x509 -inform der -in %s -out cert.pem (a key: openssl pkey -inform der)'
+                              % (field, path, path), field)
+
+
 def refuse_key_as_certificate(text, field, path, text_option):
     """A ``ca_file`` / ``client_cert_file`` holding a private key (a key file, or a cert+key bundle)
     is refused on the controller: the key never travels to the node, where it would be written to a
@@ -43,11 +54,12 @@ class ActionModule(ActionBase):
             found = self._find_needle('files', path)
             real = self._loader.get_real_file(found, decrypt=True)
             with open(real, 'rb') as f:
-                return to_text(f.read(), errors='surrogate_or_strict')
+                data = f.read()
         except (AnsibleError, IOError, OSError, UnicodeError) as exc:
             raise FileOptionError('%s: cannot read %s on the controller (%s); give the path of a PEM file'
                                   % (field, path, to_text(exc).splitlines()[0] if to_text(exc) else type(exc).__name__),
                                   field)
+        return decode_pem_file(data, field, path)
 
     def _load_files(self, endpoint, field):
         if not isinstance(endpoint, dict):

@@ -25,6 +25,7 @@ __metaclass__ = type
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -218,6 +219,11 @@ def validate_host(value, field):
                               ' server, for example server: https://%s)' % (field, value, value.split('://')[-1].split('/')[0]),
                               field=field)
     m = _HOST_RE.match(value)
+    if m and value.startswith('['):
+        try:  # a bracketed host is an IPv6 address, nothing else
+            ipaddress.IPv6Address(u'%s' % value[1:value.index(']')])
+        except ValueError:
+            m = None
     if not m or (m.group(1) and not 0 < int(m.group(1)) < 65536):
         raise ValidationError('%s is %r, which is not a valid host[:port] (letters, digits, dots and dashes, an optional'
                               ' port 1-65535)' % (field, value), field=field)

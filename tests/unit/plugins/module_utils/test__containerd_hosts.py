@@ -102,6 +102,8 @@ def test_how_to_set_names_the_table_and_the_restart():
     ("127.0.0.1:5000", True), ("[::1]:5000", True), ("UPPER.example", True),
     ("https://r.example", False), ("r.example/path", False), ("r.example:0", False), ("r.example:70000", False),
     ("bad host", False), ("", False), ("-r.example", False), ("r..example", False), (None, False),
+    ("[fd00::1]", True), ("[::ffff:10.0.0.1]:5000", True),
+    ("[.]:5000", False), ("[:::::]", False), ("[1.2.3.4]:5000", False), ("[fd00::1%eth0]", False), ("::1", False),
 ])
 def test_hosts(host, ok):
     if ok:

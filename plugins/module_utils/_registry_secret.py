@@ -966,7 +966,9 @@ class RegistrySecretRunner(Runner):
         """
         state = getattr(self, '_stateful', {}).get(spec.index)
         try:
-            if state is None:
+            if state is None and self.check_mode and spec.provider.mint_writes:
+                creds = spec.provider.preview_mint(spec.options, now)  # minting would write at the vendor
+            elif state is None:
                 creds = spec.provider.mint(spec.options, now)
             elif self.check_mode:
                 creds = spec.provider.preview(spec.options, state['current'])
@@ -978,7 +980,7 @@ class RegistrySecretRunner(Runner):
         except ProviderError as exc:
             raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
         self.mint_count += 1
-        if creds.password and not (state is not None and self.check_mode):
+        if creds.password and not (self.check_mode and (state is not None or spec.provider.mint_writes)):
             self.register_secret(creds.password)
         if state is not None:
             current = state['current']

@@ -109,7 +109,9 @@ options:
         O(registries[].credential_lifetime), and O(registries[].server), the registry host, which it requires;
         for V(artifactory_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
         O(registries[].token_username), O(registries[].credential_name), O(registries[].credential_lifetime) and the
-        required O(registries[].server)) and no username, password or auth.
+        required O(registries[].server); for V(acr_token) O(registries[].registry_resource_id),
+        O(registries[].token_name), O(registries[].arm_endpoint) and the Azure credential options of V(acr)) and no
+        username, password or auth.
       - With O(state=absent), entries of V(harbor_robot), V(gitlab_deploy_token) or V(artifactory_token) name the
         credentials to delete (revoke) at the registry with the Secrets (only those this Secret name and cluster
         minted, and only when no Secret outside the selection uses them).
@@ -183,6 +185,10 @@ options:
             required and is the registry key the kubelet matches, which depends on Artifactory's Docker access
             method (repository path C(acme.jfrog.io), subdomain C(docker-local.acme.jfrog.io), port
             C(acme.jfrog.io:8876)).
+          - V(acr_token) rotates the passwords of a repository-scoped ACR token (scope map) over Azure Resource
+            Manager; the user name is the token's name. Each mint regenerates the password slot not in use (a
+            missing one, else the one created earlier) with a 30-day expiry, so the Secrets never hold only a
+            dead password. Check mode reads the token and generates nothing.
           - An unknown provider fails the task before anything is read or written, naming the known ones.
           - AWS credentials come from the standard chain of the host that runs the module (environment,
             C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
@@ -220,24 +226,24 @@ options:
         type: str
       tenant_id:
         description:
-          - For V(acr), the Microsoft Entra tenant (directory) ID or domain. Default the environment variable
+          - For V(acr) and V(acr_token), the Microsoft Entra tenant (directory) ID or domain. Default the environment variable
             C(AZURE_TENANT_ID); when neither is set the tenant is read from the Entra token (C(tid)).
         type: str
       client_id:
         description:
-          - For V(acr), the application (client) ID of the service principal, or of the user-assigned managed
+          - For V(acr) and V(acr_token), the application (client) ID of the service principal, or of the user-assigned managed
             identity or workload identity the credential chain should use. Default C(AZURE_CLIENT_ID).
         type: str
       client_secret:
         description:
-          - For V(acr), the service principal's client secret; needs O(registries[].tenant_id) and
+          - For V(acr) and V(acr_token), the service principal's client secret; needs O(registries[].tenant_id) and
             O(registries[].client_id). Never logged, returned or recorded (not even in the options fingerprint).
           - When unset, azure-identity's C(DefaultAzureCredential) chain is used (C(AZURE_CLIENT_SECRET) or
             C(AZURE_CLIENT_CERTIFICATE_PATH) from the environment, workload identity, managed identity, Azure CLI).
         type: str
       authority_host:
         description:
-          - For V(acr), the Microsoft Entra authority (sovereign clouds such as V(https://login.microsoftonline.us),
+          - For V(acr) and V(acr_token), the Microsoft Entra authority (sovereign clouds such as V(https://login.microsoftonline.us),
             Azure Stack, a test stand-in). Default C(AZURE_AUTHORITY_HOST), else the public cloud.
         type: str
       token_scope:
@@ -248,9 +254,24 @@ options:
         type: str
       ca_path:
         description:
-          - For V(acr), a PEM bundle of the certificate authorities to trust for the Entra authority and the
-            registry's token service (private clouds, tests). Default the system trust store.
+          - For V(acr) and V(acr_token), a PEM bundle of the certificate authorities to trust for the Entra
+            authority, the registry's token service and Resource Manager (private clouds, tests). Default the
+            system trust store.
         type: path
+      registry_resource_id:
+        description:
+          - For V(acr_token), the registry's resource ID (C(az acr show -n <name> --query id)).
+        type: str
+      token_name:
+        description:
+          - For V(acr_token), the name of the ACR token (5 to 50 letters, digits and dashes), created with its scope
+            map beforehand (C(az acr token create)); it is also the user name written.
+        type: str
+      arm_endpoint:
+        description:
+          - For V(acr_token), the Azure Resource Manager endpoint (also the token audience). Default
+            V(https://management.azure.com).
+        type: str
       credentials_file:
         description:
           - For V(gar), the path of a Google credentials file on the host that runs the module (a service
@@ -330,7 +351,8 @@ options:
     description:
       - For provider entries, replace a namespace's token when it has this much time left or less (a duration
         such as V(6h), V(90m), V(1d)); a token with more left is kept and the namespace is not written.
-      - Default half the provider's token lifetime (V(6h) for V(ecr), V(90m) for V(acr), V(30m) for V(gar)). A value not shorter than the lifetime
+      - Default half the provider's token lifetime (V(6h) for V(ecr), V(90m) for V(acr), V(30m) for V(gar)), V(10d) for
+        V(acr_token). A value not shorter than the lifetime
         makes every run mint (with a warning).
       - "For a schedule every I hours, O(refresh_before) of at least 2 x I + 1h survives one failed run
         (V(9h) with the 4-hour schedule of C(playbooks/rotate.yml) and ECR's 12-hour tokens)."
@@ -778,6 +800,9 @@ def argument_spec():
             token_username=dict(type='str', no_log=False),  # a user name, not a secret
             credential_name=dict(type='str'),
             credential_lifetime=dict(type='str'),
+            registry_resource_id=dict(type='str'),
+            token_name=dict(type='str', no_log=False),
+            arm_endpoint=dict(type='str'),
         )),
         refresh_before=dict(type='str'),
         docker_config=dict(type='raw', no_log=True),

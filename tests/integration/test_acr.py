@@ -14,6 +14,7 @@ import datetime
 import json
 import re
 import secrets
+import threading
 import uuid
 
 import pytest
@@ -474,3 +475,83 @@ def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(
     assert not core.read_namespaced_service_account("default", ns).image_pull_secrets
     for out in outputs:
         assert acr["pw"]["admin"] not in out
+
+
+# --------------------------------------------------------------------------- provider acr_token (scope-map token)
+
+def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, unique_ns):
+    """A repository-scoped ACR token: check mode generates nothing; each rotation regenerates the slot the
+    Secret does not use, so a client that reads the Secret before every pull never fails; the password of
+    two rotations ago is dead; the real kubelet pulls with the rotated Secret."""
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    standin = acr["standin"]
+    repo = acr["image"].split("/", 1)[1].rsplit(":", 1)[0]
+    name = f"ci-{secrets.token_hex(3)}"
+    standin.add_scope_map(f"{name}-map", [f"repositories/{repo}/content/read", f"repositories/{repo}/metadata/read"])
+    standin.add_token(name, f"{name}-map")
+    ns = unique_ns("acr-tok")
+    args = {"name": "acr-token", "namespaces": [ns], "registries": [{
+        "provider": "acr_token", "server": acr["registry"].host, "registry_resource_id": standin.registry_id,
+        "token_name": name, "tenant_id": standin.tenant_id, "client_id": acr["ids"]["admin"],
+        "client_secret": acr["pw"]["admin"], "authority_host": standin.authority, "arm_endpoint": standin.url,
+        "ca_path": acr["ca"]}]}
+
+    def secret_entry():
+        sec = read_secret(core, ns, "acr-token")
+        return json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))["auths"][acr["registry"].host]
+
+    run = run_module(localenv, "registrylink.k8s.registry_secret", args, check=True, diff=True)
+    assert not run.failed and run.changed, run.output[-3000:]
+    assert standin.log("generate_credentials") == [] and read_secret(core, ns, "acr-token") is None
+
+    run = run_module(localenv, "registrylink.k8s.registry_secret", args, diff=True, verbosity=3)
+    assert not run.failed and run.changed, run.output[-3000:]
+    first = secret_entry()
+    assert first["username"] == name and registry_pull_ok(acr, name, first["password"])
+    assert [g["slots"] for g in standin.log("generate_credentials")] == [["password1"]]
+    assert first["password"] not in run.output and acr["pw"]["admin"] not in run.output
+    run = run_module(localenv, "registrylink.k8s.registry_secret", args)
+    assert not run.failed and not run.changed and len(standin.log("generate_credentials")) == 1
+
+    # rotations (refresh_before longer than the 30-day lifetime forces one per run) while a client pulls
+    stop, results = threading.Event(), []
+
+    def puller():
+        while not stop.is_set():
+            try:
+                e = secret_entry()
+                results.append(registry_pull_ok(acr, e["username"], e["password"]))
+            except Exception as exc:  # noqa: BLE001 - any failure is a window
+                results.append(repr(exc))
+
+    thread = threading.Thread(target=puller, daemon=True)
+    thread.start()
+    passwords = [first["password"]]
+    try:
+        for _ in range(3):
+            run = run_module(localenv, "registrylink.k8s.registry_secret", dict(args, refresh_before="31d"))
+            assert not run.failed and run.changed, run.output[-3000:]
+            passwords.append(secret_entry()["password"])
+            # the previous password is still alive right after the switch
+            assert registry_pull_ok(acr, name, passwords[-2])
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(set(passwords)) == 4
+    assert [g["slots"] for g in standin.log("generate_credentials")] == [
+        ["password1"], ["password2"], ["password1"], ["password2"]]
+    assert len(results) >= 5 and all(r is True for r in results), results[:20]
+    # the password of two rotations ago was regenerated away: dead
+    reg = acr["registry"]
+    tok = requests.get(standin.realm, params={"service": standin.service, "scope": f"repository:{repo}:pull"},
+                       auth=(name, passwords[-3]), verify=acr["ca"], timeout=10)
+    assert tok.status_code == 401
+
+    # the real kubelet pulls with the rotated Secret
+    core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "acr-token"}]})
+    canary = run_module(localenv, "registrylink.k8s.pull_canary",
+                        {"namespace": ns, "image": [acr["image"]], "registry_ca_path": acr["ca"], "timeout": 90})
+    (item,) = canary.result["results"]
+    assert item["verdict"] == "pulled", json.dumps(item, indent=1)
+    assert passwords[-1] not in canary.output
+    assert reg.host in item.get("image", acr["image"])

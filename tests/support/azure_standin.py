@@ -17,6 +17,10 @@ kubelet. One threaded HTTPS server on 127.0.0.1 plays:
   ``POST`` form (``grant_type=refresh_token`` or ``grant_type=password``, the form containerd
   sends for a user name and password).
 
+* **ACR tokens** (repository-scoped): scope maps and tokens under the fronted registry (``GET``), and
+  ``POST <registry>/generateCredentials`` as a long-running operation (202 with ``Location``, the new
+  password in the operation's result); the token service accepts a token's name with one of its live
+  passwords and grants the scope map's repositories.
 * **Azure Resource Manager** (``/subscriptions/...``, bearer Entra token with the ARM audience):
   managed clusters (``GET``, with ``identityProfile.kubeletidentity`` and ``oidcIssuerProfile``),
   container registries (``GET``, with ``roleAssignmentMode``), role definitions (``LIST`` with
@@ -39,6 +43,7 @@ at ``/oauth2/exchange`` (a registry with ``azureADAuthenticationAsArmPolicy`` di
 from __future__ import annotations
 
 import base64
+import datetime
 import http.server
 import json
 import secrets
@@ -96,6 +101,10 @@ class AzureStandIn:
         self.replicating: Set[str] = set()                  # principals PUT refuses without principalType
         self.propagation_seconds = 0.0
         self.registry_id: Optional[str] = None              # the registry in front of the real one
+        self.scope_maps: Dict[str, Dict[str, Any]] = {}     # name (lower) -> body
+        self.tokens: Dict[str, Dict[str, Any]] = {}         # name (lower) -> body (+ _values: slot -> password)
+        self.operations: Dict[str, Dict[str, Any]] = {}     # operation id -> {"polls_left", "result"}
+        self.operation_polls = 1                            # 202 answers before an operation's result
         self.entra_key = SigningKey("RS256")
         self.registry_key = SigningKey("ES256")
         self.rootcertbundle = str(self.workdir / "acr-token-signer.crt")
@@ -266,6 +275,8 @@ class AzureStandIn:
             handler._send(400, {"error": {"code": "MissingApiVersionParameter",
                                           "message": "The api-version query parameter (?api-version=) is required."}})
             return
+        if self._acr_resources(handler, method, path, body):
+            return
         if marker in lower:
             scope = path[:lower.index(marker)]
             name = path[lower.index(marker) + len(marker):].strip("/")
@@ -372,6 +383,122 @@ class AzureStandIn:
                    "_created": time.time()}
             self.assignments[aid.lower()] = new
         handler._send(201, self._public(new))
+
+    # -- ACR tokens and scope maps (repository-scoped, non-Entra credentials) ------------------
+
+    def add_scope_map(self, name: str, actions: List[str]) -> str:
+        rid = f"{self.registry_id}/scopeMaps/{name}"
+        self.scope_maps[name.lower()] = {"id": rid, "name": name, "type": "Microsoft.ContainerRegistry/registries/scopeMaps",
+                                         "properties": {"actions": list(actions), "provisioningState": "Succeeded"}}
+        return rid
+
+    def add_token(self, name: str, scope_map: str) -> str:
+        rid = f"{self.registry_id}/tokens/{name}"
+        self.tokens[name.lower()] = {"id": rid, "name": name, "type": "Microsoft.ContainerRegistry/registries/tokens",
+                                     "properties": {"scopeMapId": f"{self.registry_id}/scopeMaps/{scope_map}",
+                                                    "status": "enabled", "provisioningState": "Succeeded",
+                                                    "credentials": {"passwords": []}},
+                                     "_values": {}}
+        return rid
+
+    def token_user(self, user: str, password: str) -> Optional[Dict[str, Any]]:
+        """The token whose name is ``user`` and one of whose live passwords is ``password``."""
+        token = self.tokens.get(user.lower())
+        if token is None or token["properties"]["status"] != "enabled":
+            return None
+        now = time.time()
+        for slot, value in token["_values"].items():
+            meta = next((p for p in token["properties"]["credentials"]["passwords"] if p["name"] == slot), {})
+            if secrets.compare_digest(value, password) and meta.get("_expiry_ts", now + 1) > now:
+                return token
+        return None
+
+    def token_grants(self, token: Dict[str, Any], scopes: List[str]) -> List[Dict[str, Any]]:
+        sm = self.scope_maps.get(token["properties"]["scopeMapId"].rsplit("/", 1)[1].lower())
+        actions = set((sm or {}).get("properties", {}).get("actions", []))
+        access = []
+        for scope_list in scopes:
+            for scope in scope_list.split():
+                first, last = scope.find(":"), scope.rfind(":")
+                if first < 0 or first == last:
+                    continue
+                rtype, name, wanted = scope[:first], scope[first + 1:last], scope[last + 1:].split(",")
+                ok = [a for a in wanted if a == "pull" and f"repositories/{name}/content/read" in actions]
+                if rtype == "repository" and ok:
+                    access.append({"type": rtype, "name": name, "actions": ok})
+        return access
+
+    def _token_access(self, token: Dict[str, Any], scopes: List[str]) -> Dict[str, Any]:
+        now = int(time.time())
+        jwt = self.registry_key.sign({"iss": self.issuer, "sub": token["name"], "aud": self.service,
+                                      "exp": now + self.access_ttl, "nbf": now - 5, "iat": now,
+                                      "jti": secrets.token_hex(12), "access": self.token_grants(token, scopes)})
+        return {"access_token": jwt, "token": jwt, "expires_in": self.access_ttl}
+
+    def _acr_resources(self, handler: Any, method: str, path: str, body: Any) -> bool:
+        """Tokens, scope maps and generateCredentials under the fronted registry; False when not ours."""
+        if not self.registry_id or not path.lower().startswith(self.registry_id.lower() + "/"):
+            return False
+        rest = path[len(self.registry_id) + 1:]
+        kind, _s, name = rest.partition("/")
+        if kind.lower() == "generatecredentials" and method == "POST":
+            token_id = (body or {}).get("tokenId") or ""
+            token = self.tokens.get(token_id.rsplit("/", 1)[-1].lower())
+            slot = (body or {}).get("name")
+            if token is None or token_id.lower() != token["id"].lower():
+                handler._send(404, {"error": {"code": "ResourceNotFound", "message": f"token {token_id} not found"}})
+                return True
+            slots = [slot] if slot else ["password1", "password2"]
+            if any(sl not in ("password1", "password2") for sl in slots):
+                handler._send(400, {"error": {"code": "InvalidParameter", "message": "name must be password1 or password2"}})
+                return True
+            expiry = (body or {}).get("expiry")
+            result = {"username": token["name"], "passwords": []}
+            with self._lock:
+                pw = token["properties"]["credentials"]["passwords"]
+                for sl in slots:
+                    value = secrets.token_urlsafe(32)
+                    token["_values"][sl] = value
+                    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                    meta = {"name": sl, "creationTime": created, "expiry": expiry}
+                    if expiry:
+                        meta["_expiry_ts"] = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+                    pw[:] = [p for p in pw if p["name"] != sl] + [meta]
+                    result["passwords"].append({"name": sl, "value": value, "creationTime": meta["creationTime"],
+                                                "expiry": expiry})
+                op = secrets.token_hex(8)
+                self.operations[op] = {"polls_left": self.operation_polls, "result": result}
+            handler._record("generate_credentials", token=token["name"], slots=slots)
+            handler._send(202, {}, headers={"Location": f"{self.url}/operations/{op}?api-version=2025-11-01",
+                                            "Retry-After": "0"})
+            return True
+        table = {"tokens": self.tokens, "scopemaps": self.scope_maps}.get(kind.lower())
+        if table is None or not name or method != "GET":
+            return False
+        item = table.get(name.lower())
+        if item is None:
+            handler._send(404, {"error": {"code": "ResourceNotFound", "message": f"{kind}/{name} not found"}})
+            return True
+        public = dict((k, v) for k, v in item.items() if not k.startswith("_"))
+        if kind.lower() == "tokens":
+            creds = public["properties"]["credentials"]
+            public = dict(public, properties=dict(public["properties"], credentials={"passwords": [
+                dict((k, v) for k, v in p.items() if not k.startswith("_")) for p in creds["passwords"]]}))
+        handler._send(200, public)
+        return True
+
+    def _operation(self, handler: Any, op: str) -> None:
+        with self._lock:
+            state = self.operations.get(op)
+            if state is not None and state["polls_left"] > 0:
+                state["polls_left"] -= 1
+                handler._send(202, {}, headers={"Location": f"{self.url}/operations/{op}?api-version=2025-11-01",
+                                                "Retry-After": "0"})
+                return
+        if state is None:
+            handler._send(404, {"error": {"code": "NotFound", "message": "no such operation"}})
+            return
+        handler._send(200, state["result"])
 
     # -- HTTP ----------------------------------------------------------------------------
 
@@ -485,6 +612,11 @@ class AzureStandIn:
                     except Exception:
                         user, password = "", ""
                     oid = standin._refresh_subject(password) if user == NULL_USER else None
+                    token = standin.token_user(user, password) if user != NULL_USER else None
+                    if token is not None:
+                        self._record("token", form="get", ok=True, token=user, scope=query.get("scope", []))
+                        self._send(200, standin._token_access(token, query.get("scope", [])))
+                        return
                     if oid is None:
                         self._record("token", form="get", ok=False)
                         self._acr_error(401, "invalid credentials")
@@ -502,6 +634,14 @@ class AzureStandIn:
                     return (form.get(key) or [""])[0]
 
                 grant = get("grant_type")
+                token = standin.token_user(get("username"), get("password")) if grant == "password" else None
+                if token is not None:
+                    self._record("token", form="post", grant_type=grant, ok=True, token=token["name"],
+                                 scope=form.get("scope", []))
+                    body = standin._token_access(token, form.get("scope", []))
+                    body.pop("token")
+                    self._send(200, body)
+                    return
                 if grant == "refresh_token":
                     oid = standin._refresh_subject(get("refresh_token"))
                 elif grant == "password" and get("username") == NULL_USER:
@@ -526,7 +666,7 @@ class AzureStandIn:
                 if not parts.path.lower().startswith("/subscriptions/"):
                     return False
                 body = None
-                if method == "PUT":
+                if method in ("PUT", "POST"):
                     length = int(self.headers.get("Content-Length") or 0)
                     try:
                         body = json.loads(self.rfile.read(length) or b"{}")
@@ -548,6 +688,10 @@ class AzureStandIn:
             def do_GET(self) -> None:  # noqa: N802
                 if self._arm_call("GET"):
                     return
+                if self.path.startswith("/operations/"):
+                    if standin._arm_authorised(self):
+                        standin._operation(self, urlsplit(self.path).path.rsplit("/", 1)[1])
+                    return
                 parts = urlsplit(self.path)
                 segs = [s for s in parts.path.split("/") if s]
                 if parts.path == "/oauth2/token":
@@ -558,6 +702,8 @@ class AzureStandIn:
                     self._send(404, {"error": "not_found", "path": parts.path})
 
             def do_POST(self) -> None:  # noqa: N802
+                if self._arm_call("POST"):
+                    return
                 parts = urlsplit(self.path)
                 segs = [s for s in parts.path.split("/") if s]
                 if parts.path == "/oauth2/exchange":

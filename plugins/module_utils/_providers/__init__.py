@@ -23,6 +23,7 @@ import json
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._acr import AcrProvider
+from ansible_collections.registrylink.k8s.plugins.module_utils._providers._acr_token import AcrTokenProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._artifactory import ArtifactoryTokenProvider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._ecr import EcrProvider
@@ -34,6 +35,7 @@ __all__ = ['PROVIDERS', 'Credentials', 'Provider', 'get_provider', 'option_names
 
 PROVIDERS = {
     AcrProvider.name: AcrProvider,
+    AcrTokenProvider.name: AcrTokenProvider,
     EcrProvider.name: EcrProvider,
     GarProvider.name: GarProvider,
     HarborRobotProvider.name: HarborRobotProvider,

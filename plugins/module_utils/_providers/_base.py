@@ -73,6 +73,9 @@ class Provider(object):
     options = ()
     #: names among ``options`` that hold a secret (never recorded, not even hashed)
     secret_options = ()
+    #: True when minting changes something at the vendor (a password slot is regenerated): check mode
+    #: then calls ``preview_mint(options, now)``, which must only read, instead of ``mint``
+    mint_writes = False
     lifetime = None
     default_refresh_before = None
     stateful = False

@@ -199,8 +199,14 @@ def read_config_path(text, where):
         if isinstance(configs, dict) and any(isinstance(c, dict) and 'tls' in c for c in configs.values()):
             legacy.append('configs')
         legacy.sort()
+    mirrors = registry.get('mirrors') if isinstance(registry, dict) else None
+    legacy_mirrors = {}
+    for name, conf in (mirrors.items() if isinstance(mirrors, dict) else []):
+        endpoints = conf.get('endpoint') if isinstance(conf, dict) else None
+        if isinstance(endpoints, list):
+            legacy_mirrors[name] = [e for e in endpoints if isinstance(e, str)]
     return {'version': version, 'config_path': dirs[0] if dirs else None, 'config_path_all': dirs,
-            'table': '.'.join(path), 'legacy': legacy}
+            'table': '.'.join(path), 'legacy': legacy, 'legacy_mirrors': legacy_mirrors}
 
 
 # --------------------------------------------------------------------------------------
@@ -712,7 +718,7 @@ def describe_host(config_path, host, roots=None):
         path = os.path.join(config_path, host, 'hosts.toml') if config_path else None
     text = _read(path) if path else None
     out = {'host': host, 'path': path, 'exists': text is not None, 'managed': bool(text and text.startswith(MARKER)),
-           'server': None, 'mirrors': [], 'ca': False, 'mirror_configured': False}
+           'server': None, 'mirrors': [], 'ca': False, 'mirror_configured': False, 'source': 'hosts.toml'}
     if text is None:
         return out
     data = parse_toml(text, path)
@@ -723,6 +729,23 @@ def describe_host(config_path, host, roots=None):
                       for url, conf in hosts.items() if url != out['server']]
     out['mirror_configured'] = bool(out['mirrors'])
     return out
+
+
+def describe_legacy_mirrors(legacy_mirrors, host):
+    """The mirrors containerd 1.x uses for ``host`` from ``registry.mirrors`` in config.toml (the
+    host's own entry, else ``*``), without the registry's own endpoint, which containerd adds last
+    anyway. None when neither entry is there."""
+    endpoints = legacy_mirrors.get(host, legacy_mirrors.get('*'))
+    if endpoints is None:
+        return None
+    upstream = 'registry-1.docker.io' if host == 'docker.io' else host
+    mirrors = []
+    for url in endpoints:
+        m = re.match(r'^(?:[A-Za-z]+://)?([^/]+)', url)
+        if m and m.group(1).lower() in (upstream, host):
+            continue
+        mirrors.append({'url': url, 'capabilities': None})
+    return {'source': 'config.toml registry.mirrors', 'mirrors': mirrors, 'mirror_configured': bool(mirrors)}
 
 
 class ContainerdHostsInfoRunner(Runner):
@@ -750,4 +773,10 @@ class ContainerdHostsInfoRunner(Runner):
                 info['how_to_fix'] = how_to_set_config_path(found['version'])
         roots = [given] if given else (found['config_path_all'] if text is not None else [])
         registries = [describe_host(info['config_path'], h, roots) for h in hosts]
+        if text is not None and not found['config_path'] and found['legacy_mirrors']:
+            # no config_path: containerd 1.x pulls through registry.mirrors in config.toml instead
+            for reg in registries:
+                legacy = describe_legacy_mirrors(found['legacy_mirrors'], reg['host'])
+                if legacy is not None and not given:
+                    reg.update(legacy)
         return dict(info, changed=False, registries=registries)

@@ -16,6 +16,8 @@ description:
   - Runs on a Kubernetes node and reads, for each registry host, the C(hosts.toml) containerd uses for it
     (C(<config_path>/<host[:port]>/hosts.toml), with C(config_path) read from containerd's config). It reports
     whether a mirror or pull-through cache is configured, in which order, and whether a CA is set.
+  - When containerd's config sets no C(config_path) but has the older C(registry.mirrors) table, the mirrors
+    come from that table, as containerd 1.x uses it then.
   - The directory is found as containerd finds it. In each C(config_path) directory, in order, it tries
     C(<host>_<port>_), then C(<host[:port]>), then C(_default), and uses the first directory that exists,
     even one without a C(hosts.toml).
@@ -123,6 +125,12 @@ registries:
     ca:
       description: Whether a CA is set for the server.
       type: bool
+      returned: always
+    source:
+      description:
+        - Where RV(registries[].mirrors) come from. V(hosts.toml), or V(config.toml registry.mirrors) when containerd's
+          config sets no C(config_path) but has the older C(registry.mirrors) table (containerd 1.x then uses that).
+      type: str
       returned: always
 '''
 

@@ -524,3 +524,15 @@ def test_how_to_fix_is_returned_whenever_containerd_s_config_sets_no_config_path
     runner.params["config_path"] = str(tmp_path / "given.d")
     result = runner.run()
     assert not result["found_in_config"] and "restart containerd" in result["how_to_fix"]
+
+
+def test_info_reports_the_legacy_mirrors_containerd_uses_without_config_path(tmp_path):
+    config = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n'
+              '  endpoint = ["https://cache.example:5000", "https://registry-1.docker.io"]\n'
+              '[plugins."io.containerd.grpc.v1.cri".registry.mirrors."*"]\n  endpoint = ["https://any.example"]\n'
+              '[plugins."io.containerd.grpc.v1.cri".registry.mirrors."quay.io"]\n  endpoint = ["https://quay.io"]\n')
+    got = {r["host"]: r for r in _info(tmp_path, ["docker.io", "quay.io", "r.example:5000"], config=config)["registries"]}
+    assert got["docker.io"]["mirror_configured"] and got["docker.io"]["source"] == "config.toml registry.mirrors"
+    assert [m["url"] for m in got["docker.io"]["mirrors"]] == ["https://cache.example:5000"]
+    assert not got["quay.io"]["mirror_configured"]
+    assert [m["url"] for m in got["r.example:5000"]["mirrors"]] == ["https://any.example"]

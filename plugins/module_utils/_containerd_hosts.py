@@ -29,6 +29,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import content_hash
@@ -527,31 +528,34 @@ def plan_host(entry, config_path, state, force):
 
 
 def apply_plan(plan):
-    """Carry out ``plan`` on the node's files."""
+    """Carry out ``plan`` on the node's files. containerd reads ``hosts.toml`` at every pull, so at
+    no moment may it name a certificate file that is not there, and an original ``hosts.toml``
+    that is replaced stays in place until ours lands."""
     directory, hosts = plan['directory'], plan['path']
     if plan['writes']:
         if not os.path.isdir(directory):
             _makedirs(directory)
         if plan['backup']:
-            os.rename(hosts, hosts + BACKUP_SUFFIX)
+            shutil.copy2(hosts, hosts + BACKUP_SUFFIX)
         # certificate files first: hosts.toml must never name a file that is not there yet
         for name, content, mode, _secret in sorted(plan['writes'], key=lambda w: w[0] == 'hosts.toml'):
             write_atomic(os.path.join(directory, name), content, mode)
-    for name in plan['removes']:
-        if name == 'hosts.toml':
-            continue
-        os.unlink(os.path.join(directory, name))
+    # hosts.toml first: it must never name a file that is already gone
     if 'hosts.toml' in plan['removes']:
         if plan['restore']:
             os.rename(hosts + BACKUP_SUFFIX, hosts)
         else:
             os.unlink(hosts)
-            try:
-                os.rmdir(directory)  # only when nothing else is left in it
-            except OSError:
-                pass
     elif plan['restore']:  # our hosts.toml is already gone: put the original back
         os.rename(hosts + BACKUP_SUFFIX, hosts)
+    for name in plan['removes']:
+        if name != 'hosts.toml':
+            os.unlink(os.path.join(directory, name))
+    if 'hosts.toml' in plan['removes'] and not plan['restore']:
+        try:
+            os.rmdir(directory)  # only when nothing else is left in it
+        except OSError:
+            pass
 
 
 def _file_diff_line(name, content, secret):

@@ -536,3 +536,42 @@ def test_info_reports_the_legacy_mirrors_containerd_uses_without_config_path(tmp
     assert [m["url"] for m in got["docker.io"]["mirrors"]] == ["https://cache.example:5000"]
     assert not got["quay.io"]["mirror_configured"]
     assert [m["url"] for m in got["r.example:5000"]["mirrors"]] == ["https://any.example"]
+
+
+def test_hosts_toml_never_names_a_missing_file_nor_goes_missing_while_replaced(tmp_path, monkeypatch):
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    (d / "hosts.toml").write_text('server = "https://original"\n')
+    seen = []
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def check(*_a):
+        text = (d / "hosts.toml").read_text() if (d / "hosts.toml").exists() else None
+        seen.append(text is not None)
+        data = tomllib.loads(text or "")
+        named = [data["ca"]] if "ca" in data else []
+        for pair in data.get("client", []):
+            named.extend(pair)
+        for path in named:
+            assert os.path.exists(path), "hosts.toml names %s, which is gone" % path
+
+    def rename(a, b):
+        check()
+        real_rename(a, b)
+        check()
+
+    def unlink(a):
+        check()
+        real_unlink(a)
+        check()
+
+    monkeypatch.setattr(ch.os, "rename", rename)
+    monkeypatch.setattr(ch.os, "unlink", unlink)
+    _runner(tmp_path, [_reg(ca=CA, client_cert=CA, client_key=KEY)], force=True)[0].run()
+    assert all(seen), "hosts.toml was missing while the original was replaced"
+    _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert (d / "hosts.toml").read_text() == 'server = "https://original"\n'
+    _runner(tmp_path, [_reg(ca=CA, client_cert=CA, client_key=KEY)], force=True)[0].run()
+    (d / "hosts.toml.registrylink-backup").unlink()
+    _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()  # checks the order of the removals
+    assert not d.exists()

@@ -536,7 +536,7 @@ def apply_plan(plan):
         if not os.path.isdir(directory):
             _makedirs(directory)
         if plan['backup']:
-            shutil.copy2(hosts, hosts + BACKUP_SUFFIX)
+            shutil.copy2(hosts, hosts + BACKUP_SUFFIX, follow_symlinks=False)  # a symlink stays a symlink
         # certificate files first: hosts.toml must never name a file that is not there yet
         for name, content, mode, _secret in sorted(plan['writes'], key=lambda w: w[0] == 'hosts.toml'):
             write_atomic(os.path.join(directory, name), content, mode)

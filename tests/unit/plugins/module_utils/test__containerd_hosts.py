@@ -575,3 +575,15 @@ def test_hosts_toml_never_names_a_missing_file_nor_goes_missing_while_replaced(t
     (d / "hosts.toml.registrylink-backup").unlink()
     _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()  # checks the order of the removals
     assert not d.exists()
+
+
+def test_an_original_hosts_toml_that_is_a_symlink_comes_back_as_that_symlink(tmp_path):
+    d = tmp_path / "certs.d" / "r.example:5000"
+    d.mkdir(parents=True)
+    shared = tmp_path / "shared-hosts.toml"
+    shared.write_text('server = "https://original"\n')
+    (d / "hosts.toml").symlink_to(shared)
+    _runner(tmp_path, [_reg(ca=CA)], force=True)[0].run()
+    assert not (d / "hosts.toml").is_symlink() and shared.read_text() == 'server = "https://original"\n'
+    _runner(tmp_path, [{"host": "r.example:5000"}], state="absent")[0].run()
+    assert (d / "hosts.toml").is_symlink() and os.readlink(d / "hosts.toml") == str(shared)

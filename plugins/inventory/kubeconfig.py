@@ -99,6 +99,7 @@ EXAMPLES = r'''
 plugin: registrylink.k8s.kubeconfig
 kubeconfig: ~/.kube/fleet.yaml
 
+---
 # prod.kubeconfig.yml: one kubeconfig per cluster, all from kubeadm (same context name), the
 # production ones only, grouped by region from the API server's host name
 plugin: registrylink.k8s.kubeconfig
@@ -112,6 +113,7 @@ keyed_groups:
 compose:
   ansible_connection: "'local'"
 
+---
 # local.kubeconfig.yml: the file named by an environment variable, else one next to this file
 plugin: registrylink.k8s.kubeconfig
 kubeconfig:

@@ -78,6 +78,8 @@ class World:
             "@@kubeconfig@@": localenv.kubeconfig, "@@moto@@": localenv.moto_url,
             "@@containerd_config@@": str(containerd / "config.toml"), "@@containerd_config_unset@@": str(unset),
             "@@long64@@": "a" * 64, "@@long129@@": "a" * 129, "@@long254@@": "a" * 254, "@@sha1@@": "a" * 40,
+            "@@acr_registry_id@@": ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
+                                    "/providers/Microsoft.ContainerRegistry/registries/badinput"),
         }
 
     def fill(self, value: Any) -> Any:

@@ -528,7 +528,7 @@ def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, un
     thread.start()
     passwords = [first["password"]]
     try:
-        for _ in range(3):
+        for _rotation in range(3):
             run = run_module(localenv, "registrylink.k8s.registry_secret", dict(args, refresh_before="31d"))
             assert not run.failed and run.changed, run.output[-3000:]
             passwords.append(secret_entry()["password"])

@@ -32,24 +32,19 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import pa
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._vendor_api import (
+    OWNER_MARKER,
     VendorApi,
     check_api_url,
     check_ca_path,
+    owned_label as description,  # The token's description
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import secret_key
 
 DEFAULT_LIFETIME = 30 * 86400
 MIN_LIFETIME = 10800
 MAX_LIFETIME = 365 * 86400
-OWNER_MARKER = 'registrylink.k8s owner='
 _USER_RE = re.compile(r'^[^\s:/\\]{1,255}$')
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$')
-
-
-def description(options):
-    """The token's description: ``<credential_name or rl-<Secret name>> (registrylink.k8s owner=<owner>)``."""
-    short = options.get('credential_name') or 'rl-%s' % (options.get('owner') or '').partition('@')[0]
-    return '%s (%s%s)' % (short, OWNER_MARKER, options.get('owner'))
 
 
 class ArtifactoryTokenProvider(Provider):

@@ -36,25 +36,20 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import (
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._vendor_api import (
+    OWNER_MARKER,
     VendorApi,
     check_api_url,
     check_ca_path,
+    owned_label as token_name,  # The deploy token's name
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import secret_key
 
 HOUR = 3600
 DEFAULT_LIFETIME = 30 * 86400
 MAX_LIFETIME = 3650 * 86400
-OWNER_MARKER = 'registrylink.k8s owner='
 # A GitLab full path: namespaces and the project, each of letters, digits, _ . - (and + in old paths)
 _PATH_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$')
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$')
-
-
-def token_name(options):
-    """The deploy token's name: ``<credential_name or rl-<Secret name>> (registrylink.k8s owner=<owner>)``."""
-    short = options.get('credential_name') or 'rl-%s' % (options.get('owner') or '').partition('@')[0]
-    return '%s (%s%s)' % (short, OWNER_MARKER, options.get('owner'))
 
 
 def _quote(path):

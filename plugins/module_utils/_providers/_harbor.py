@@ -34,6 +34,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import fo
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._vendor_api import (
+    OWNER_MARKER,
     VendorApi,
     check_api_url,
     check_ca_path,
@@ -46,7 +47,6 @@ MAX_LIFETIME_DAYS = 3650
 # Harbor's robot name rule (src/server/v2.0/handler/robot.go): lowercase alphanumerics separated by . _ -
 _NAME_RE = re.compile(r'^[a-z0-9]+(?:[._-][a-z0-9]+)*$')
 _PROJECT_RE = re.compile(r'^[a-z0-9]+(?:[._-][a-z0-9]+)*$')
-OWNER_MARKER = 'registrylink.k8s owner='
 
 
 def owner_marker(owner):

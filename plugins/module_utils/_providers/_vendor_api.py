@@ -23,6 +23,15 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Pr
 _URL_RE = re.compile(r'^https://[^/\s?#@]+(/[^\s?#]*)?$')
 RETRY_STATUSES = (429, 502, 503, 504)
 SAFE_METHODS = ('GET', 'HEAD', 'DELETE')
+# What marks a credential this collection minted, in its name or description at the vendor, followed by
+# the owner ``<Secret name>@<kube-system UID>`` (so reruns find it and clean-up deletes only ours).
+OWNER_MARKER = 'registrylink.k8s owner='
+
+
+def owned_label(options):
+    """A minted credential's name or description: ``<credential_name or rl-<Secret name>> (registrylink.k8s owner=<owner>)``."""
+    short = options.get('credential_name') or 'rl-%s' % (options.get('owner') or '').partition('@')[0]
+    return '%s (%s%s)' % (short, OWNER_MARKER, options.get('owner'))
 
 
 def check_api_url(value, field):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import json
 import os
 import random
@@ -1157,12 +1158,75 @@ def restart_apiserver(env: "LocalEnv", context: str = "local-1", kill: bool = Tr
         raise LocalEnvError(f"{name} (pid {old.pid}) did not stop")
     if down_hook is not None:
         down_hook()
+    restarted = time.time()
     proc = spawn(name, old.argv, old.log)
     entry.update(proc.to_dict())
     write_file(env.state_file, json.dumps(env.raw, indent=2) + "\n", 0o600)
     api = Cluster.from_dict(cluster)
     wait_for(lambda: api.api("/readyz", timeout=3)[0] == 200, timeout, "/readyz after restart", name, proc)
+    wait_nodes_schedulable(api, since=restarted, timeout=timeout)
     return proc
+
+
+#: Taints the node lifecycle controller puts on a node whose kubelet it has not heard from.
+NODE_HEALTH_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+#: kube-controller-manager's --node-monitor-period default (seconds) plus a margin.
+NODE_MONITOR_PASS = 6.0
+
+
+def _rfc3339_epoch(stamp: Optional[str]) -> float:
+    if not stamp:
+        return 0.0
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def node_health_problems(api: "Cluster", since: float = 0.0) -> List[str]:
+    """Why a cluster's node(s) could not take a Pod now: no node, a Node Lease not renewed since
+    ``since`` (epoch seconds), Ready not True, or a not-ready/unreachable taint. Empty = healthy."""
+    status, nodes = api.api("/api/v1/nodes", timeout=5)
+    if status != 200:
+        return [f"GET nodes: HTTP {status}"]
+    problems = []
+    if not nodes.get("items"):
+        problems.append("no Node")
+    for node in nodes.get("items", []):
+        name = node["metadata"]["name"]
+        status, lease = api.api(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}", timeout=5)
+        renewed = _rfc3339_epoch((lease or {}).get("spec", {}).get("renewTime")) if status == 200 else 0.0
+        if renewed < since:
+            problems.append(f"{name}: Lease not renewed since the restart")
+        ready = [c for c in node.get("status", {}).get("conditions", []) if c.get("type") == "Ready"]
+        if not ready or ready[0].get("status") != "True":
+            problems.append(f"{name}: Ready is {ready[0].get('status') if ready else 'missing'}")
+        taints = [t["key"] for t in node.get("spec", {}).get("taints") or [] if t.get("key") in NODE_HEALTH_TAINTS]
+        if taints:
+            problems.append(f"{name}: tainted {', '.join(taints)}")
+    return problems
+
+
+def wait_nodes_schedulable(api: "Cluster", since: float = 0.0, timeout: float = 120.0) -> None:
+    """Wait until every node of the cluster is healthy (``node_health_problems`` empty) across a
+    node lifecycle controller pass. After an API server outage longer than the controller's grace
+    period the controller marks the node unreachable and taints it as soon as it is back, before
+    the kubelet's next Lease renewal; a Pod created then is unschedulable. Faults tests restart
+    the API server; the tests after them must find the node as it was."""
+    deadline = time.monotonic() + timeout
+    healthy_since: Optional[float] = None
+    problems: List[str] = []
+    while time.monotonic() < deadline:
+        try:
+            problems = node_health_problems(api, since)
+        except (OSError, ValueError) as exc:
+            problems = [f"{type(exc).__name__}: {exc}"]
+        if problems:
+            healthy_since = None
+        elif healthy_since is None:
+            healthy_since = time.monotonic()
+        elif time.monotonic() - healthy_since >= NODE_MONITOR_PASS:
+            return
+        time.sleep(0.5)
+    raise LocalEnvError(f"{api.name}: node(s) not schedulable {timeout:.0f}s after the API server restart: "
+                        + "; ".join(problems))
 
 
 __all__ = [
@@ -1173,4 +1237,5 @@ __all__ = [
     "ssl_context", "make_ca", "make_cert", "make_signing_key", "kubeconfig_text", "to_yaml", "write_file",
     "registry_config", "write_htpasswd", "start_registry", "start_moto", "moto_ready", "read_state",
     "load_state", "log_tail", "start_clusters", "stop_environment", "restart_apiserver",
+    "node_health_problems", "wait_nodes_schedulable",
 ]

@@ -27,7 +27,12 @@ kubelet. One threaded HTTPS server on 127.0.0.1 plays:
   ``$filter=roleName eq '...'``) and role assignments (``PUT``/``GET``/``LIST``/``DELETE``; 409
   ``RoleAssignmentExists`` for the same principal, role and scope under another name; 400
   ``PrincipalNotFound`` for a principal still replicating when ``principalType`` is not sent; a
-  new assignment is invisible to ``GET``/``LIST`` and grants nothing for ``propagation_seconds``).
+  new assignment is invisible to ``GET``/``LIST`` and grants nothing for ``propagation_seconds``),
+  user-assigned managed identities (``PUT``/``GET``/``DELETE``: ``location`` required, ``tags``, server-made
+  ``principalId``/``clientId``/``tenantId``) and their federated identity credentials
+  (``PUT``/``GET``/``LIST``/``DELETE``: ``issuer``, ``subject``, exactly one audience, at most 20 per
+  identity, 404 ``ParentResourceNotFound`` without the identity); these check the ``api-version``
+  against the versions the REST reference lists (:data:`MSI_API_VERSIONS`).
 
 The registry in front of which it stands is the real CNCF distribution registry with token
 auth: ``auth.token.realm`` = :attr:`AzureStandIn.realm`, ``service`` = :attr:`service`,
@@ -46,6 +51,7 @@ import base64
 import datetime
 import http.server
 import json
+import re
 import secrets
 import ssl
 import threading
@@ -64,6 +70,8 @@ ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPO_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 ROLES = {ACR_PULL: "AcrPull", REPO_READER: "Container Registry Repository Reader",
          "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush"}
+#: api-versions of Microsoft.ManagedIdentity that have federated identity credentials (REST reference)
+MSI_API_VERSIONS = {"2022-01-31-preview", "2023-01-31", "2023-07-31-preview", "2024-11-30", "2025-01-31-preview"}
 LEGACY_MODE = "LegacyRegistryPermissions"
 ABAC_MODE = "AbacRepositoryPermissions"
 
@@ -105,6 +113,8 @@ class AzureStandIn:
         self.tokens: Dict[str, Dict[str, Any]] = {}         # name (lower) -> body (+ _values: slot -> password)
         self.operations: Dict[str, Dict[str, Any]] = {}     # operation id -> {"polls_left", "result"}
         self.operation_polls = 1                            # 202 answers before an operation's result
+        self.identities: Dict[str, Dict[str, Any]] = {}     # user-assigned identity id (lower) -> body
+        self.federated: Dict[str, Dict[str, Any]] = {}      # federated credential id (lower) -> body
         self.entra_key = SigningKey("RS256")
         self.registry_key = SigningKey("ES256")
         self.rootcertbundle = str(self.workdir / "acr-token-signer.crt")
@@ -195,14 +205,18 @@ class AzureStandIn:
     # -- ARM -----------------------------------------------------------------------------
 
     def add_cluster(self, name: str, kubelet_object_id: Optional[str] = None, service_principal: Optional[str] = None,
-                    oidc_issuer: Optional[str] = None) -> str:
-        """A managed cluster; MSI clusters have a kubelet identity, service-principal clusters a clientId."""
+                    oidc_issuer: Optional[str] = None, workload_identity: Optional[bool] = None) -> str:
+        """A managed cluster; MSI clusters have a kubelet identity, service-principal clusters a clientId.
+        ``oidc_issuer`` turns the OIDC issuer on; the workload identity webhook follows it unless
+        ``workload_identity`` says otherwise."""
         rid = (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
                f"Microsoft.ContainerService/managedClusters/{name}")
         props: Dict[str, Any] = {"provisioningState": "Succeeded", "kubernetesVersion": "1.33.0",
                                  "nodeResourceGroup": f"MC_{self.resource_group}_{name}_westeurope",
                                  "servicePrincipalProfile": {"clientId": service_principal or "msi"},
-                                 "oidcIssuerProfile": {"enabled": bool(oidc_issuer), "issuerURL": oidc_issuer or ""}}
+                                 "oidcIssuerProfile": {"enabled": bool(oidc_issuer), "issuerURL": oidc_issuer or ""},
+                                 "securityProfile": {"workloadIdentity": {
+                                     "enabled": bool(oidc_issuer) if workload_identity is None else workload_identity}}}
         if kubelet_object_id:
             props["identityProfile"] = {"kubeletidentity": {
                 "resourceId": (f"/subscriptions/{self.subscription}/resourceGroups/MC_{self.resource_group}_{name}"
@@ -276,6 +290,9 @@ class AzureStandIn:
                                           "message": "The api-version query parameter (?api-version=) is required."}})
             return
         if self._acr_resources(handler, method, path, body):
+            return
+        if "/providers/microsoft.managedidentity/userassignedidentities/" in lower:
+            self._managed_identities(handler, method, path, query, body)
             return
         if marker in lower:
             scope = path[:lower.index(marker)]
@@ -383,6 +400,141 @@ class AzureStandIn:
                    "_created": time.time()}
             self.assignments[aid.lower()] = new
         handler._send(201, self._public(new))
+
+    # -- user-assigned managed identities and their federated identity credentials ---------------
+
+    def _managed_identities(self, handler: Any, method: str, path: str, query: Dict[str, List[str]],
+                            body: Any) -> None:
+        """``Microsoft.ManagedIdentity/userAssignedIdentities/{name}`` (PUT/GET/DELETE) and
+        ``.../federatedIdentityCredentials[/{name}]`` (PUT/GET/LIST/DELETE), shaped after the REST reference."""
+        version = (query.get("api-version") or [""])[0]
+        if version not in MSI_API_VERSIONS:
+            handler._send(400, {"error": {"code": "NoRegisteredProviderFound", "message":
+                                          f"No registered resource provider found for location 'westeurope' and API "
+                                          f"version '{version}' for type 'userAssignedIdentities'. The supported "
+                                          f"api-versions are '{', '.join(sorted(MSI_API_VERSIONS))}'."}})
+            return
+        lower = path.lower().rstrip("/")
+        marker = "/userassignedidentities/"
+        base = path[:lower.index(marker) + len(marker)]
+        rest = path[len(base):].strip("/").split("/")
+        ident_id = base + rest[0]
+        with self._lock:
+            ident = self.identities.get(ident_id.lower())
+        if len(rest) == 1:
+            self._identity(handler, method, ident_id, rest[0], ident, body)
+            return
+        if rest[1].lower() != "federatedidentitycredentials" or len(rest) > 3:
+            handler._send(404, {"error": {"code": "InvalidResourceType", "message": f"no route for {method} {path}"}})
+            return
+        if ident is None:
+            handler._send(404, {"error": {"code": "ParentResourceNotFound", "message":
+                                          f"Can not perform requested operation on nested resource. Parent resource "
+                                          f"'{rest[0]}' not found."}})
+            return
+        if len(rest) == 2:
+            if method != "GET":
+                handler._send(405, {"error": {"code": "MethodNotAllowed", "message": method}})
+                return
+            with self._lock:
+                values = [dict(b) for k, b in self.federated.items() if k.startswith(ident_id.lower() + "/")]
+            handler._send(200, {"value": values})
+            return
+        self._federated_credential(handler, method, f"{ident_id}/federatedIdentityCredentials/{rest[2]}", rest[2], body)
+
+    def _identity(self, handler: Any, method: str, ident_id: str, name: str, current: Optional[Dict[str, Any]],
+                  body: Any) -> None:
+        if method == "GET":
+            if current is None:
+                handler._send(404, {"error": {"code": "ResourceNotFound", "message":
+                                              f"The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/"
+                                              f"{name}' under resource group '{self.resource_group}' was not found."}})
+                return
+            handler._send(200, current)
+            return
+        if method == "DELETE":
+            with self._lock:
+                self.identities.pop(ident_id.lower(), None)
+                for key in [k for k in self.federated if k.startswith(ident_id.lower() + "/")]:
+                    del self.federated[key]
+            handler._send(200 if current is not None else 204, {})
+            return
+        if method != "PUT":
+            handler._send(405, {"error": {"code": "MethodNotAllowed", "message": method}})
+            return
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$", name):
+            handler._send(400, {"error": {"code": "InvalidResourceName", "message":
+                                          f"Resource name {name} is invalid."}})
+            return
+        if not isinstance(body, dict) or not body.get("location"):
+            handler._send(400, {"error": {"code": "LocationRequired", "message":
+                                          "The location property is required for this definition."}})
+            return
+        with self._lock:
+            if current is not None:
+                current["tags"] = dict(body.get("tags") or {})
+                handler._send(200, current)
+                return
+            oid = str(uuid.uuid4())
+            new = {"id": ident_id, "name": name, "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                   "location": str(body["location"]).lower(), "tags": dict(body.get("tags") or {}),
+                   "properties": {"tenantId": self.tenant_id, "principalId": oid, "clientId": str(uuid.uuid4()),
+                                  "isolationScope": "None"}}
+            self.identities[ident_id.lower()] = new
+            # the identity is a service principal of the tenant (entra_token(client_id, ...) names its oid)
+            self.object_ids[new["properties"]["clientId"]] = oid
+        handler._send(201, new)
+
+    def _federated_credential(self, handler: Any, method: str, fid: str, name: str, body: Any) -> None:
+        with self._lock:
+            current = self.federated.get(fid.lower())
+        if method == "GET":
+            if current is None:
+                handler._send(404, {"error": {"code": "NotFound", "message":
+                                              f"Federated identity credential '{name}' not found."}})
+                return
+            handler._send(200, current)
+            return
+        if method == "DELETE":
+            with self._lock:
+                self.federated.pop(fid.lower(), None)
+            handler._send(200 if current is not None else 204, {})
+            return
+        if method != "PUT":
+            handler._send(405, {"error": {"code": "MethodNotAllowed", "message": method}})
+            return
+        if not re.match(r"^[a-zA-Z0-9]{1}[a-zA-Z0-9-_]{2,119}$", name):
+            handler._send(400, {"error": {"code": "InvalidResourceName", "message":
+                                          f"Federated identity credential name {name} is invalid."}})
+            return
+        props = (body or {}).get("properties") if isinstance(body, dict) else None
+        audiences = (props or {}).get("audiences")
+        if (not isinstance(props, dict) or not str(props.get("issuer") or "").startswith("https://")
+                or not props.get("subject") or not isinstance(audiences, list) or len(audiences) != 1):
+            handler._send(400, {"error": {"code": "BadRequest", "message":
+                                          "properties.issuer (an https URL), properties.subject and exactly one "
+                                          "properties.audiences entry are required."}})
+            return
+        with self._lock:
+            siblings = [k for k in self.federated if k.startswith(fid.lower().rsplit("/", 1)[0] + "/")]
+            if current is None and len(siblings) >= 20:
+                handler._send(400, {"error": {"code": "BadRequest", "message":
+                                              "A user-assigned identity can have at most 20 federated identity "
+                                              "credentials."}})
+                return
+            new = {"id": fid, "name": name,
+                   "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+                   "properties": {"issuer": props["issuer"], "subject": props["subject"],
+                                  "audiences": list(audiences)}}
+            self.federated[fid.lower()] = new
+        handler._send(200 if current is not None else 201, new)
+
+    def identity_by_client_id(self, client_id: str) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            for body in self.identities.values():
+                if body["properties"]["clientId"] == client_id:
+                    return body
+        return None
 
     # -- ACR tokens and scope maps (repository-scoped, non-Entra credentials) ------------------
 

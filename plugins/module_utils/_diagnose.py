@@ -44,8 +44,8 @@ def _kube(params, kube_client):
 
 def _find(kube, resource, list_method, namespace, name):
     """The object ``namespace/name`` or None, by a LIST with a field selector (no 404 path, one request)."""
-    page = kube.call('list', resource, functools.partial(list_method, namespace=namespace,
-                                                         field_selector='metadata.name=%s' % name)) or {}
+    page = kube.call('list', resource, functools.partial(list_method, field_selector='metadata.name=%s' % name),
+                     namespace=namespace) or {}
     items = page.get('items') or []
     return items[0] if items else None
 

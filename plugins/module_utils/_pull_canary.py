@@ -4,7 +4,9 @@
 """Planner and runner of the ``pull_canary`` module: ask the kubelet itself whether a pull works. Private to this collection.
 
 Flow: validate every input (no network: :func:`plan_canary`) -> check the ServiceAccount (and the
-node, with ``node_name``) exists -> garbage-collect canary Pods an interrupted earlier run left
+node, with ``node_name``) exists -> ask the API server whether these credentials may create and
+delete Pods in the namespace (SelfSubjectAccessReviews, ``_rbac.check_writes``; not in check mode),
+so that a run that could not delete its Pods fails before creating one -> garbage-collect canary Pods an interrupted earlier run left
 behind (older than ``gc_older_than``) -> one server-side dry-run create per image (admission and
 validation see the real Pod before anything is written; check mode stops here) -> create one Pod
 per image -> poll the Pods and their Events until the kubelet (or the scheduler) has a verdict for
@@ -56,6 +58,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._pull_canary_cate
     CANARY_CATEGORIES, classify_failure, compact_diagnosis,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._namespaces import is_qualified_name
+from ansible_collections.registrylink.k8s.plugins.module_utils._rbac import Needs, check_writes
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_args import check_registry_options
 
 CANARY_LABEL = 'registrylink.k8s/canary'
@@ -394,8 +397,8 @@ class PullCanaryRunner(Runner):
     # -- reads -----------------------------------------------------------------------------
 
     def _find(self, resource, method, namespace, name):
-        page = self.kube.call('list', resource, functools.partial(
-            method, namespace=namespace, field_selector='metadata.name=%s' % name)) or {}
+        page = self.kube.call('list', resource, functools.partial(method, field_selector='metadata.name=%s' % name),
+                              namespace=namespace) or {}
         items = page.get('items') or []
         return items[0] if items else None
 
@@ -426,14 +429,14 @@ class PullCanaryRunner(Runner):
         return sa
 
     def _list_canaries(self, namespace, selector):
-        return self.kube.list_all('pods', functools.partial(self.kube.core.list_namespaced_pod, namespace=namespace,
-                                                            label_selector=selector))
+        return self.kube.list_all('pods', functools.partial(self.kube.core.list_namespaced_pod, label_selector=selector),
+                                  namespace=namespace)
 
     def _events(self, namespace, name, uid):
         try:
             items = self.kube.list_all('events', functools.partial(
-                self.kube.core.list_namespaced_event, namespace=namespace,
-                field_selector='involvedObject.kind=Pod,involvedObject.name=%s' % name))
+                self.kube.core.list_namespaced_event,
+                field_selector='involvedObject.kind=Pod,involvedObject.name=%s' % name), namespace=namespace)
         except KubernetesAPIError as exc:
             if exc.status != 403:
                 raise
@@ -490,6 +493,13 @@ class PullCanaryRunner(Runner):
         if plan.pull_secrets is None and not (sa.get('imagePullSecrets') or []):
             self.warnings.append('ServiceAccount %s/%s lists no image pull secrets: the canary pulls anonymously'
                                  % (plan.namespace, plan.service_account))
+        if not self.check_mode:
+            # a run that may create its Pods but not delete them would leave them behind: both are
+            # checked before the first write (the leftovers' deletion below is one)
+            needs = Needs()
+            needs.add('create', 'pods', plan.namespace)
+            needs.add('delete', 'pods', plan.namespace)
+            check_writes(self.kube, needs, 'pull_canary', warn=self.warnings.append)
         garbage = self._garbage_collect(plan)
         results = []
         manifests = []

@@ -503,3 +503,83 @@ def test_registry_probe_verify_runs_with_exactly_its_manifest(localenv, registry
         run = run_in_process("registry_probe", RegistryProbeRunner, args)
         assert run.failed, (triple, run.result)
         _assert_names_rule(run.result["msg"], triple, "cluster-wide" if mode == "cluster-wide" else f"in namespace {nss[0]}")
+
+
+# ---------------------------------------------------------------------------------------------- pull_canary
+CANARY_SELECTOR = "app.kubernetes.io/managed-by=registrylink.k8s,registrylink.k8s/canary=true"
+
+
+def _pull_secret(core, ns, name, registry, password):
+    auth = base64.b64encode(f"{registry.username}:{password}".encode()).decode()
+    config = {"auths": {registry.host: {"username": registry.username, "password": password, "auth": auth}}}
+    core.create_namespaced_secret(ns, k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name=name), type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}))
+
+
+def _canary_pods(core, ns):
+    return [p.metadata.name for p in core.list_namespaced_pod(ns, label_selector=CANARY_SELECTOR).items]
+
+
+def test_pull_canary_runs_with_exactly_its_manifests(localenv, registry, private_image, core, unique_ns, grant):
+    """Both manifests bound with a RoleBinding in the canary's namespace only (nothing cluster-wide).
+    Check mode with pull_canary-check.yml, real runs with pull_canary-write.yml: a pull through the real
+    kubelet and a failed pull explained by the diagnosis. Taking away each verb: the run fails before its
+    first write naming the rule (serviceaccounts, pods), or, for the two reads the module can do without,
+    it still reports the pull and a warning names what is missing (events, secrets)."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._pull_canary import PullCanaryRunner
+
+    ns = unique_ns("rbaccny")
+    _pull_secret(core, ns, "regcred", registry, registry.password)
+    _pull_secret(core, ns, "wrongcred", registry, "not-the-password")
+    core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "regcred"}]})
+    base = {"namespace": ns, "image": [private_image], "registry_ca_path": registry.ca, "timeout": 60}
+    wrong = dict(base, pull_secrets=["wrongcred"])
+
+    g = grant("docs/rbac/pull_canary-check.yml", namespaces=[ns])
+    args = _as(g, base)
+    run = run_module(localenv, "registrylink.k8s.pull_canary", args, check=True, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert [r["verdict"] for r in run.result["results"]] == ["would_run"]
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("pull_canary", PullCanaryRunner, args, check=True)
+        assert run.failed, (triple, run.result)
+        _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+    assert _canary_pods(core, ns) == []
+
+    g = grant("docs/rbac/pull_canary-write.yml", namespaces=[ns])
+    args, wrong_args = _as(g, base), _as(g, wrong)
+    run = run_module(localenv, "registrylink.k8s.pull_canary", args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    (item,) = run.result["results"]
+    assert item["verdict"] == "pulled" and item["pull_seconds"] > 0 and item["deleted"] is True, item
+    assert not run.result.get("warnings"), run.result.get("warnings")
+    assert g.token not in run.output and registry.password not in run.output
+    run = run_in_process("pull_canary", PullCanaryRunner, wrong_args)
+    (item,) = run.result["results"]
+    assert item["verdict"] == "pull_failed" and item["category"] == "unauthorized", item
+    assert _canary_pods(core, ns) == []
+
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        _group, resource, verb = triple
+        rule = rbac_rule(verb, resource)
+        if resource == "events":
+            run = run_in_process("pull_canary", PullCanaryRunner, args)
+            (item,) = run.result["results"]
+            assert item["verdict"] == "pulled" and item["pull_seconds"] is None and item["deleted"] is True, item
+            assert any(f"cannot list events in {ns}" in w for w in run.result["warnings"]), run.result
+        elif resource == "secrets":
+            run = run_in_process("pull_canary", PullCanaryRunner, wrong_args)
+            (item,) = run.result["results"]
+            assert item["verdict"] == "pull_failed" and item["deleted"] is True, item
+            assert item["diagnosis"] is None and item["category"] != "unauthorized", item
+            assert any("diagnosis of" in w and f"list secrets in namespace {ns}" in w and rule in w
+                       for w in run.result["warnings"]), run.result
+        else:
+            run = run_in_process("pull_canary", PullCanaryRunner, args)
+            assert run.failed, (triple, run.result)
+            _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+            assert "results" not in run.result or all(r["pod"] is None for r in run.result["results"]), run.result
+        assert _canary_pods(core, ns) == [], triple

@@ -521,10 +521,18 @@ class FakeCore(object):
 
 
 class FakeKube(object):
-    def __init__(self, core):
+    api_client = None
+
+    def __init__(self, core, denied=()):
         self.core = core
+        self.denied = denied  # (verb, resource) the SelfSubjectAccessReviews answer "no" to
+        self.reviews = []
 
     def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        if resource == 'selfsubjectaccessreviews':
+            attrs = kwargs['body']['spec']['resourceAttributes']
+            self.reviews.append(attrs)
+            return {'status': {'allowed': (attrs['verb'], attrs['resource']) not in self.denied}}
         kwargs.pop('_preload_content', None)
         if namespace is not None:
             kwargs['namespace'] = namespace
@@ -561,10 +569,11 @@ def real_kubelet(image, tick):
     return status, events
 
 
-def runner(core, check_mode=False, diagnose=None, **kw):
+def runner(core, check_mode=False, diagnose=None, denied=(), **kw):
     clock = FakeClock()
     core.warned = []
-    r = pc.PullCanaryRunner(params(**kw), check_mode=check_mode, warn=core.warned.append, kube_client=FakeKube(core),
+    core.kube = FakeKube(core, denied)
+    r = pc.PullCanaryRunner(params(**kw), check_mode=check_mode, warn=core.warned.append, kube_client=core.kube,
                             diagnose=diagnose or (lambda *a, **k: fake_diagnosis('unauthorized')),
                             clock=clock, sleep=clock.sleep, now=lambda: NOW, poll_interval=0.5)
     return r
@@ -698,6 +707,25 @@ def test_runner_validates_before_any_write():
         runner(core, node_name='node-9').run()
     assert err.value.field == 'node_name'
     assert not [c for c in core.calls if c[0] in ('create', 'delete')]
+
+
+def test_runner_checks_it_may_create_and_delete_pods_before_the_first_write():
+    # a leftover to collect, so the garbage collection's delete would be the first write
+    core = FakeCore(real_kubelet, existing_pods=[meta_pod('registrylink-canary-old', 5000)])
+    with pytest.raises(KubernetesAPIError) as err:
+        runner(core, denied=[('delete', 'pods')]).run()
+    assert err.value.msg.startswith('forbidden, nothing was written: pull_canary needs to delete pods in namespace'
+                                    ' apps'), err.value.msg
+    assert '{apiGroups: [""], resources: [pods], verbs: [delete]}' in err.value.msg
+    assert not [c for c in core.calls if c[0] in ('create', 'delete')]
+    assert list(core.pods) == ['registrylink-canary-old']
+    # allowed: one review per verb at the cluster scope; check mode asks none
+    core = FakeCore(real_kubelet)
+    runner(core).run()
+    assert [(a['verb'], a['resource']) for a in core.kube.reviews] == [('create', 'pods'), ('delete', 'pods')]
+    core = FakeCore(real_kubelet)
+    runner(core, check_mode=True).run()
+    assert core.kube.reviews == []
 
 
 def test_runner_reports_admission_refusal_per_image_and_fails_on_rbac():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import time
 
 import pytest
 from kubernetes import client as k8s
@@ -583,3 +585,88 @@ def test_pull_canary_runs_with_exactly_its_manifests(localenv, registry, private
             _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
             assert "results" not in run.result or all(r["pod"] is None for r in run.result["results"]), run.result
         assert _canary_pods(core, ns) == [], triple
+
+
+# ---------------------------------------------------------------------------------------------- registry_gc
+def _also_bind(g, manifest, namespace):
+    """Bind ``g``'s ServiceAccount to a second manifest in one namespace (RoleBinding); returns an undo."""
+    from tests.support.rbac import load_manifest
+    doc = load_manifest(manifest)
+    name = f"{g.name}-extra"
+    g.rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=name), rules=g._rules(doc["rules"])))
+    g.rbac.create_namespaced_role_binding(namespace, k8s.V1RoleBinding(
+        metadata=k8s.V1ObjectMeta(name=name),
+        role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=name),
+        subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=g.sa, namespace=g.sa_namespace)]))
+    wanted = triples(doc["rules"])
+
+    def wait(state):
+        deadline = time.monotonic() + 20
+        while any(g.allowed(*t, namespace=namespace) is not state for t in wanted):
+            assert time.monotonic() < deadline, f"RBAC of {name} not in effect"
+            time.sleep(0.1)
+
+    def undo():
+        g.rbac.delete_namespaced_role_binding(name, namespace)
+        g.rbac.delete_cluster_role(name)
+        wait(False)
+
+    wait(True)
+    return wanted, undo
+
+
+def test_registry_gc_runs_with_exactly_its_manifests(localenv, registry, core, api, unique_ns, grant):
+    """registry_gc reads the pull secret and scans the cluster with exactly registry_gc-read.yml
+    (ClusterRoleBinding) and registry_gc_pull_secret-read.yml (a RoleBinding in the Secret's namespace):
+    the image a Deployment runs is kept, the other old one deleted. Each of the 7 kinds taken away: the
+    task fails closed naming the rule, and the registry still holds every tag; the Secret's rule taken
+    away: it fails naming the rule in that namespace."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_gc import RegistryGcRunner
+    from tests.support.images import list_tags, push_image
+
+    ns = unique_ns("rbacgc")
+    _pull_secret(core, ns, "gc-cred", registry, registry.password)
+    repo = f"it/gc-rbac-{secrets.token_hex(3)}/app"
+    auth = (registry.username, registry.password)
+    for tag, created in (("old-1", "2024-01-01T00:00:00Z"), ("old-2", "2024-02-01T00:00:00Z"),
+                         ("new", "2026-01-01T00:00:00Z")):
+        push_image(registry.url, repo, [tag], auth=auth, ca=registry.ca, created=created, seed=len(tag) + ord(tag[-1]))
+    labels = {"app": "web"}
+    k8s.AppsV1Api(api).create_namespaced_deployment(ns, k8s.V1Deployment(
+        metadata=k8s.V1ObjectMeta(name="web"),
+        spec=k8s.V1DeploymentSpec(replicas=0, selector=k8s.V1LabelSelector(match_labels=labels),
+                                  template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=k8s.V1PodSpec(
+                                      containers=[k8s.V1Container(name="app", image=f"{registry.host}/{repo}:old-1")])))))
+
+    def tags():
+        return list_tags(registry.url, repo, auth=auth, ca=registry.ca)
+
+    g = grant("docs/rbac/registry_gc-read.yml")
+    secret_rules, unbind = _also_bind(g, "docs/rbac/registry_gc_pull_secret-read.yml", ns)
+    args = _as(g, {"registry": registry.host, "registry_ca_path": registry.ca, "repositories": [repo],
+                   "tag_include": ["old-.*"], "pull_secret": {"namespace": ns, "name": "gc-cred"}})
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("registry_gc", RegistryGcRunner, args)
+        assert run.failed and "nothing was deleted" in run.result["msg"], (triple, run.result)
+        (unreadable,) = run.result["unreadable"]
+        _group, resource, verb = triple
+        assert f"cannot list {resource}: forbidden: the credentials cannot list {resource} cluster-wide" in unreadable
+        assert f"the rule {rbac_rule(verb, resource)} to a ClusterRole" in unreadable, unreadable
+        assert tags() == ["new", "old-1", "old-2"], triple
+    g.set_rules(g.manifest_rules)
+
+    check = run_module(localenv, "registrylink.k8s.registry_gc", args, check=True, extra_env=_isolated())
+    assert not check.failed, check.result.get("msg")
+    run = run_module(localenv, "registrylink.k8s.registry_gc", args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert [e["tags"] for e in run.result["deleted"]] == [["old-2"]], run.result["deleted"]
+    assert tags() == ["new", "old-1"]
+    assert g.token not in run.output and registry.password not in run.output
+
+    (triple,) = secret_rules
+    unbind()
+    run = run_in_process("registry_gc", RegistryGcRunner, args)
+    assert run.failed, run.result
+    _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+    assert tags() == ["new", "old-1"]

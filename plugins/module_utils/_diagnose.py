@@ -26,7 +26,9 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._dockerconfig imp
 from ansible_collections.registrylink.k8s.plugins.module_utils._kubelet import (
     inspect_config, kubelet_keyring, kubelet_lookup, kubelet_secret_payload,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import NotFoundError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
+    KubernetesAPIError, NotFoundError, ValidationError,
+)
 from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import ProbeTarget, run_probe, tls_check
 
@@ -312,14 +314,21 @@ def _containers(pod):
     return out
 
 
-def _pod_events(kube, namespace, pod):
+def _pod_events(kube, namespace, pod, warnings=None):
+    """The Pod's pull-related Events, or None when they cannot be read; a denial (RBAC) is appended
+    to ``warnings``, naming the rule, since the kubelet's own messages are then missing."""
     name = (pod.get('metadata') or {}).get('name')
     uid = (pod.get('metadata') or {}).get('uid')
     selector = 'involvedObject.kind=Pod,involvedObject.name=%s' % name
     try:
         items = kube.list_all('events', functools.partial(kube.core.list_namespaced_event, namespace=namespace,
                                                           field_selector=selector), namespace=namespace)
-    except Exception:  # events are a bonus; RBAC may forbid them
+    except KubernetesAPIError as exc:  # events are a bonus; RBAC may forbid them
+        if warnings is not None and exc.status == 403:
+            warnings.append('cannot list events in namespace %s: the kubelet\'s own messages (such as a TLS failure'
+                            ' on the node) are not used. %s' % (namespace, exc.msg))
+        return None
+    except Exception:  # anything else: diagnose without them
         return None
     return [e for e in event_dicts(items, uid) if e['type'] == 'Warning' or e['reason'] in PULL_EVENT_REASONS]
 
@@ -396,10 +405,11 @@ def diagnose_pod(params, conn, register_secret=None, kube_client=None, client_fa
     pod_secrets = [s.get('name') for s in spec.get('imagePullSecrets') or [] if s.get('name')]
     service_account = _pod_service_account(kube, namespace, spec, pod_secrets)
     secrets = [read_pull_secret(kube, namespace, s, register_secret) for s in pod_secrets]
+    read_warnings = []
     configs = pull_secret_configs(secrets)
     ctx = {'namespace': namespace, 'pod_secrets': pod_secrets, 'service_account': service_account,
            'secrets': secrets, 'configs': configs, 'keyring': kubelet_keyring(configs),
-           'events': _pod_events(kube, namespace, pod), 'cache': _ProbeCache(conn, client_factory, tls_checker),
+           'events': _pod_events(kube, namespace, pod, read_warnings), 'read_warnings': read_warnings, 'cache': _ProbeCache(conn, client_factory, tls_checker),
            'public_secrets': [dict((k, v) for k, v in e.items() if k not in ('config', 'payload')) for e in secrets]}
     containers = [_diagnose_container(c, ctx) for c in _containers(pod)]
     return _pod_verdict(pod, namespace, name, containers, ctx)
@@ -532,6 +542,7 @@ def _pod_verdict(pod, namespace, name, containers, ctx):
         if e.get('problem'):
             warnings.append('pull secret %s: %s' % (e['name'], e['detail']))
     warnings.extend(w for w in ctx['cache'].warnings if w not in warnings)
+    warnings.extend(ctx.get('read_warnings') or [])
     return {
         'ok': not failing,
         'category': first['category'] if first else None,

@@ -670,3 +670,63 @@ def test_registry_gc_runs_with_exactly_its_manifests(localenv, registry, core, a
     assert run.failed, run.result
     _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
     assert tags() == ["new", "old-1"]
+
+
+# ---------------------------------------------------------------------------------------------- registry_probe pod / pull_secret
+def test_registry_probe_pull_secret_and_pod_modes_run_with_exactly_their_manifests(localenv, registry, private_image,
+                                                                                   core, unique_ns, grant):
+    """pull_secret mode with registry_probe_pull_secret-read.yml and pod mode with
+    registry_probe_pod-read.yml, each bound with a RoleBinding in its one namespace. A Pod held off the
+    node, with a kubelet-shaped Event saying the node does not trust the registry's CA: with the whole
+    manifest the diagnosis reads that Event (tls_untrusted). Each verb taken away: the run fails naming
+    the rule, except events, which the diagnosis goes without, with a warning naming the rule."""
+    from ansible_collections.registrylink.k8s.plugins.module_utils._registry_probe import RegistryProbeRunner
+
+    ns = unique_ns("rbacprb")
+    _pull_secret(core, ns, "regcred", registry, registry.password)
+
+    g = grant("docs/rbac/registry_probe_pull_secret-read.yml", namespaces=[ns])
+    args = _as(g, {"image": private_image, "registry_ca_path": registry.ca,
+                   "pull_secret": {"namespace": ns, "name": "regcred"}})
+    run = run_module(localenv, "registrylink.k8s.registry_probe", args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    assert run.result["ok"] is True and run.result["credentials"]["secret"] == f"{ns}/regcred", run.result
+    assert g.token not in run.output and registry.password not in run.output
+    (triple,) = triples(g.manifest_rules)
+    g.set_rules(without(g.manifest_rules, triple))
+    run = run_in_process("registry_probe", RegistryProbeRunner, args)
+    assert run.failed, run.result
+    _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+
+    core.create_namespaced_pod(ns, k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="web"), spec=k8s.V1PodSpec(
+        containers=[k8s.V1Container(name="app", image=private_image)],
+        image_pull_secrets=[k8s.V1LocalObjectReference(name="regcred")],
+        scheduling_gates=[k8s.V1PodSchedulingGate(name=NO_NODE_GATE)])))
+    pod = core.read_namespaced_pod("web", ns)
+    core.create_namespaced_event(ns, k8s.CoreV1Event(
+        metadata=k8s.V1ObjectMeta(generate_name="web."), type="Warning", reason="Failed",
+        message=f'Failed to pull image "{private_image}": failed to resolve reference: Head "https://{registry.host}'
+                '/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+        involved_object=k8s.V1ObjectReference(kind="Pod", name="web", namespace=ns, uid=pod.metadata.uid),
+        source=k8s.V1EventSource(component="kubelet"), count=1))
+    g = grant("docs/rbac/registry_probe_pod-read.yml", namespaces=[ns])
+    args = _as(g, {"pod": {"namespace": ns, "name": "web"}, "registry_ca_path": registry.ca})
+    run = run_module(localenv, "registrylink.k8s.registry_probe", args, extra_env=_isolated())
+    assert not run.failed, run.result.get("msg")
+    (container,) = run.result["containers"]
+    assert container["category"] == "tls_untrusted" and container["probe"]["ok"] is True, container
+    assert not any("cannot list" in w for w in run.result.get("warnings", [])), run.result["warnings"]
+    assert g.token not in run.output and registry.password not in run.output
+    for triple in triples(g.manifest_rules):
+        g.set_rules(without(g.manifest_rules, triple))
+        run = run_in_process("registry_probe", RegistryProbeRunner, args)
+        _group, resource, verb = triple
+        if resource == "events":
+            assert not run.failed, run.result.get("msg")
+            (container,) = run.result["containers"]
+            assert container["category"] is None and run.result["events"] == [], run.result
+            assert any(f"cannot list events in namespace {ns}" in w and rbac_rule(verb, resource) in w
+                       for w in run.result["warnings"]), run.result["warnings"]
+        else:
+            assert run.failed, (triple, run.result)
+            _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")

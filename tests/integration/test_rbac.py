@@ -730,3 +730,71 @@ def test_registry_probe_pull_secret_and_pod_modes_run_with_exactly_their_manifes
         else:
             assert run.failed, (triple, run.result)
             _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
+
+
+# ---------------------------------------------------------------------------------------------- role cleanup
+def _cleanup_world(core, registry, nss):
+    """By the admin: in each namespace our Secret (managed by the collection) attached to ``default``
+    next to an entry of someone else's."""
+    _rs_prepare(core, registry, nss, first=True)
+    for ns in nss:
+        core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": SECRET},
+                                                                                   {"name": "theirs"}]})
+
+
+def _cleanup_state(core, nss):
+    return {ns: ([r.name for r in core.read_namespaced_service_account("default", ns).image_pull_secrets or []],
+                 _secret_state(core, [ns])[ns] is not None) for ns in nss}
+
+
+def _role_msg(failed):
+    """The failed task's message; for a loop, the first failed item's."""
+    result = failed["result"]
+    for item in result.get("results") or []:
+        if item.get("failed"):
+            return item["msg"]
+    return result["msg"]
+
+
+def test_cleanup_role_runs_with_exactly_its_manifests(localenv, registry, core, unique_ns, grant):
+    """The role cleanup (cluster side) in check mode with cleanup-read.yml changes nothing; for real with
+    cleanup-write.yml it detaches our entry (theirs stays) and deletes our Secrets. Each verb of either
+    manifest taken away, the role fails naming the rule, with nothing written, except for the rules of its
+    second module (list and delete on secrets): those fail when that module starts, after the detach
+    (the limit stated in docs/reliability.md); the run with the rule back converges."""
+    nss = [unique_ns("rbaccln"), unique_ns("rbaccln")]
+    role_vars = {"cleanup_namespaces": nss, "cleanup_secret_names": [SECRET], "cleanup_service_accounts": ["default"]}
+    _cleanup_world(core, registry, nss)
+    before = _cleanup_state(core, nss)
+    assert before == {ns: ([SECRET, "theirs"], True) for ns in nss}
+
+    reader = grant("docs/rbac/cleanup-read.yml")
+    failed, output = _run_role(localenv, "cleanup", role_vars, reader.kubeconfig, check=True)
+    assert failed is None, (failed, output[-3000:])
+    assert _cleanup_state(core, nss) == before
+    for triple in triples(reader.manifest_rules):
+        reader.set_rules(without(reader.manifest_rules, triple))
+        failed, output = _run_role(localenv, "cleanup", role_vars, reader.kubeconfig, check=True)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
+
+    writer = grant("docs/rbac/cleanup-write.yml")
+    for triple in triples(writer.manifest_rules):
+        writer.set_rules(without(writer.manifest_rules, triple))
+        _cleanup_world(core, registry, nss)
+        failed, output = _run_role(localenv, "cleanup", role_vars, writer.kubeconfig)
+        assert failed is not None, (triple, output[-3000:])
+        _group, resource, verb = triple
+        scope = "cluster-wide" if verb == "list" else f"in namespace{'s' if len(nss) > 1 else ''} {', '.join(nss)}"
+        _assert_names_rule(_role_msg(failed), triple, scope)
+        if resource == "secrets":
+            # registry_secret's own rights: checked when it starts, after sa_pull_secret detached
+            assert _cleanup_state(core, nss) == {ns: (["theirs"], True) for ns in nss}, triple
+        else:
+            assert _cleanup_state(core, nss) == before, triple
+    writer.set_rules(writer.manifest_rules)
+    _cleanup_world(core, registry, nss)
+    failed, output = _run_role(localenv, "cleanup", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert _cleanup_state(core, nss) == {ns: (["theirs"], False) for ns in nss}
+    assert writer.token not in output

@@ -601,8 +601,10 @@ def _also_bind(g, manifest, namespace):
     wanted = triples(doc["rules"])
 
     def wait(state):
+        # after the undo, what the main ClusterRole grants stays allowed
+        watched = wanted if state else [t for t in wanted if t not in triples(g.rules)]
         deadline = time.monotonic() + 20
-        while any(g.allowed(*t, namespace=namespace) is not state for t in wanted):
+        while any(g.allowed(*t, namespace=namespace) is not state for t in watched):
             assert time.monotonic() < deadline, f"RBAC of {name} not in effect"
             time.sleep(0.1)
 
@@ -798,3 +800,39 @@ def test_cleanup_role_runs_with_exactly_its_manifests(localenv, registry, core, 
     assert failed is None, (failed, output[-3000:])
     assert _cleanup_state(core, nss) == {ns: (["theirs"], False) for ns in nss}
     assert writer.token not in output
+
+
+# ---------------------------------------------------------------------------------------------- role verify
+def test_verify_role_runs_with_exactly_its_manifests(localenv, registry, private_image, core, unique_ns, grant,
+                                                     tmp_path):
+    """The role verify with its canary: registry_probe_verify-read.yml bound cluster-wide and
+    pull_canary-write.yml bound with a RoleBinding in the canary's namespace only. The report says ok,
+    the canary pulled through the real kubelet and left no Pod. Without the canary's binding the role
+    fails, its message naming the rule the canary lacks (each module's rules one by one are taken away
+    in the module tests above)."""
+    nss = [unique_ns("rbacvr"), unique_ns("rbacvr")]
+    _verify_world(core, registry, nss)
+    role_vars = {"verify_namespaces": nss, "verify_images": [private_image], "verify_secret_name": "regcred",
+                 "verify_registry_ca_path": registry.ca, "verify_canary": True, "verify_canary_namespace": nss[0],
+                 "verify_canary_timeout": 60, "verify_report_dir": str(tmp_path / "report")}
+    g = grant("docs/rbac/registry_probe_verify-read.yml")
+    _rules, unbind = _also_bind(g, "docs/rbac/pull_canary-write.yml", nss[0])
+    failed, output = _run_role(localenv, "verify", role_vars, g.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    report = json.loads((tmp_path / "report" / "localhost.json").read_text())
+    assert report["ok"] is True and [n["namespace"] for n in report["namespaces"]] == nss, report
+    (item,) = report["canary"]["results"]
+    assert item["verdict"] == "pulled" and item["deleted"] is True, item
+    assert _canary_pods(core, nss[0]) == []
+    assert g.token not in output and registry.password not in output
+
+    unbind()
+    failed, output = _run_role(localenv, "verify", role_vars, g.kubeconfig)
+    assert failed is not None, output[-3000:]
+    assert failed["task"] == "Fail when something is broken", failed
+    msg = failed["result"]["msg"]
+    # the ServiceAccount and Pod reads are in the cluster-wide manifest: what is missing are the writes,
+    # found by the canary's check before its first write
+    assert f"forbidden, nothing was written: pull_canary needs to create pods in namespace {nss[0]}" in msg, msg
+    assert f"needs to delete pods in namespace {nss[0]}" in msg and rbac_rule("delete", "pods") in msg, msg
+    assert _canary_pods(core, nss[0]) == []

@@ -42,8 +42,15 @@ description:
   - Every Pod of the run is deleted when the task ends, also when it fails or times out, and read back to
     prove it is gone. Canary Pods that an interrupted earlier run left in O(namespace) are deleted at the
     start of each run once they are older than O(gc_older_than).
-  - "Permissions in O(namespace): C(pods) create, list, delete; C(events) list; C(serviceaccounts) list;
-    C(secrets) list (for the diagnosis); C(nodes) get with O(node_name) (optional)."
+  - "Rights, all in O(namespace) (ClusterRole manifest C(docs/rbac/pull_canary-write.yml), bound there with a
+    RoleBinding): C(list) on C(serviceaccounts); C(list), C(create) and C(delete) on C(pods); C(list) on C(events)
+    (without it a warning says so and the pull time and the kubelet's message are missing); C(list) on C(secrets)
+    for the diagnosis of a failed pull (without it a warning names the rule). Check mode needs C(list) on
+    C(serviceaccounts) and C(pods) and C(create) on C(pods), since the API server authorizes the server-side dry
+    run as a create (C(docs/rbac/pull_canary-check.yml)). With O(node_name), C(get) on C(nodes) (cluster-wide,
+    optional) tells a missing node from a timeout. Before the first write the module asks the API server
+    (SelfSubjectAccessReview) whether it may create and delete Pods in O(namespace), so a run that could not
+    delete its Pods creates none."
 author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
@@ -172,7 +179,8 @@ notes:
     C(service_account: ServiceAccount X does not exist in namespace Y); C(node_name: node X does not exist);
     invalid O(image), O(namespace), O(pull_secrets), O(node_selector), O(tolerations), O(timeout) or
     O(gc_older_than) (before any request); C(forbidden: ...) when RBAC denies a needed verb (the message names
-    verb and resource); C(cannot reach the Kubernetes API server ...); C(canary Pod(s) may be left ...) when the
+    the verb, the resource, the namespace and the rule to add), also C(forbidden, nothing was written: ...)
+    before the first write when the credentials may not create or delete Pods there; C(cannot reach the Kubernetes API server ...); C(canary Pod(s) may be left ...) when the
     clean-up could not delete or read back a Pod (the next run deletes it); with O(fail_on_error=true),
     C(N of M image(s) did not pull on the cluster ...)."
 seealso:

@@ -203,6 +203,11 @@ notes:
   - Tags pushed between the read and the delete are caught only when they are new tags; a kept tag
     that is moved onto a planned digest in that window is not. Run clean-ups when nothing is being
     promoted, as for the registry's own garbage collection.
+  - "Rights in each scanned cluster: C(list), cluster-wide, on C(pods), C(deployments), C(statefulsets),
+    C(daemonsets), C(replicasets), C(jobs) and C(cronjobs) (ClusterRole manifest C(docs/rbac/registry_gc-read.yml),
+    bound with a ClusterRoleBinding); the module writes nothing in Kubernetes. A kind it may not list fails the
+    task before any delete, naming the rule to add. With O(pull_secret), C(list) on C(secrets) in that Secret's
+    namespace (C(docs/rbac/registry_gc_pull_secret-read.yml), bound there with a RoleBinding)."
 seealso:
   - module: registrylink.k8s.registry_probe
   - name: OCI distribution specification

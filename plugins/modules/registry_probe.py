@@ -152,6 +152,12 @@ notes:
     (a GET of the namespace, one LIST per resource in it), with a warning (namespaced mode,
     C(docs/rbac/registry_probe_verify-namespaced-read.yml) bound with a RoleBinding in each namespace); a glob or a
     O(namespace_selector) then fails, saying why."
+  - "Rights of O(pull_secret): C(list) on C(secrets) in the Secret's namespace (C(docs/rbac/registry_probe_pull_secret-read.yml),
+    bound there with a RoleBinding). Rights of O(pod), all in the Pod's namespace: C(list) on C(pods),
+    C(serviceaccounts), C(secrets) and C(events) (C(docs/rbac/registry_probe_pod-read.yml), bound there with a
+    RoleBinding); without C(events) a warning names the rule and the kubelet's own messages are not used. When a
+    pull secret does not exist, a cluster-wide C(list) of C(secrets), when allowed, says where it does. A denied
+    read fails the task naming the verb, the resource, the namespace and the rule to add."
   - Facts behind the checks are in the collection's C(docs/verify.md), drawn from the OCI
     distribution spec (C(spec.md), Endpoints table and "Pulling manifests"), distribution's token
     specification (C(docs/spec/auth/token.md), C(scope.md), C(jwt.md)), RFC 7235 (challenge grammar)

@@ -60,3 +60,13 @@ def test_docs_name_every_manifest():
     text = (ROOT / "docs" / "reliability.md").read_text()
     missing = [p.name for p in MANIFESTS if f"docs/rbac/{p.name}" not in text]
     assert not missing, missing
+
+
+def test_cleanup_is_inside_the_union_of_its_modules():
+    for variant in ("read", "write"):
+        union = grants(RBAC / f"registry_secret-{variant}.yml") | grants(RBAC / f"sa_pull_secret-{variant}.yml")
+        assert grants(RBAC / f"cleanup-{variant}.yml") <= union
+
+
+def test_pull_canary_check_mode_is_inside_its_write_manifest():
+    assert grants(RBAC / "pull_canary-check.yml") < grants(RBAC / "pull_canary-write.yml")

@@ -180,9 +180,10 @@ notes:
     invalid O(image), O(namespace), O(pull_secrets), O(node_selector), O(tolerations), O(timeout) or
     O(gc_older_than) (before any request); C(forbidden: ...) when RBAC denies a needed verb (the message names
     the verb, the resource, the namespace and the rule to add), also C(forbidden, nothing was written: ...)
-    before the first write when the credentials may not create or delete Pods there; C(cannot reach the Kubernetes API server ...); C(canary Pod(s) may be left ...) when the
-    clean-up could not delete or read back a Pod (the next run deletes it); with O(fail_on_error=true),
-    C(N of M image(s) did not pull on the cluster ...)."
+    before the first write when the credentials may not create or delete Pods there; C(cannot reach the
+    Kubernetes API server ...); C(canary Pod(s) may be left ...) when the clean-up could not delete or read
+    back a Pod (the next run deletes it); with O(fail_on_error=true), C(N of M image(s) did not pull on the
+    cluster ...)."
 seealso:
   - module: registrylink.k8s.registry_probe
   - module: registrylink.k8s.sa_pull_secret

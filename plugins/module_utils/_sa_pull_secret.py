@@ -151,8 +151,8 @@ def validate_params(params):
         raise ValidationError('create_service_accounts cannot be combined with service_account_selector: a new '
                               'ServiceAccount has no labels to match', field='create_service_accounts')
     on_missing = params.get('on_missing_secret') or 'warn'
-    if on_missing not in ('warn', 'fail'):
-        raise ValidationError('on_missing_secret must be warn or fail', field='on_missing_secret')
+    if on_missing not in ('warn', 'fail', 'ignore'):
+        raise ValidationError('on_missing_secret must be warn, fail or ignore', field='on_missing_secret')
     platform = validate_platform_patterns(params.get('platform_pull_secrets'))
     return Spec(names=names, patterns=list(patterns), selector=selector, state=state, purge=purge,
                 annotations=annotations, prune_missing=params.get('prune_missing'), create=create,
@@ -470,7 +470,8 @@ class SaPullSecretRunner(Runner):
         # Pods are listed before any write: a stuck pod is one created before this run's attach.
         stuck = self._stuck_before_writes(plans, set(namespaces)) if attaching else []
         # writes
-        if not self.check_mode:
+        if not self.check_mode or self.params.get('check_rights'):
+            # check_rights: a check-mode pass of a role asks too, so that the role fails before its first write
             check_writes(self.kube, write_needs(plans, stuck if spec.restart else []), 'sa_pull_secret',
                          warn=self.warn)
         results, final_plans = self._write(plans, workers)
@@ -558,7 +559,7 @@ class SaPullSecretRunner(Runner):
         return results, final_plans
 
     def _warn_after(self, missing_secrets, final_plans, stuck_results):
-        for warning in _missing_warnings(missing_secrets):
+        for warning in _missing_warnings(missing_secrets) if self.spec.on_missing_secret != 'ignore' else []:
             if self.check_mode:
                 warning += ' (check mode: a Secret that an earlier task would create is reported missing too)'
             self.warn(warning)

@@ -135,10 +135,20 @@ options:
   on_missing_secret:
     description:
       - What to do when a secret in O(pull_secrets) does not exist in a namespace where it is attached, either
-        V(warn) (one warning per namespace, and RV(missing_pull_secrets)) or V(fail) before any write.
+        V(warn) (one warning per namespace, and RV(missing_pull_secrets)), V(fail) before any write, or
+        V(ignore) (only RV(missing_pull_secrets); for a check-mode pass that runs before the task that writes
+        the Secret).
     type: str
-    choices: [warn, fail]
+    choices: [warn, fail, ignore]
     default: warn
+  check_rights:
+    description:
+      - In check mode, also ask the API server (SelfSubjectAccessReviews) whether the credentials may do every
+        write the plan holds, and fail as a real run would when one is not allowed, naming the rule to add.
+        For a play or role that checks a later task's rights in check mode before its first write (the role
+        C(registrylink.k8s.registry_credentials) does). Outside check mode the rights are always checked.
+    type: bool
+    default: false
   create_service_accounts:
     description:
       - Create a ServiceAccount named literally in O(service_accounts) that does not exist in a selected
@@ -402,7 +412,8 @@ def argument_spec():
         platform_pull_secrets=dict(type='list', elements='str', no_log=False, default=['{service_account}-dockercfg-*']),
         annotations=dict(type='dict'),
         prune_missing=dict(type='bool', default=False),
-        on_missing_secret=dict(type='str', choices=['warn', 'fail'], default='warn'),
+        on_missing_secret=dict(type='str', choices=['warn', 'fail', 'ignore'], default='warn'),
+        check_rights=dict(type='bool', default=False),
         create_service_accounts=dict(type='bool', default=False),
         restart_stuck_pods=dict(type='bool', default=False),
     )

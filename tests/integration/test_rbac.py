@@ -461,6 +461,15 @@ def test_registry_credentials_role_runs_with_exactly_its_manifests(localenv, reg
     assert failed is None, (failed, output[-3000:])
     assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}
     assert writer.token not in output
+    # the rights of the attach (sa_pull_secret, the role's second module) are checked before the role's
+    # first write: without one of them, no Secret is written
+    for triple in (("", "serviceaccounts", "update"), ("", "serviceaccounts", "get")):
+        writer.set_rules(without(writer.manifest_rules, triple))
+        failed, output = _run_role(localenv, "registry_credentials", role_vars, writer.kubeconfig)
+        assert failed is not None, (triple, output[-3000:])
+        assert failed["task"].startswith("Check the ServiceAccount inputs and the rights to attach"), failed
+        _assert_names_rule(failed["result"]["msg"], triple, f"in namespaces {', '.join(nss)}")
+        assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}, triple
 
 
 # ---------------------------------------------------------------------------------------------- registry_probe verify

@@ -404,6 +404,26 @@ def test_runner_check_mode_writes_nothing():
     assert all(c[0] == 'list' for c in kube.calls)
 
 
+def test_runner_check_mode_asks_for_the_rights_only_with_check_rights():
+    kube = FakeKube(['apps'], [sa(secrets=['a'])], secrets=[('apps', 'regcred')])
+    SaPullSecretRunner(params(), kube=kube, check_mode=True).run()
+    assert kube.reviews == []
+    kube = FakeKube(['apps'], [sa(secrets=['a'])], secrets=[('apps', 'regcred')])
+    result = SaPullSecretRunner(params(check_rights=True), kube=kube, check_mode=True).run()
+    assert result['changed'] is True and all(c[0] == 'list' for c in kube.calls)
+    assert sorted((r['verb'], r['resource']) for r in kube.reviews) == [('get', 'serviceaccounts'),
+                                                                        ('update', 'serviceaccounts')]
+
+
+def test_runner_missing_secret_ignored_is_reported_without_a_warning():
+    kube = FakeKube(['apps'], [sa()], secrets=[])
+    warnings = []
+    result = SaPullSecretRunner(params(on_missing_secret='ignore'), kube=kube, check_mode=True,
+                                warn=warnings.append).run()
+    assert result['missing_pull_secrets'][0]['pull_secrets'] == ['regcred']
+    assert warnings == []
+
+
 def test_runner_warns_missing_secret_and_can_fail():
     kube = FakeKube(['apps'], [sa()], secrets=[('default', 'regcred')])
     warnings = []

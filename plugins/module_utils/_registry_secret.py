@@ -722,9 +722,11 @@ class RegistrySecretRunner(Runner):
                 results=results, summary=summarize(results), failed_namespaces=[p['namespace'] for p in conflicts])
 
         outcomes = {}
-        if not self.check_mode:
-            to_write = [p for p in plans if p['action'] in ('create', 'update', 'recreate', 'delete')]
+        to_write = [p for p in plans if p['action'] in ('create', 'update', 'recreate', 'delete')]
+        if not self.check_mode or params.get('check_rights'):
+            # check_rights: a check-mode pass of a role asks too, so that the role fails before its first write
             check_writes(kube, write_needs(to_write), 'registry_secret', warn=self.warn)
+        if not self.check_mode:
             for plan, _res, exc in run_bounded(self._apply, to_write, params.get('max_concurrent_writes') or 16):
                 if exc is not None:
                     outcomes[plan['namespace']] = exc

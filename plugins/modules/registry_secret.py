@@ -400,6 +400,14 @@ options:
       - Without it such namespaces make the task fail before any write.
     type: bool
     default: false
+  check_rights:
+    description:
+      - In check mode, also ask the API server (SelfSubjectAccessReviews) whether the credentials may do every
+        write the plan holds, and fail as a real run would when one is not allowed, naming the rule to add.
+        For a play or role that checks a later task's rights in check mode before its first write (the role
+        C(registrylink.k8s.cleanup) does). Outside check mode the rights are always checked.
+    type: bool
+    default: false
 notes:
   - "Errors a user can hit, all before any write unless stated: C(name) is not a valid Secret name;
     no namespace selection, or a literal namespace that does not exist (state=present);
@@ -812,6 +820,7 @@ def argument_spec():
         labels=dict(type='dict', default={}),
         annotations=dict(type='dict', default={}),
         force=dict(type='bool', default=False),
+        check_rights=dict(type='bool', default=False),
     )
     spec.update(CLUSTER_ARGSPEC)
     spec.update(RETRY_ARGSPEC)

@@ -585,6 +585,15 @@ def test_check_mode_mints_but_writes_nothing():
     no_token_in(result, h)
 
 
+def test_check_mode_asks_for_the_rights_only_with_check_rights():
+    h = Harness()
+    h.run(check_mode=True)
+    assert h.kube.reviews == []
+    result = h.run(check_mode=True, check_rights=True)
+    assert h.kube.writes == [] and result['summary'] == {'created': 2}
+    assert [(r['verb'], r['resource']) for r in h.kube.reviews] == [('create', 'secrets')]
+
+
 def test_static_change_in_a_fresh_namespace_keeps_the_token_and_its_expiry():
     h = Harness()
     regs = [{'provider': 'ecr', 'region': 'eu-west-1'}, static()]

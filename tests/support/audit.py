@@ -94,6 +94,13 @@ def count(events: Iterable[Dict[str, Any]], verbs: Optional[Iterable[str]] = Non
     return out
 
 
+#: Resources whose ``create`` is a question to the API server, answered and never stored (access and
+#: token reviews, such as the SelfSubjectAccessReviews a module asks before its first write).
+REVIEW_RESOURCES = frozenset(("selfsubjectaccessreviews", "subjectaccessreviews", "localsubjectaccessreviews",
+                              "selfsubjectrulesreviews", "tokenreviews", "selfsubjectreviews"))
+
+
 def writes(events: Iterable[Dict[str, Any]], user: Optional[str] = None) -> Dict[str, int]:
-    """The state-changing requests among ``events`` (create, update, patch, delete, deletecollection)."""
-    return count(events, WRITE_VERBS, user)
+    """The state-changing requests among ``events`` (create, update, patch, delete, deletecollection),
+    without the reviews of ``REVIEW_RESOURCES``, which store nothing."""
+    return count((e for e in events if resource_of(e) not in REVIEW_RESOURCES), WRITE_VERBS, user)

@@ -74,3 +74,14 @@ attributes:
     membership:
       - registrylink.k8s.azure
 '''
+
+    # Modules that talk to registry vendor APIs (Harbor, GitLab, Artifactory), never to a cluster.
+    ACTIONGROUP_VENDOR = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/registrylink.k8s.vendor) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - registrylink.k8s.vendor
+'''

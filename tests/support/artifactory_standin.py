@@ -10,6 +10,10 @@ Server rules implemented: an admin may create tokens for any user, a user only f
 otherwise); ``expires_in`` below the persistency threshold (10800 s) gives a token that is not
 stored (not listed, not revocable); a revoked or expired token stops working at once.
 
+Registry-side health (read-only): ``GET /artifactory/api/storageinfo`` (admins only, 403 otherwise)
+answers :attr:`ArtifactoryStandIn.storage_info`, shaped like JFrog's "Get Storage Summary Info"
+(``binariesSummary``, ``fileStoreSummary``, ``repositoriesSummaryList``; sizes as text).
+
 The Docker realm (``/artifactory/api/docker/<repo>/v2/token``, service ``artifactory``) sits in front
 of a real distribution registry with token auth; it grants ``pull`` on ``<repo>/...`` (the repository
 path access method) to a user presenting one of its stored, unexpired access tokens as password, and
@@ -62,6 +66,15 @@ class ArtifactoryStandIn:
         self.token_requests: List[Dict[str, Any]] = []
         self.violations: List[str] = []
         self.fail_next: Dict[str, Tuple[int, str]] = {}
+        self.storage_info: Dict[str, Any] = {
+            "binariesSummary": {"binariesCount": "0", "binariesSize": "0 bytes", "artifactsSize": "0 bytes",
+                                "optimization": "0%", "itemsCount": "0", "artifactsCount": "0"},
+            "fileStoreSummary": {"storageType": "file-system", "storageDirectory": "/var/opt/jfrog/artifactory/data",
+                                 "totalSpace": "100.00 GB", "usedSpace": "10.00 GB (10.0%)",
+                                 "freeSpace": "90.00 GB (90.0%)"},
+            "repositoriesSummaryList": [dict(repoKey=r, repoType="LOCAL", foldersCount=0, filesCount=0,
+                                             usedSpace="0 bytes", itemsCount=0, packageType="Docker",
+                                             percentage="0%") for r in self.repos]}
         self._lock = threading.RLock()
         self._server: Optional[http.server.ThreadingHTTPServer] = None
         self.port = 0
@@ -94,6 +107,10 @@ class ArtifactoryStandIn:
         if failure is not None:
             return failure[0], {"errors": [{"code": "ERROR", "message": failure[1]}]}
         user, admin = who
+        if path == "/artifactory/api/storageinfo" and method == "GET":
+            if not admin:
+                return 403, {"errors": [{"status": 403, "message": "Forbidden"}]}
+            return 200, self.storage_info
         m = re.match(r"^/access/api/v1/tokens(?:/([^/]+))?$", path)
         if not m:
             return 404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]}

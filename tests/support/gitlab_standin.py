@@ -12,6 +12,12 @@ Server rules implemented: the token is returned only by the create call; the use
 ``gitlab+deploy-token-<id>`` unless given; creating or deleting needs Maintainer on a project, Owner
 on a group; DELETE revokes (204) and the token stops working at once; expired tokens stop working.
 
+Registry-side health (read-only): ``GET /api/v4/projects/:id`` answers the project with its container
+registry cleanup policy ``container_expiration_policy`` (doc/api/projects.md; the attributes of
+app/models/container_expiration_policy.rb), from :attr:`GitlabStandIn.cleanup_policies` (GitLab's
+defaults for a new project: disabled, cadence 1d, keep_n 10, older_than 90d). Reporters see the project
+without the policy (it is shown to those who may administer the project); no role at all is a 404.
+
 The realm (``/jwt/auth``, service ``container_registry``) sits in front of a real distribution
 registry with token auth: it grants ``pull`` on ``<project path>/...`` only to a deploy token that
 exists, is not revoked or expired, has ``read_registry`` and is presented with its username. The
@@ -82,7 +88,10 @@ class GitlabStandIn:
         self.calls: List[Dict[str, Any]] = []
         self.token_requests: List[Dict[str, Any]] = []
         self.violations: List[str] = []
-        self.fail_next: Dict[str, Tuple[int, Any]] = {}  # "POST" / "GET" / "DELETE" -> (status, message)
+        self.fail_next: Dict[str, Tuple[int, Any]] = {}  # "POST" / "GET" / "DELETE" / "GET project" -> (status, message)
+        self.cleanup_policies: Dict[str, Dict[str, Any]] = dict((p, {
+            "cadence": "1d", "enabled": False, "keep_n": 10, "older_than": "90d", "name_regex": ".*",
+            "name_regex_keep": None, "next_run_at": None}) for p in self.projects)
         self._lock = threading.RLock()
         self._server: Optional[http.server.ThreadingHTTPServer] = None
         self.port = 0
@@ -123,12 +132,15 @@ class GitlabStandIn:
 
     def _api(self, method: str, path: str, query: Dict[str, List[str]], headers: Any,
              body: Any) -> Tuple[int, Any]:
+        project = re.match(r"^/api/v4/projects/([^/]+)$", path)
         m = re.match(r"^/api/v4/(projects|groups)/([^/]+)/deploy_tokens(?:/(\d+))?$", path)
-        if not m:
+        if not m and not (project and method == "GET"):
             return 404, {"error": "404 Not Found"}
         who = self.tokens.get(headers.get("PRIVATE-TOKEN") or "")
         if who is None:
             return 401, {"message": "401 Unauthorized"}
+        if not m:
+            return self._project(unquote(project.group(1)), who)
         failure = self.fail_next.pop(method, None)
         if failure is not None:
             return failure[0], {"message": failure[1]}
@@ -167,6 +179,23 @@ class GitlabStandIn:
             token["revoked"] = True  # GitLab revokes the token; it disappears from the active ones
             return 204, None
         return 405, {"error": "405 Method Not Allowed"}
+
+    def _project(self, ident: str, who: Tuple[str, Dict[str, str]]) -> Tuple[int, Any]:
+        failure = self.fail_next.pop("GET project", None)
+        if failure is not None:
+            return failure[0], {"message": failure[1]}
+        if ident.isdigit():
+            ident = dict((v, k) for k, v in self.projects.items()).get(int(ident), "")
+        if ident not in self.projects:
+            return 404, {"message": "404 Project Not Found"}
+        level = self._role(who[1], "project", ident)
+        if level < ROLE_LEVEL["reporter"]:
+            return 404, {"message": "404 Project Not Found"}
+        out = {"id": self.projects[ident], "name": ident.rsplit("/", 1)[-1], "path_with_namespace": ident,
+               "container_registry_enabled": True, "container_registry_access_level": "enabled"}
+        if level >= ROLE_LEVEL["maintainer"]:
+            out["container_expiration_policy"] = dict(self.cleanup_policies[ident])
+        return 200, out
 
     def _create(self, kind: str, path: str, body: Any) -> Tuple[int, Any]:
         if not isinstance(body, dict):

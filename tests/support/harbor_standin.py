@@ -8,9 +8,11 @@ stand-in receives and every answer it gives is validated against that document w
 (parameters, bodies, status codes, response headers); a mismatch is recorded in
 :attr:`HarborStandIn.violations`, which the tests assert empty.
 
-One documented exception: Harbor answers ``409`` when a robot name is taken (goharbor/harbor#22107,
+Two documented exceptions: Harbor answers ``409`` when a robot name is taken (goharbor/harbor#22107,
 fixed in 2.14 by #22201), but the copied document does not list 409 for ``CreateRobot``. That answer's
-body is validated against the document's ``Errors`` definition and noted in :attr:`undocumented`.
+body is validated against the document's ``Errors`` definition and noted in :attr:`undocumented`. And
+``GET /system/gc/schedule`` answers 200 without a body when no schedule exists (Harbor's gc handler),
+where the document declares a GCHistory; also noted in :attr:`undocumented`.
 
 Server rules implemented (from Harbor's handler and controller, see docs/reference/vendor-apis.md):
 the request ``secret`` is ignored on create and a secret is generated and returned once; the full
@@ -141,6 +143,9 @@ class HarborStandIn:
         self.undocumented: List[str] = []               # answers the document does not list (409 on create)
         self.fail_next: Dict[str, Tuple[int, str]] = {}  # operationId -> (status, message) for the next call
         self.clock_offset = 0.0
+        self.quotas: Dict[str, Dict[str, int]] = dict((p, {"hard": -1, "used": 0}) for p in self.projects)
+        self.gc_schedule: Optional[Dict[str, Any]] = None  # a ScheduleObj: {"type", "cron", "next_scheduled_time"}
+        self.repo_count = 0
         self._lock = threading.RLock()
         self._server: Optional[http.server.ThreadingHTTPServer] = None
         self.port = 0
@@ -218,6 +223,8 @@ class HarborStandIn:
                 return 404, _errors("NOT_FOUND", f"project {name} not found"), {}
             return 200, {"project_id": self.projects[name], "name": name, "owner_name": "admin",
                          "metadata": {"public": "false"}}, {}
+        if opid in ("getStatistic", "listQuotas", "getGCSchedule"):
+            return self._health(opid, params, role)
         if opid == "ListRobot":
             q = params.get("q") or ""
             m = re.match(r"^Level=project,ProjectID=(\d+)$", q)
@@ -278,6 +285,34 @@ class HarborStandIn:
             return 200, None, {}
         return 404, _errors("NOT_FOUND", f"{opid} is not served by the stand-in"), {}
 
+    def _health(self, opid: str, params: Dict[str, Any], role: str) -> Tuple[int, Any, Dict[str, str]]:
+        admin = role == "admin"
+        if opid == "getStatistic":
+            count = len(self.projects)
+            return 200, {"private_project_count": count, "private_repo_count": self.repo_count,
+                         "public_project_count": 0, "public_repo_count": 0,
+                         "total_project_count": count if admin else 0,
+                         "total_repo_count": self.repo_count if admin else 0,
+                         "total_storage_consumption": sum(q["used"] for q in self.quotas.values()) if admin else 0}, {}
+        if not admin:
+            return 403, _errors("FORBIDDEN", "forbidden"), {}
+        if opid == "getGCSchedule":
+            if self.gc_schedule is None:
+                return 200, None, {}
+            stamp = _utc(self.now())
+            return 200, {"id": 1, "job_name": "GARBAGE_COLLECTION", "job_kind": "SCHEDULE", "job_parameters": "{}",
+                         "schedule": dict(self.gc_schedule), "job_status": "", "deleted": False,
+                         "creation_time": stamp, "update_time": stamp}, {}
+        rows = []
+        for project, pid in sorted(self.projects.items(), key=lambda kv: kv[1]):
+            if params.get("reference") not in (None, "project") or params.get("reference_id") not in (None, str(pid)):
+                continue
+            quota = self.quotas[project]
+            rows.append({"id": pid, "ref": {"id": pid, "name": project, "owner_name": "admin"},
+                         "hard": {"storage": quota["hard"]}, "used": {"storage": quota["used"]},
+                         "creation_time": _utc(self.now()), "update_time": _utc(self.now())})
+        return 200, rows, {"X-Total-Count": len(rows), "Link": ""}
+
     def _create(self, body: Dict[str, Any]) -> Tuple[int, Any, Dict[str, str]]:
         duration = body.get("duration")
         if not isinstance(duration, int) or (duration != -1 and duration <= 0):
@@ -309,12 +344,16 @@ class HarborStandIn:
     # -- validation against the OpenAPI document ---------------------------------------
 
     def _match(self, method: str, path: str):
+        # A literal path wins over a template (/system/gc/schedule, not /system/gc/{gc_id}), as in go-swagger's router.
+        best = None
         for m, pattern, op in self._ops:
             if m == method:
                 found = pattern.match(path)
-                if found:
-                    return op, dict((k, unquote(v)) for k, v in found.groupdict().items())
-        return None, None
+                if found and (best is None or op.path_name.count("{") < best[0].path_name.count("{")):
+                    best = (op, found)
+        if best is None:
+            return None, None
+        return best[0], dict((k, unquote(v)) for k, v in best[1].groupdict().items())
 
     def _validate_request(self, op: Any, path_params: Dict[str, str], query: Dict[str, List[str]],
                           headers: Dict[str, str], body: Any) -> Dict[str, Any]:
@@ -339,6 +378,11 @@ class HarborStandIn:
                 validate_object(spec, spec.deref_flattened_spec["definitions"]["Errors"], body)
             except Exception as exc:
                 self.violations.append(f"response {op.operation_id} {status} (Errors): {exc}")
+            return
+        if op.operation_id == "getGCSchedule" and status == 200 and body is None:
+            # Harbor's handler answers NewGetGCScheduleOK() without a payload when no schedule exists;
+            # the document declares a GCHistory body. The second documented exception.
+            self.undocumented.append("getGCSchedule 200 without a body")
             return
         try:
             validate_response(response_spec, op, _Response(status, body, headers))

@@ -21,11 +21,12 @@ def test_action_group_lists_every_module():
     assert len(listed) == len(set(listed)), "a module is in two action groups"
     assert sorted(groups["registrylink"]) == [m for m in modules() if m not in (
         "iam_oidc_provider", "containerd_hosts", "containerd_hosts_info", "gcp_iam_member", "acr_attach",
-        "azure_workload_identity")]
+        "azure_workload_identity", "registry_health_info")]
     assert groups["aws"] == ["iam_oidc_provider"]
     assert groups["node"] == ["containerd_hosts", "containerd_hosts_info"]
     assert groups["gcp"] == ["gcp_iam_member"]
     assert groups["azure"] == ["acr_attach", "azure_workload_identity"]
+    assert groups["vendor"] == ["registry_health_info"]
 
 
 def test_documented_action_group_matches_runtime():

@@ -13,13 +13,16 @@ drift and the gate passes.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import re
 import secrets
 from pathlib import Path
 
 import yaml
 
 from tests.support import audit
+from tests.support.ansible_run import run_playbook
 from tests.support.awx_job import CREDENTIAL_TYPE, VENV_BIN, awx_injected_env, build_job_base, run_job, workflow_artifacts
 from tests.support.realpods import PULL_FAILED, busybox_pod, wait_gone, wait_verdict
 
@@ -205,3 +208,46 @@ def test_setup_check_and_verify_report_drift_and_write_nothing(
 def want_without_pods(want):
     """What a real run reports: the same drift (repaired now), without the Pod deleted before it."""
     return {c: dict(row, stuck_pods=[]) for c, row in want.items()}
+
+
+def test_setup_check_reports_ecr_tokens_expiring_within_refresh_before(localenv, kube_client, unique_ns, tmp_path):
+    """eks_ecr token mode (ECR in moto): a token recorded to expire within refresh_before is drift, nothing else."""
+    from kubernetes import client as k
+    context = localenv.contexts[0]
+    core = k.CoreV1Api(kube_client(context))
+    names = [unique_ns("drecr", context=context) for dummy in range(2)]
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"clusters": {"hosts": {context: {"kube_context": context}}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": localenv.kubeconfig, "registrylink_integration": "eks_ecr", "eks_ecr_mode": "token",
+        "eks_ecr_cluster_name": context, "eks_ecr_region": "us-east-1", "eks_ecr_namespaces": names,
+        "eks_ecr_refresh_before": "6h"}}}))
+    report_dir = tmp_path / "drift"
+    gate = {"registrylink_drift_report_dir": str(report_dir), "registrylink_fail_on_drift": True}
+    proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), extra_vars=gate)
+    assert proc.returncode != 0, proc.stdout[-3000:]  # the first run created everything: that was drift
+    first = json.loads((report_dir / "drift.json").read_text())
+    assert first["counts"]["missing_secret"] == 2 and first["clusters_with_drift"] == [context]
+
+    # the recorded expiry of one namespace's token moves to within refresh_before (as 11 hours later)
+    secret = core.read_namespaced_secret("ecr-pull", names[0])
+    stamp = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = json.loads(secret.metadata.annotations["registrylink.k8s/providers"])
+    for record in records:
+        record["expires_at"] = stamp
+    core.patch_namespaced_secret("ecr-pull", names[0], {"metadata": {"annotations": {
+        "registrylink.k8s/expires-at": stamp, "registrylink.k8s/providers": json.dumps(records)}}})
+    before = {ns: core.read_namespaced_secret("ecr-pull", ns).metadata.resource_version for ns in names}
+
+    fleet_audit = FleetAudit(localenv, kube_client, [context])
+    fleet_audit.mark()
+    proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), extra_vars=gate, check=True)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "%s: 1 drift item(s) (1 in the fleet)" % context in proc.stdout
+    report = json.loads((report_dir / "drift.json").read_text())
+    assert kinds_of(report) == {context: dict({kind: [] for kind in KINDS}, expiring_tokens=[names[0]])}
+    (detail,) = report["clusters"][0]["details"]
+    assert detail["expires_at"] == stamp
+    assert re.fullmatch(r"expires in 5\dm, within refresh_before \(6h00m\)", detail["detail"]), detail
+    assert fleet_audit.writes() == {context: {}}
+    assert {ns: core.read_namespaced_secret("ecr-pull", ns).metadata.resource_version for ns in names} == before

@@ -88,7 +88,8 @@ def pull_secret_drift(secret_result, sa_result=None):
         if action == 'created':
             _add(report, 'missing_secret', ns, ns, 'the Secret does not exist')
         elif action == 'updated' and r.get('refreshed') and reason.startswith('expire'):
-            _add(report, 'expiring_tokens', ns, ns, reason, expires_at=r.get('expires_at'))
+            # the reason holds the time left; the result's expires_at is the expiry after the (would-be) refresh
+            _add(report, 'expiring_tokens', ns, ns, reason)
         elif action == 'updated':
             _add(report, 'stale_secret', ns, ns, reason or 'the Secret differs from the desired registries',
                  servers=list(r.get('servers') or []))

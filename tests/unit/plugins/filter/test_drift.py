@@ -31,7 +31,7 @@ def test_setup_drift_sorts_every_action_into_its_kind():
         ("b", "created", {}),
         ("c", "updated", {}),
         ("d", "updated", {"refreshed": True, "refresh_reason": "expires in 2h10m, within refresh_before (6h00m)",
-                          "expires_at": "2026-01-01T12:00:00Z"}),
+                          "expires_at": "2026-01-02T00:00:00Z"}),
         ("e", "updated", {"refreshed": True, "refresh_reason": "expired 1h00m ago"}),
         ("f", "updated", {"refreshed": True, "refresh_reason": "the provider entry changed since the token was minted"}),
         ("g", "failed", {"msg": "forbidden"}),
@@ -52,7 +52,7 @@ def test_setup_drift_sorts_every_action_into_its_kind():
     assert report["drift"] == 1 + 2 + 2 + 2 + 1 + 2
     assert len(report["details"]) == report["drift"]
     expiring = [x for x in report["details"] if x["item"] == "d"]
-    assert expiring == [{"kind": "expiring_tokens", "item": "d", "namespace": "d", "expires_at": "2026-01-01T12:00:00Z",
+    assert expiring == [{"kind": "expiring_tokens", "item": "d", "namespace": "d",
                          "detail": "expires in 2h10m, within refresh_before (6h00m)"}]
     assert [x["detail"] for x in report["details"] if x["item"] == "c/default"] == ["imagePullSecrets lacks regcred"]
     assert SECRET not in json.dumps(report)

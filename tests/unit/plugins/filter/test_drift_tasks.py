@@ -70,6 +70,9 @@ def test_gate_passes_without_drift_and_without_the_option(tmp_path, fleet):
     clean = {"c1": fleet["c2"], "c2": fleet["c2"], "c3": None}
     proc, out = run(tmp_path / "clean", clean, registrylink_fail_on_drift=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+    recap = proc.stdout[proc.stdout.index("PLAY RECAP"):].splitlines()[1:4]
+    assert [line.split()[0] for line in recap] == ["c1", "c2", "c3"]
+    assert all("changed=0" in line for line in recap), recap  # writing the report is not a change of the fleet
     assert json.loads((out / "drift.json").read_text())["drift"] == 0
     proc, out = run(tmp_path / "report-only", fleet)
     assert proc.returncode == 0, proc.stdout[-3000:]

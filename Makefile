@@ -1,14 +1,14 @@
 # registrylink.k8s developer entry points. See docs/local-environment.md.
 #   make up [CLUSTERS=3]   bootstrap, then start N clusters (each with a real node) + registry + moto
 #   . .localenv/env.sh     use them from a shell
-#   make test | unit | oracle | integration | sanity | lint | demo | bench [QUICK=1] | status | down
+#   make test | unit | oracle | integration | sanity | lint | demo | bench [QUICK=1] | bench-fleet | status | down
 SHELL := /bin/bash
 CLUSTERS ?= 1
 QUICK ?=
 PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up down status test sanity unit oracle lint integration demo bench
+.PHONY: help bootstrap up down status test sanity unit oracle lint integration demo bench bench-fleet
 
 help:
 	@echo "make bootstrap            apt packages, .venv, kube binaries (idempotent)"
@@ -19,6 +19,7 @@ help:
 	@echo "make sanity|unit|oracle|lint|integration"
 	@echo "make demo                 hack/demo.sh"
 	@echo "make bench [QUICK=1]      hack/bench.sh"
+	@echo "make bench-fleet          hack/bench.sh --fleet: 1, 3, 6 private clusters without nodes (docs/benchmarks.md)"
 
 bootstrap:
 	hack/bootstrap.sh
@@ -43,3 +44,6 @@ demo:
 
 bench:
 	QUICK=$(QUICK) hack/bench.sh
+
+bench-fleet:
+	hack/bench.sh --fleet

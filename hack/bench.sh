@@ -23,6 +23,19 @@ if ! "$PY" -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spe
   "$ROOT/.venv/bin/pip" install -q -r requirements-bench.txt
 fi
 
+# `make bench-fleet` (hack/bench.sh --fleet [fleet.py options]): the fleet scenario on private clusters
+# without nodes (setup needs none), as many as the largest fleet size (6), started here and stopped
+# again whatever happens; the shared environment is not touched.
+if [ "${1:-}" = "--fleet" ]; then
+  shift
+  FLEET_DIR="$ROOT/.localenv/bench-fleet-env"
+  say "starting 6 private clusters without nodes in $FLEET_DIR"
+  trap '"$PY" tests/bench/privenv.py down --dir "$FLEET_DIR"' EXIT
+  "$PY" tests/bench/privenv.py up --dir "$FLEET_DIR" --clusters "${FLEET_CLUSTERS:-6}" --timeout 300
+  REGISTRYLINK_LOCALENV="$FLEET_DIR/state.json" "$PY" tests/bench/fleet.py "$@"
+  exit $?
+fi
+
 if [ -z "${REGISTRYLINK_LOCALENV:-}" ] || [ "$REGISTRYLINK_LOCALENV" = "$ROOT/.localenv/state.json" ]; then
   rc=0
   "$PY" hack/localenv.py status >/dev/null 2>&1 || rc=$?

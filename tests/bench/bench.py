@@ -625,7 +625,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     results_path.write_text(json.dumps(doc, indent=1, default=str))
     say(f"results: {results_path}")
     if args.out and doc["runs"]:
-        Path(args.out).write_text(report.render(doc, report.load_notes()))
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        out.write_text(report.keep_section(old, report.render(doc, report.load_notes())))
         say(f"report: {args.out}")
     print(report.console_table(doc))
     return 1 if failed else 0

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import secrets
 import shutil
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +48,36 @@ def per_cluster(res: Dict[str, Any], k: int) -> Dict[str, Any]:
     return {"seconds": round(res["seconds"] / k, 3),
             "cpu_s": round(res["cpu_s"] / k, 2) if res.get("cpu_s") is not None else None,
             "requests": round(res["requests"]["total"] / float(k), 1)}
+
+
+# What a module process imports, measured in a fresh Python each (CPU seconds, median of 3): where the
+# fixed per-task, per-cluster CPU goes before any API request.
+IMPORTS = (
+    ("python itself (`-c pass`)", "pass"),
+    ("`ansible.module_utils.basic`", "import ansible.module_utils.basic"),
+    ("`urllib3`", "import urllib3"),
+    ("`google.auth.transport.requests` (kubeconfig auth plugins)", "import google.auth.transport.requests"),
+    # any kubernetes.* import runs kubernetes/__init__.py, which imports client (every generated API and
+    # model class), config, dynamic, watch, stream and utils
+    ("`kubernetes.client` (all of `kubernetes`: every generated API and model, config, dynamic, watch, stream)",
+     "import kubernetes.client"),
+    ("the `registry_secret` runner (`_registry_secret`, with `_k8s`)",
+     "import ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret"),
+)
+
+
+def import_costs(env: Dict[str, str], repeat: int = 3) -> List[Dict[str, Any]]:
+    """CPU seconds (user + system) of a fresh ``python -c 'import X'`` per entry of IMPORTS, median of ``repeat``."""
+    out = []
+    for label, code in IMPORTS:
+        vals = []
+        for dummy in range(repeat):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([str(bench.VENV / "bin" / "python"), "-c", code], env=env, check=True)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            vals.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+        out.append({"import": label, "cpu_s": round(statistics.median(vals), 2), "runs": [round(v, 2) for v in vals]})
+    return out
 
 
 def run_fleet(args) -> int:
@@ -80,6 +113,8 @@ def run_fleet(args) -> int:
         if sum(len(k.bench_namespaces()) for k in kubes):
             bench.delete_namespaces(kubes)
         doc["create_namespaces_s"] = round(bench.ensure_namespaces(kubes, names), 1)
+        py_env = dict(runner.base_env, PYTHONPATH=(runner.base_env.get("ANSIBLE_COLLECTIONS_PATH") or "").split(":")[0])
+        doc["imports"] = import_costs(py_env)
         for k in counts:
             ctxs = contexts[:k]
             for tool in bench.TOOLS:
@@ -194,6 +229,11 @@ def section(doc: Dict[str, Any]) -> str:
              f"{doc['n']} as above; ✗ marks a run whose result did not verify.",
              ""]
     lines += table(doc)
+    if doc.get("imports"):
+        lines += ["", "Where a module task's fixed CPU goes, per task and cluster, before its first API request "
+                  "(a fresh Python per import, CPU seconds, median of 3, measured in this run):", "",
+                  "| import | CPU |", "|---|---:|"]
+        lines += [f"| {x['import']} | {x['cpu_s']:.2f} s |" for x in doc["imports"]]
     lines += ["",
               f"Whole fleet run {doc.get('total_s')} s; not timed: creating the namespaces "
               f"({doc.get('create_namespaces_s')} s) and deleting them ({doc.get('cleanup_s')} s). Raw results: "

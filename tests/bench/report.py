@@ -307,7 +307,6 @@ def keep_section(old: str, new: str) -> str:
     return new
 
 
-
 NOTES_FILE = __file__.rsplit("/", 1)[0] + "/NOTES.md"
 
 

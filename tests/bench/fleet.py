@@ -3,8 +3,8 @@
 
     .venv/bin/python tests/bench/fleet.py [--clusters 1,3,6] [--namespaces 50] [--out docs/benchmarks.md]
 
-A benchmark, not a test. On an environment with at least max(--clusters) clusters (hack/bench.sh
-FLEET=1 starts a private one without nodes: setup needs none), it creates --namespaces namespaces on
+A benchmark, not a test. On an environment with at least max(--clusters) clusters (`make bench-fleet`,
+that is hack/bench.sh --fleet, starts a private one without nodes: setup needs none), it creates --namespaces namespaces on
 every cluster (not timed), then for each fleet size k runs the bench playbooks (tests/bench/playbooks,
 the same ``ours`` and ``theirs`` as `make bench`) over the first k clusters in ONE ansible-playbook run
 with forks = k (docs/awx.md: raise forks with the fleet, one CPU per 4 to 8 forks), for two phases:
@@ -89,7 +89,7 @@ def run_fleet(args) -> int:
         return 2
     if len(env.clusters) < counts[-1]:
         bench.say(f"the environment has {len(env.clusters)} cluster(s); the fleet scenario needs {counts[-1]} "
-                  f"(hack/bench.sh FLEET=1 starts a private one)")
+                  f"(make bench-fleet starts a private one)")
         return 2
     clusters = env.clusters[:counts[-1]]
     contexts = [c["context"] for c in clusters]

@@ -50,6 +50,8 @@ def per_cluster(res: Dict[str, Any], k: int) -> Dict[str, Any]:
             "requests": round(res["requests"]["total"] / float(k), 1)}
 
 
+MU = "ansible_collections.registrylink.k8s.plugins.module_utils"
+
 # What a module process imports, measured in a fresh Python each (CPU seconds, median of 3): where the
 # fixed per-task, per-cluster CPU goes before any API request.
 IMPORTS = (
@@ -61,8 +63,15 @@ IMPORTS = (
     # model class), config, dynamic, watch, stream and utils
     ("`kubernetes.client` (all of `kubernetes`: every generated API and model, config, dynamic, watch, stream)",
      "import kubernetes.client"),
-    ("the `registry_secret` runner (`_registry_secret`, with `_k8s`)",
-     "import ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret"),
+    # the runners as a module process imports them: _k8s.import_kubernetes loads only what the collection
+    # uses; the "full" rows import all of kubernetes first, which is what every task paid before it
+    ("the `sa_pull_secret` runner (`_sa_pull_secret` + `_k8s`)", "import " + MU + "._sa_pull_secret"),
+    ("the same with all of `kubernetes` imported (before `_k8s.import_kubernetes`)",
+     "import kubernetes.client; import " + MU + "._sa_pull_secret"),
+    ("the `registry_secret` runner (`_registry_secret` + `_k8s` + every credential provider)",
+     "import " + MU + "._registry_secret"),
+    ("the same with all of `kubernetes` imported (before `_k8s.import_kubernetes`)",
+     "import kubernetes.client; import " + MU + "._registry_secret"),
 )
 
 

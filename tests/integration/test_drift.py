@@ -129,7 +129,7 @@ def test_setup_check_and_verify_report_drift_and_write_nothing(
     fleet_audit = FleetAudit(localenv, kube_client, contexts)
     fleet_audit.mark()
     (report_dir / "drift.json").unlink()
-    check, dummy = run_job(job_base, "setup-check", "setup.yml", survey, envvars)
+    check, dummy = run_job(job_base, "setup-check", "setup.yml", survey, envvars, check=True)
     stdout = check.stdout.read()
     assert check.status == "successful", stdout[-4000:]
     report = json.loads((report_dir / "drift.json").read_text())
@@ -160,7 +160,8 @@ def test_setup_check_and_verify_report_drift_and_write_nothing(
 
     # the CI gate: fails the drifted clusters, after the report, with the count
     (report_dir / "drift.json").unlink()
-    gate, dummy = run_job(job_base, "setup-gate", "setup.yml", dict(survey, registrylink_fail_on_drift=True), envvars)
+    gate, dummy = run_job(job_base, "setup-gate", "setup.yml", dict(survey, registrylink_fail_on_drift=True), envvars,
+                          check=True)
     gate_out = gate.stdout.read()
     assert gate.status == "failed"
     assert sorted(h for h, n in gate.stats["failures"].items() if n) == sorted({first, last}), gate.stats
@@ -195,7 +196,8 @@ def test_setup_check_and_verify_report_drift_and_write_nothing(
     repair, dummy = run_job(job_base, "setup-repair", "setup.yml", survey, envvars)
     assert repair.status == "successful", repair.stdout.read()[-4000:]
     assert kinds_of(json.loads((report_dir / "drift.json").read_text())) == want_without_pods(want)
-    converged, dummy = run_job(job_base, "setup-converged", "setup.yml", dict(survey, registrylink_fail_on_drift=True), envvars)
+    converged, dummy = run_job(job_base, "setup-converged", "setup.yml", dict(survey, registrylink_fail_on_drift=True),
+                               envvars, check=True)
     assert converged.status == "successful", converged.stdout.read()[-4000:]
     final = json.loads((report_dir / "drift.json").read_text())
     assert final["drift"] == 0 and final["clusters_with_drift"] == [] and len(final["clusters"]) == len(contexts)

@@ -54,8 +54,10 @@ def build_job_base(localenv, base: Path):
             "contexts": contexts}
 
 
-def run_job(job_base, name, playbook, extravars, envvars, verbosity=0):
-    """One AWX job: a fresh private data directory, ansible-runner, the result and the artifact dir."""
+def run_job(job_base, name, playbook, extravars, envvars, verbosity=0, check=False):
+    """One AWX job: a fresh private data directory, ansible-runner, the result and the artifact dir.
+
+    ``check=True`` is a job template of job type "Check": AWX adds ``--check`` to the command line."""
     pdd = job_base["base"] / ("job-" + name)
     (pdd / "env").mkdir(parents=True)
     (pdd / "inventory").mkdir()
@@ -68,7 +70,8 @@ def run_job(job_base, name, playbook, extravars, envvars, verbosity=0):
     for f in ("extravars", "envvars"):
         (pdd / "env" / f).chmod(0o600)
     result = ansible_runner.run(private_data_dir=str(pdd), playbook="playbooks/" + playbook, ident=name,
-                                verbosity=verbosity, quiet=True, settings={"suppress_ansible_output": True})
+                                verbosity=verbosity, quiet=True, settings={"suppress_ansible_output": True},
+                                cmdline="--check" if check else None)
     return result, pdd / "artifacts" / name
 
 

@@ -21,6 +21,9 @@ What it implements, with the documented semantics:
   names suffixed ``_withcond_<hash>`` as Google documents. Callers need a bearer access token of
   a principal in ``iam_admins`` (else 403 ``PERMISSION_DENIED``); unknown resources get 404.
 * **GKE** ``GET /v1/projects/P/locations/L/clusters/C`` and ``.../clusters/C/nodePools``.
+* **Resource Manager v3** ``GET /v3/projects/P``: ``{"name": "projects/NUMBER", "projectId": P, ...}``
+  (the number given to :meth:`GoogleStandIn.add_project`); an unknown project gets 403
+  ``PERMISSION_DENIED``, as Google answers when it may not say whether a project exists.
 * **Artifact Registry token realm** (:class:`ArtifactRegistryRealm`): a Docker token realm (the
   registry's ``auth.token.realm``) that accepts ``oauth2accesstoken`` + an access token issued by
   this stand-in, or ``_json_key`` / ``_json_key_base64`` + a service account key, and grants
@@ -316,6 +319,17 @@ class GoogleStandIn:
             if method != "POST":
                 return _error(405, "INVALID_ARGUMENT", "setIamPolicy is a POST")
             return self._set_policy(resource, (body or {}).get("policy"))
+        m = re.match(r"^/v3/projects/([^/:]+)$", path)
+        if m and method == "GET":
+            if principal is None:
+                return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+            policy = self.policies.get(f"projects/{m.group(1)}")
+            if policy is None or "_number" not in policy:
+                return _error(403, "PERMISSION_DENIED", f"Permission 'resourcemanager.projects.get' denied on "
+                                                        f"resource '//cloudresourcemanager.googleapis.com/projects/"
+                                                        f"{m.group(1)}' (or it may not exist).")
+            return 200, {"name": f"projects/{policy['_number']}", "projectId": m.group(1), "state": "ACTIVE",
+                         "displayName": m.group(1), "parent": "organizations/100000000001", "etag": policy["etag"]}
         m = re.match(r"^/v1/(projects/[^/]+/locations/[^/]+/clusters/[^/]+)(/nodePools)?$", path)
         if m and method == "GET":
             if principal is None:

@@ -20,11 +20,11 @@ def test_action_group_lists_every_module():
     assert sorted(listed) == modules()
     assert len(listed) == len(set(listed)), "a module is in two action groups"
     assert sorted(groups["registrylink"]) == [m for m in modules() if m not in (
-        "iam_oidc_provider", "containerd_hosts", "containerd_hosts_info", "gcp_iam_member", "acr_attach",
-        "azure_workload_identity", "registry_health_info")]
+        "iam_oidc_provider", "containerd_hosts", "containerd_hosts_info", "gcp_iam_member", "gke_cluster_info",
+        "acr_attach", "azure_workload_identity", "registry_health_info")]
     assert groups["aws"] == ["iam_oidc_provider"]
     assert groups["node"] == ["containerd_hosts", "containerd_hosts_info"]
-    assert groups["gcp"] == ["gcp_iam_member"]
+    assert groups["gcp"] == ["gcp_iam_member", "gke_cluster_info"]
     assert groups["azure"] == ["acr_attach", "azure_workload_identity"]
     assert groups["vendor"] == ["registry_health_info"]
 

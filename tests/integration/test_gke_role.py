@@ -329,3 +329,29 @@ def test_workload_identity_on_a_cluster_without_it_fails_naming_the_fix(localenv
     assert "node pool pool-old does not use the GKE metadata server" in out
     assert "Traceback" not in out
     assert gke["google"].policy(repo) == seeded
+
+
+def test_node_mode_canary_reports_the_kubelets_refusal(localenv, gke, unique_ns, tmp_path):
+    """The canary is the kubelet's own verdict, not a formality: the local node has no GCP credentials (no
+    metadata server, no credential provider), so after the grant its pull of the private image is refused and
+    the role fails at the canary with the image named. The grant itself was made (it precedes the canary) and
+    absent takes it away."""
+    ns = unique_ns("gke-canary")
+    repo = gke["repo"]
+    seeded = gke["google"].policy(repo)
+    hosts = {"gke-canary": dict(common(gke), gke_artifact_registry_mode="node", gke_artifact_registry_repository="team",
+                                gke_artifact_registry_repository_location=LOCATION,
+                                gke_artifact_registry_canary_image=gke["image"], gke_artifact_registry_canary_namespace=ns,
+                                gke_artifact_registry_canary_timeout=60, gke_artifact_registry_registry_ca_path=gke["ca"])}
+    inv = inventory(localenv, tmp_path, hosts)
+    try:
+        proc, out = setup(localenv, gke, inv)
+        assert proc.returncode != 0, out[-4000:]
+        assert "Prove the pull from the cluster" in out and "did not pull" in out, out[-4000:]
+        assert gke["image"] in out
+        granted = sorted(["serviceAccount:" + gke["nodes"], "serviceAccount:" + gke["default_sa"]])
+        assert members(gke, repo, READER) == granted
+    finally:
+        proc, out = setup(localenv, gke, inv, extra_vars={"gke_artifact_registry_state": "absent"})
+    assert proc.returncode == 0, out[-4000:]
+    assert gke["google"].policy(repo)["bindings"] == seeded["bindings"]

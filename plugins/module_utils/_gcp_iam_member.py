@@ -34,6 +34,8 @@ GCR_SHUTDOWN_HINT = (
     'eu.gcr.io, us.gcr.io or asia.gcr.io with location us, europe, us or asia) or on the project instead. Granting it '
     'anyway: a Cloud Storage role is still right for Cloud Storage buckets')
 CONFLICT_STATUSES = (409, 412)
+#: the Artifact Registry repositories that serve the gcr.io hosts, and their (multi-region) locations
+GCR_LOCATIONS = {'gcr.io': 'us', 'us.gcr.io': 'us', 'eu.gcr.io': 'europe', 'asia.gcr.io': 'asia'}
 
 _PROJECT_RE = re.compile(r'^[a-z][a-z0-9-]{4,28}[a-z0-9]$')
 _LOCATION_RE = re.compile(r'^[a-z][a-z0-9-]{1,62}$')
@@ -83,6 +85,12 @@ def validate_params(params):
                 raise ValidationError('repository: %r is not an Artifact Registry repository ID (lowercase letters, '
                                       'digits and hyphens; give the ID, not a docker.pkg.dev path)' % repository,
                                       field='repository')
+            if repository in GCR_LOCATIONS and location != GCR_LOCATIONS[repository]:
+                raise ValidationError('location: the %s host is served by the Artifact Registry repository %s in '
+                                      'location %s, not %s (Container Registry is shut down since 2025; its gcr.io '
+                                      'hosts are Artifact Registry repositories now, authorised by Artifact Registry '
+                                      'roles)' % (repository, repository, GCR_LOCATIONS[repository], location),
+                                      field='location')
             out.update(kind='repository', resource='projects/%s/locations/%s/repositories/%s'
                        % (project, location, repository))
         elif location:

@@ -98,7 +98,8 @@ options:
     default: present
 notes:
   - "Errors, all before any call: a malformed O(member), O(role), O(project), O(location), O(repository) or
-    O(service_account); O(repository) without O(location); O(service_account) together with O(repository);
+    O(service_account); O(repository) without O(location); a C(gcr.io) repository with another O(location) than its own (the
+    message explains the Container Registry shutdown); O(service_account) together with O(repository);
     a O(condition) without title or expression; an unreadable O(credentials_file); an endpoint that is not an
     http(s) URL. Google errors (no credentials, C(PERMISSION_DENIED), C(NOT_FOUND)) name the resource and the
     call; 6 conflicts in a row fail the task with nothing written."

@@ -68,6 +68,8 @@ def test_validate_resource(kw, kind, resource):
     ({'condition': {'title': 't'}}, 'condition'),
     ({'condition': {'title': 't', 'expression': 'true', 'colour': 'red'}}, 'condition'),
     ({'iam_endpoint': 'iam.googleapis.com'}, 'iam_endpoint'),
+    ({'repository': 'eu.gcr.io', 'location': 'europe-west1'}, 'location'),
+    ({'repository': 'gcr.io', 'location': 'europe'}, 'location'),
 ])
 def test_validate_refuses_naming_the_field(kw, field):
     with pytest.raises(ValidationError) as err:
@@ -238,6 +240,16 @@ def test_each_resource_kind_uses_its_api_shape(kw, method, url, body, query):
     set_body = store.calls[1][2]
     assert set_body['policy']['etag'] == 'BwE1'
     assert ('updateMask' in set_body) == (not kw)
+
+
+@pytest.mark.parametrize('repository, location', [('gcr.io', 'us'), ('us.gcr.io', 'us'), ('eu.gcr.io', 'europe'),
+                                                  ('asia.gcr.io', 'asia')])
+def test_gcr_repositories_take_their_own_location(repository, location):
+    assert validate_params(params(repository=repository, location=location))['resource'].endswith(
+        '/locations/%s/repositories/%s' % (location, repository))
+    with pytest.raises(ValidationError) as err:
+        validate_params(params(repository=repository, location='asia-east1'))
+    assert 'location %s, not asia-east1' % location in err.value.msg and 'Container Registry is shut down' in err.value.msg
 
 
 def test_storage_object_viewer_gets_the_gcr_shutdown_explanation_and_is_still_granted():

@@ -362,7 +362,9 @@ def _decode(secret):
 def load_records(text):
     """Parse the ``registrylink.k8s/providers`` annotation: a JSON list of ``{server, provider, options,
     expires_at}`` plus, for stateful providers, ``credential`` (``{id, name}`` of the credential object at
-    the registry; the id is an integer or a string). Anything unreadable yields [] (the tokens are then treated as unrecorded)."""
+    the registry; the id is an integer or a string). ``expires_at`` is null only for a stateful credential that
+    never expires (a Harbor robot with ``credential_lifetime: never``). Anything unreadable yields [] (the tokens
+    are then treated as unrecorded)."""
     if not text:
         return []
     try:
@@ -374,13 +376,16 @@ def load_records(text):
     out = []
     for item in data:
         if (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ('server', 'provider', 'options'))
-                and parse_rfc3339(item.get('expires_at')) is not None):
+                and (parse_rfc3339(item.get('expires_at')) is not None
+                     or item.get('expires_at', '') is None and isinstance(item.get('credential'), dict))):
             record = dict((k, item[k]) for k in ('server', 'provider', 'options', 'expires_at'))
             ref = item.get('credential')
             ident = ref.get('id') if isinstance(ref, dict) else None
             if ((isinstance(ident, int) and not isinstance(ident, bool) or isinstance(ident, str) and ident)
                     and isinstance(ref.get('name'), str)):
                 record['credential'] = {'id': ref['id'], 'name': ref['name']}
+            elif record['expires_at'] is None:
+                continue  # only a credential object at the registry may never expire
             out.append(record)
     return out
 
@@ -389,6 +394,16 @@ def dump_records(records):
     """Serialise provider records deterministically (sorted by server, sorted keys, compact)."""
     ordered = sorted(records, key=lambda r: (r['server'], r['options']))
     return json.dumps(ordered, sort_keys=True, separators=(',', ':'))
+
+
+def finite_expiries(records):
+    """The expiries (aware datetimes) of the records that have one (a never-expiring credential has none)."""
+    return [parse_rfc3339(r['expires_at']) for r in records if r.get('expires_at') is not None]
+
+
+def _expiry_sort_key(record):
+    """Sort key: a never-expiring record after every dated one."""
+    return (record['expires_at'] or '9999-12-31T23:59:59Z', record['credential']['id'])
 
 
 def format_time_left(seconds):
@@ -422,8 +437,9 @@ def token_status(existing, desired, now):
     # The Secret-level expiry is the earliest record; one set earlier than that by hand (to force a
     # refresh) applies to every record, and a missing one means "no expiry recorded".
     secret_expiry = parse_rfc3339(annotations.get(EXPIRES_AT_ANNOTATION))
+    finite = finite_expiries(loaded)
     override = None
-    if loaded and secret_expiry is not None and secret_expiry < min(parse_rfc3339(r['expires_at']) for r in loaded):
+    if loaded and secret_expiry is not None and (not finite or secret_expiry < min(finite)):
         override = secret_expiry
     inner = None
     for spec in desired.provider_specs:
@@ -437,7 +453,7 @@ def token_status(existing, desired, now):
             status['reason'] = ('no token recorded for this provider entry' if not records
                                 else 'the provider entry changed since the token was minted')
             continue
-        if secret_expiry is None:
+        if secret_expiry is None and record['expires_at'] is not None:
             status['reason'] = 'no expiry recorded (annotation %s missing or unreadable)' % EXPIRES_AT_ANNOTATION
             continue
         if inner is None:
@@ -446,9 +462,12 @@ def token_status(existing, desired, now):
         if not isinstance(raw, dict) or not (raw.get('password') or raw.get('auth')):
             status['reason'] = 'the recorded registry key %s holds no credentials' % record['server']
             continue
-        expiry = parse_rfc3339(record['expires_at'])
+        expiry = parse_rfc3339(record['expires_at'])  # None: the credential never expires
         if override is not None:
-            expiry = min(expiry, override)
+            expiry = min(expiry, override) if expiry is not None else override
+        if expiry is None:
+            status.update(fresh=True, record=dict(record), raw=copy.deepcopy(raw))
+            continue
         left = (expiry - now).total_seconds()
         if left <= 0:
             status['reason'] = 'expired %s ago' % format_time_left(-left)
@@ -497,7 +516,7 @@ def desired_for_namespace(desired, statuses, mint):
         inner[record['server']] = value
         records.append(record)
     config = inner if legacy else {'auths': inner}
-    expires = [parse_rfc3339(r['expires_at']) for r in records]
+    expires = finite_expiries(records)
     return desired.copy_with(config=config, records=records, minted=minted,
                              servers=sorted(inner), expires_at=min(expires) if expires else None)
 
@@ -619,7 +638,10 @@ def _annotations(desired, current, config, content_changed):
     records = records + list(desired.records)
     if records:
         annotations[PROVIDERS_ANNOTATION] = dump_records(records)
-        annotations[EXPIRES_AT_ANNOTATION] = format_rfc3339(min(parse_rfc3339(r['expires_at']) for r in records))
+        if finite_expiries(records):
+            annotations[EXPIRES_AT_ANNOTATION] = format_rfc3339(min(finite_expiries(records)))
+        else:  # every credential never expires
+            annotations.pop(EXPIRES_AT_ANNOTATION, None)
     else:
         annotations.pop(PROVIDERS_ANNOTATION, None)
         annotations.pop(EXPIRES_AT_ANNOTATION, None)
@@ -850,10 +872,12 @@ class RegistrySecretRunner(Runner):
             ns_desired = desired_for_namespace(desired, statuses, mint)
             plan = plan_namespace(ns, existing, ns_desired, 'present', merge=params.get('merge'), force=force)
             plan['desired'] = ns_desired
-            left = (ns_desired.expires_at - now).total_seconds()
             token = {'refreshed': not all(s['fresh'] for s in statuses.values()),
-                     'expires_at': format_rfc3339(ns_desired.expires_at),
-                     'expires_in': int(left), 'time_left': format_time_left(left)}
+                     'expires_at': None, 'expires_in': None, 'time_left': 'never'}
+            if ns_desired.expires_at is not None:
+                left = (ns_desired.expires_at - now).total_seconds()
+                token.update(expires_at=format_rfc3339(ns_desired.expires_at), expires_in=int(left),
+                             time_left=format_time_left(left))
             stale = [s['reason'] for s in statuses.values() if not s['fresh']]
             if stale:
                 token['refresh_reason'] = stale[0]
@@ -894,7 +918,7 @@ class RegistrySecretRunner(Runner):
                 fresh.append((status['record'], status['raw']))
         state = {'shared': None, 'current': None, 'reason': None, 'action': None, 'used': None}
         if fresh:
-            fresh.sort(key=lambda item: (item[0]['expires_at'], item[0]['credential']['id']), reverse=True)
+            fresh.sort(key=lambda item: _expiry_sort_key(item[0]), reverse=True)
             record, raw = fresh[0]
             reason = spec.provider.check(spec.options, record['credential'], now)
             if reason is None:
@@ -903,7 +927,7 @@ class RegistrySecretRunner(Runner):
                 return state
             state['reason'] = reason
         if recorded:
-            recorded.sort(key=lambda r: (r['expires_at'], r['credential']['id']), reverse=True)
+            recorded.sort(key=_expiry_sort_key, reverse=True)
             state['current'] = recorded[0]['credential']
         return state
 
@@ -994,7 +1018,7 @@ class RegistrySecretRunner(Runner):
                                   'credentials; list each registry once' % (spec.label, key), field='registries')
         entry = dc.RegistryEntry(creds.server, key, creds.username, creds.password)
         record = {'server': key, 'provider': spec.provider.name, 'options': spec.fingerprint,
-                  'expires_at': format_rfc3339(creds.expires_at)}
+                  'expires_at': format_rfc3339(creds.expires_at) if creds.expires_at is not None else None}
         if creds.ref:
             record['credential'] = {'id': creds.ref['id'], 'name': creds.ref['name']}
         return entry, record

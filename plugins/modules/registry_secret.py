@@ -103,8 +103,8 @@ options:
         O(registries[].credentials_file), O(registries[].token_uri);
         for V(harbor_robot) O(registries[].api_url),
         O(registries[].api_username), O(registries[].api_password), O(registries[].api_ca_path),
-        O(registries[].project), O(registries[].credential_name), O(registries[].credential_lifetime);
-        for V(gitlab_deploy_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
+        O(registries[].project) or O(registries[].projects), O(registries[].credential_name),
+        O(registries[].credential_lifetime); for V(gitlab_deploy_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
         O(registries[].project) or O(registries[].group), O(registries[].credential_name),
         O(registries[].credential_lifetime), and O(registries[].server), the registry host, which it requires;
         for V(artifactory_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
@@ -174,7 +174,9 @@ options:
             refreshes its secret in place; the old secret stops working at once, so every selected Secret is
             written in the same run. A rerun whose Secrets hold a still-valid robot reuses it (one read at
             Harbor, no new credential). Robots this Secret and cluster minted that no Secret uses any more are
-            deleted after a successful run, and with O(state=absent). See C(docs/vendor-registries.md).
+            deleted after a successful run, and with O(state=absent). With O(registries[].projects) it is a system
+            robot account (level C(system), created by a Harbor system admin) that may pull from each listed project.
+            See C(docs/vendor-registries.md).
           - V(gitlab_deploy_token) is a GitLab project or group deploy token with scope C(read_registry), created with
             O(registries[].api_token); the user name is GitLab's answer (C(gitlab+deploy-token-N)). GitLab cannot
             rotate a deploy token, so rotation creates a new one, writes every selected Secret, and only then revokes
@@ -316,10 +318,18 @@ options:
         type: path
       project:
         description:
-          - For V(harbor_robot), the Harbor project whose repositories the robot account may pull.
+          - For V(harbor_robot), the Harbor project whose repositories the robot account may pull (a project robot).
+            Exclusive with O(registries[].projects).
           - For V(gitlab_deploy_token), the GitLab project (full path such as C(team/app), or numeric id) whose
             container registry the deploy token may read. Exclusive with O(registries[].group).
         type: str
+      projects:
+        description:
+          - For V(harbor_robot), several Harbor projects. The robot account is then a system robot (level C(system)) with
+            C(repository:pull) in each of them, and its name has no project part (C(robot$NAME)). Creating and rotating
+            it needs a Harbor system admin as O(registries[].api_username). Exclusive with O(registries[].project).
+        type: list
+        elements: str
       token_username:
         description:
           - For V(artifactory_token), the Artifactory user the access token is created for (its subject). It is the
@@ -342,7 +352,10 @@ options:
       credential_lifetime:
         description:
           - For V(harbor_robot), how long the robot account lives (a duration such as V(30d); whole days,
-            rounded up; V(1d) to V(3650d)). Default V(30d). The default O(refresh_before) is half of it.
+            rounded up; V(1d) to V(3650d)), or V(never) (Harbor C(duration) C(-1)); the robot never expires, its
+            expiry is recorded as none (no C(registrylink.k8s/expires-at) for it) and it is not refreshed for its age,
+            only when it is disabled or deleted at Harbor or its entry changes. Default V(30d). The default
+            O(refresh_before) is half of it.
           - For V(gitlab_deploy_token), how long each deploy token lives (V(1h) to V(3650d), default V(30d)).
           - For V(artifactory_token), how long each access token lives (V(3h) to V(365d), default V(30d)); Artifactory
             does not store shorter tokens, which then could not be revoked.
@@ -451,10 +464,12 @@ notes:
     the time the token was written in C(registrylink.k8s/issued-at). Use O(registries[].provider=ecr) and a
     schedule instead (C(playbooks/rotate.yml), C(docs/rotate.md))."
   - "Provider V(harbor_robot) errors: before any network call, an O(registries[].api_url) that is not https, a
-    missing O(registries[].api_username), O(registries[].api_password) or O(registries[].project), a
-    O(registries[].credential_lifetime) outside 1d..3650d, an invalid O(registries[].credential_name); from
+    missing O(registries[].api_username), O(registries[].api_password) or O(registries[].project) (or
+    O(registries[].projects)), both of them, a O(registries[].credential_lifetime) outside 1d..3650d (and not
+    V(never)), an invalid O(registries[].credential_name); from
     Harbor, before any Secret is written and with nothing changed at Harbor: HTTP 401 (API credentials refused),
-    403 (the user is not project admin), 404 (no such project), 409 (the robot name is taken by a robot this
+    403 (the user is not project admin; for O(registries[].projects), not system admin), 404 (no such project),
+    409 (the robot name is taken by a robot this
     collection did not create for this Secret and cluster: set O(registries[].credential_name)), 400 (Harbor's
     message), an untrusted certificate (O(registries[].api_ca_path)) or an unreachable host."
   - "V(harbor_robot) rotation refreshes the robot's only secret: the old one stops working at once. Secrets of the
@@ -642,16 +657,19 @@ results:
       type: str
       returned: when RV(results[].refreshed) is true
     expires_at:
-      description: The earliest expiry of the provider tokens in the Secret after the task (RFC 3339 UTC).
+      description:
+        - The earliest expiry of the provider tokens in the Secret after the task (RFC 3339 UTC).
+        - Null when every provider credential of the Secret never expires (V(harbor_robot) with
+          O(registries[].credential_lifetime=never)).
       type: str
       returned: when an entry has a provider
       sample: '2026-01-01T12:00:00Z'
     expires_in:
-      description: Seconds from now until RV(results[].expires_at) (negative when expired).
+      description: Seconds from now until RV(results[].expires_at) (negative when expired); null when it is null.
       type: int
       returned: when an entry has a provider
     time_left:
-      description: RV(results[].expires_in) in a short human form.
+      description: RV(results[].expires_in) in a short human form; V(never) when RV(results[].expires_at) is null.
       type: str
       returned: when an entry has a provider
       sample: 11h59m
@@ -680,7 +698,7 @@ servers:
   sample: ["https://index.docker.io/v1/", "registry.example.com"]
 expires_at:
   description: The earliest provider token expiry over all namespaces after the task (RFC 3339 UTC).
-  returned: when an entry has a provider
+  returned: when an entry has a provider whose credentials expire
   type: str
   sample: '2026-01-01T12:00:00Z'
 credentials:
@@ -804,6 +822,7 @@ def argument_spec():
             api_token=dict(type='str', no_log=True),
             api_ca_path=dict(type='path'),
             project=dict(type='str'),
+            projects=dict(type='list', elements='str'),
             group=dict(type='str'),
             token_username=dict(type='str', no_log=False),  # a user name, not a secret
             credential_name=dict(type='str'),

@@ -365,3 +365,60 @@ def test_no_secret_at_vvv_diff_and_orphans_are_cleaned(localenv, harbor, core, u
         run = run_module(localenv, MODULE, dict(args, namespaces=[ns, other], state="absent"))
         assert run.rc == 0, run.output
     assert robots(harbor) == []
+
+
+def system_entry(harbor, **extra):
+    out = entry(harbor, projects=["team-a", "team-b"], **extra)
+    del out["project"]
+    return out
+
+
+def test_system_robot_over_two_projects_that_never_expires(localenv, harbor, core, unique_ns):
+    """projects: a system robot (level system, one pull permission per project, no project in its name);
+    credential_lifetime never: duration -1 at Harbor, no expiry recorded, a rerun with any refresh_before keeps
+    it; a project admin may not create one; absent deletes it."""
+    h = harbor["standin"]
+    ns = unique_ns("hb-sys")
+    host = harbor["reg"].host
+    args = {"name": "harbor-sys", "namespaces": [ns], "registries": [system_entry(harbor, credential_lifetime="never")]}
+
+    # a project admin may not create system robots: clear message, nothing written
+    writes = len(h.writes())
+    run = run_module(localenv, MODULE, dict(args, registries=[system_entry(
+        harbor, credential_lifetime="never", api_username=PADMIN, api_password=PADMIN_PW)]), verbosity=3)
+    assert run.failed and "HTTP 403" in run.result["msg"] and "system admin" in run.result["msg"], run.output
+    assert PADMIN_PW not in run.output
+    _no_writes_and_no_secret(harbor, core, ns, writes, "harbor-sys")
+
+    try:
+        run = run_module(localenv, MODULE, args, diff=True)
+        assert run.rc == 0 and run.changed, run.output
+        made = [r for r in h.robots.values() if r["level"] == "system"]
+        assert len(made) == 1
+        robot = made[0]
+        assert robot["name"].startswith(PREFIX + "rl-harbor-sys-") and "+" not in robot["name"]
+        assert robot["duration"] == -1
+        assert sorted(p["namespace"] for p in robot["permissions"]) == ["team-a", "team-b"]
+        auth, records, secret = secret_entry(core, ns, "harbor-sys", host)
+        assert auth["username"] == robot["name"] and auth["password"] == robot["secret"]
+        assert records[0]["expires_at"] is None and records[0]["credential"]["id"] == robot["id"]
+        assert "registrylink.k8s/expires-at" not in (secret.metadata.annotations or {})
+        row = run.result["results"][0]
+        assert (row["expires_at"], row["expires_in"], row["time_left"]) == (None, None, "never")
+        assert can_pull(harbor, "team-a", auth["username"], auth["password"])
+        assert can_pull(harbor, "team-b", auth["username"], auth["password"])
+
+        # rerun, even with a refresh_before of ten years: kept, nothing written anywhere
+        writes = len(h.writes())
+        rv = core.read_namespaced_secret("harbor-sys", ns).metadata.resource_version
+        run = run_module(localenv, MODULE, dict(args, refresh_before="3650d"))
+        assert run.rc == 0 and not run.changed, run.output
+        assert len(h.writes()) == writes
+        assert core.read_namespaced_secret("harbor-sys", ns).metadata.resource_version == rv
+        assert run.result["credentials"][0]["action"] == "kept"
+    finally:
+        absent = dict(args, state="absent")
+        run = run_module(localenv, MODULE, absent)
+    assert run.rc == 0, run.output
+    assert [r for r in h.robots.values() if r["level"] == "system"] == []
+    assert read_or_none(core, ns, "harbor-sys") is None

@@ -17,7 +17,8 @@ where the document declares a GCHistory; also noted in :attr:`undocumented`.
 Server rules implemented (from Harbor's handler and controller, see docs/reference/vendor-apis.md):
 the request ``secret`` is ignored on create and a secret is generated and returned once; the full
 name is ``<robot_prefix><project>+<name>`` (the prefix is configurable, like Harbor's
-``robot_name_prefix``); a project robot has exactly one permission; ``duration`` is -1 or positive
+``robot_name_prefix``); a project robot has exactly one permission, a system robot (``level: system``, only a system admin may create or
+change one) one or more ``kind: project`` permissions and the name ``<robot_prefix><name>``; ``duration`` is -1 or positive
 days and ``expires_at = creation_time + duration days`` (also after a PUT); ``PATCH`` with an empty
 secret generates a new one and the old one stops working at once; users without the project admin
 role get 403.
@@ -228,6 +229,10 @@ class HarborStandIn:
         if opid == "ListRobot":
             q = params.get("q") or ""
             m = re.match(r"^Level=project,ProjectID=(\d+)$", q)
+            if q in ("", "Level=system"):  # Harbor lists system robots when no project is given
+                rows = [self._robot_view(r) for r in sorted(self.robots.values(), key=lambda r: r["id"])
+                        if r["level"] == "system"]
+                return self._page(rows, params, q)
             if not m:
                 return 400, _errors("BAD_REQUEST", "must specify project ID for project-level robots"), {}
             pid = int(m.group(1))
@@ -236,18 +241,9 @@ class HarborStandIn:
                 return 404, _errors("NOT_FOUND", f"project {pid} not found"), {}
             rows = [self._robot_view(r) for r in sorted(self.robots.values(), key=lambda r: r["id"])
                     if r["level"] == "project" and r["project"] == names[pid]]
-            page, size = int(params.get("page") or 1), int(params.get("page_size") or 10)
-            chunk = rows[(page - 1) * size:page * size]
-            links = []
-            if page > 1:
-                links.append(f'</api/v2.0/robots?page={page - 1}&page_size={size}&q={q}>; rel="prev"')
-            if page * size < len(rows):
-                links.append(f'</api/v2.0/robots?page={page + 1}&page_size={size}&q={q}>; rel="next"')
-            # Harbor leaves Link out on a single page; bravado-core checks every declared response
-            # header, so the stand-in sends it empty then.
-            return 200, chunk, {"X-Total-Count": len(rows), "Link": ", ".join(links)}
+            return self._page(rows, params, q)
         if opid == "CreateRobot":
-            if not manage:
+            if not manage or ((body or {}).get("level") == "system" and role != "admin"):
                 return 403, _errors("FORBIDDEN", f"user {user} has no permission to create robot accounts"), {}
             return self._create(body)
         robot_id = params.get("robot_id")
@@ -256,8 +252,24 @@ class HarborStandIn:
             return 404, _errors("NOT_FOUND", f"robot {robot_id} not found"), {}
         if opid == "GetRobotByID":
             return 200, self._robot_view(robot), {}
-        if not manage:
+        if not manage or (robot["level"] == "system" and role != "admin"):
             return 403, _errors("FORBIDDEN", f"user {user} has no permission to change robot accounts"), {}
+        return self._change(opid, robot, body)
+
+    @staticmethod
+    def _page(rows: List[Dict[str, Any]], params: Dict[str, Any], q: str) -> Tuple[int, Any, Dict[str, str]]:
+        page, size = int(params.get("page") or 1), int(params.get("page_size") or 10)
+        chunk = rows[(page - 1) * size:page * size]
+        links = []
+        if page > 1:
+            links.append(f'</api/v2.0/robots?page={page - 1}&page_size={size}&q={q}>; rel="prev"')
+        if page * size < len(rows):
+            links.append(f'</api/v2.0/robots?page={page + 1}&page_size={size}&q={q}>; rel="next"')
+        # Harbor leaves Link out on a single page; bravado-core checks every declared response
+        # header, so the stand-in sends it empty then.
+        return 200, chunk, {"X-Total-Count": len(rows), "Link": ", ".join(links)}
+
+    def _change(self, opid: str, robot: Dict[str, Any], body: Any) -> Tuple[int, Any, Dict[str, str]]:
         if opid == "UpdateRobot":
             duration = body.get("duration")
             if body.get("name") != robot["name"] or body.get("level") != robot["level"]:
@@ -318,22 +330,24 @@ class HarborStandIn:
         if not isinstance(duration, int) or (duration != -1 and duration <= 0):
             return 400, _errors("BAD_REQUEST", "bad request error duration input: %r" % (duration,)), {}
         perms = body.get("permissions") or []
-        if body.get("level") != "project":
-            return 400, _errors("BAD_REQUEST", "the stand-in serves project robots only"), {}
-        if len(perms) != 1:
+        level = body.get("level")
+        if level not in ("project", "system"):
+            return 400, _errors("BAD_REQUEST", "bad request level"), {}
+        if not perms or (level == "project" and len(perms) != 1):
             return 400, _errors("BAD_REQUEST", "bad request permission"), {}
-        project = perms[0].get("namespace")
-        if project not in self.projects:
-            return 404, _errors("NOT_FOUND", f"project {project} not found"), {}
+        for perm in perms:
+            if perm.get("kind") != "project" or perm.get("namespace") not in self.projects:
+                return 404, _errors("NOT_FOUND", f"project {perm.get('namespace')} not found"), {}
+        project = perms[0].get("namespace") if level == "project" else None
         name = body.get("name") or ""
         if not re.match(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", name):
             return 400, _errors("BAD_REQUEST", "robot name is not in lower case or contains illegal characters"), {}
-        full = f"{self.robot_prefix}{project}+{name}"
+        full = f"{self.robot_prefix}{project}+{name}" if level == "project" else f"{self.robot_prefix}{name}"
         if self.robot_by_name(full) is not None:
             return 409, _errors("CONFLICT", f"robot account {full} already exists"), {}
         now = self.now()
         robot = {"id": self.next_id, "name": full, "project": project, "description": body.get("description") or "",
-                 "level": "project", "duration": duration, "disable": bool(body.get("disable")),
+                 "level": level, "duration": duration, "disable": bool(body.get("disable")),
                  "permissions": perms, "secret": self._new_secret(), "creation_ts": now, "update_ts": now}
         self.next_id += 1
         self.robots[robot["id"]] = robot

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to registrylink.k8s
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``harbor_robot`` credential provider: Harbor project robot accounts. Private to this collection.
+"""The ``harbor_robot`` credential provider: Harbor project and system robot accounts. Private to this collection.
 
 API (Harbor v2.0 API, ``/api/v2.0``; docs/reference/vendor-apis.md): ``GET /projects/{name}``
 (with ``X-Is-Resource-Name: true``), ``POST /robots`` (RobotCreate -> 201 RobotCreated with the
 secret, shown once), ``GET|PUT|DELETE /robots/{id}``, ``PATCH /robots/{id}`` with an empty
-RobotSec (Harbor generates a new secret and returns it), ``GET /robots?q=Level=project,ProjectID=N``.
+RobotSec (Harbor generates a new secret and returns it), ``GET /robots?q=Level=project,ProjectID=N``
+(project robots) and ``GET /robots?q=Level=system`` (system robots).
 
 Rules the code relies on:
 
@@ -18,6 +19,13 @@ Rules the code relies on:
   creation time, also when a PUT changes the duration. Rotation extends the duration so that the
   new expiry is the lifetime from now (rounded up to whole days), then refreshes the secret: the
   robot keeps its id and name, so no robot is left behind by rotations.
+* A project robot (``project``) has exactly one permission, in its project; a system robot
+  (``projects``, a list) has ``level: system`` and one ``repository:pull`` permission per project
+  (``kind: project``, ``namespace: <project>``); its full name is ``<prefix><name>``, without a
+  project. Only a Harbor system admin may create system robots.
+* ``credential_lifetime: never`` creates the robot with ``duration: -1``: Harbor reports
+  ``expires_at: -1`` and the robot never expires. The expiry is recorded as none (null) and such a
+  robot is never refreshed for its age (only when it is disabled, deleted or its entry changes).
 * Ownership: the robot's description carries ``registrylink.k8s owner=<owner>`` (the Secret name
   and the cluster's ``kube-system`` UID). Only such robots are adopted, rotated or deleted.
 """
@@ -65,10 +73,11 @@ def robot_name(options):
 
 
 class HarborRobotProvider(Provider):
-    """Harbor project robot accounts with ``repository:pull`` in one project."""
+    """Harbor robot accounts with ``repository:pull``: a project robot in one project, or a system robot
+    over several (``projects``)."""
 
     name = 'harbor_robot'
-    options = ('api_url', 'api_username', 'api_password', 'api_ca_path', 'project', 'credential_name',
+    options = ('api_url', 'api_username', 'api_password', 'api_ca_path', 'project', 'projects', 'credential_name',
                'credential_lifetime')
     secret_options = ('api_password',)
     lifetime = DEFAULT_LIFETIME_DAYS * DAY
@@ -84,12 +93,16 @@ class HarborRobotProvider(Provider):
     def validate(self, options):
         """Check and normalise the options without network access.
 
-        ``api_url``, ``api_username``, ``api_password`` and ``project`` are required; ``server``
+        ``api_url``, ``api_username``, ``api_password`` and one of ``project`` (a project robot) or
+        ``projects`` (a list: a system robot that may pull from each) are required; ``server``
         defaults to the host of ``api_url`` (Harbor serves its registry on the same host);
-        ``credential_lifetime`` is a duration of whole days (default 30d, at most 3650d).
+        ``credential_lifetime`` is a duration of whole days (default 30d, at most 3650d) or ``never``.
         """
         out = dict((k, options.get(k)) for k in ('server',) + self.options)
+        out['projects'] = self._projects(out['projects'], out['project'])
         for key, value in out.items():
+            if key == 'projects':
+                continue
             if value is not None and not isinstance(value, str):
                 raise ValidationError('%s: must be a string, got %s' % (key, type(value).__name__), field=key)
             if isinstance(value, str) and key != 'api_password':
@@ -100,10 +113,13 @@ class HarborRobotProvider(Provider):
                 raise ValidationError('%s: provider harbor_robot needs the Harbor user (api_username) and its password '
                                       '(api_password) that may manage robot accounts of the project (project '
                                       'admin or system admin)' % key, field=key)
-        if not out['project']:
+        if out['projects']:
+            out['project'] = None
+        elif not out['project']:
             raise ValidationError('project: provider harbor_robot needs the Harbor project whose images the robot '
-                                  'may pull (for example project: team-a)', field='project')
-        if not _PROJECT_RE.match(out['project']) or len(out['project']) > 255:
+                                  'may pull (for example project: team-a), or projects (a list) for a system robot '
+                                  'over several projects', field='project')
+        elif not _PROJECT_RE.match(out['project']) or len(out['project']) > 255:
             raise ValidationError('project: %r is not a Harbor project name (lowercase letters, digits and . _ -)'
                                   % out['project'], field='project')
         if out['credential_name'] is not None and (not _NAME_RE.match(out['credential_name'])
@@ -113,6 +129,12 @@ class HarborRobotProvider(Provider):
                                   field='credential_name')
         out['api_ca_path'] = check_ca_path(out['api_ca_path'], 'api_ca_path')
         days = DEFAULT_LIFETIME_DAYS
+        if isinstance(out['credential_lifetime'], str) and out['credential_lifetime'].lower() == 'never':
+            out['credential_lifetime'] = 'never'
+            self.lifetime = MAX_LIFETIME_DAYS * DAY  # only a fallback; a never-expiring robot is not refreshed
+            self.default_refresh_before = DEFAULT_LIFETIME_DAYS * DAY // 2
+            out['server'] = self._server(out)
+            return out
         if out['credential_lifetime'] is not None:
             seconds = parse_duration(out['credential_lifetime'], field='credential_lifetime')
             days = int(math.ceil(seconds / float(DAY)))
@@ -126,15 +148,45 @@ class HarborRobotProvider(Provider):
         out['credential_lifetime'] = '%dd' % days
         self.lifetime = days * DAY
         self.default_refresh_before = self.lifetime // 2
-        if out['server']:
-            out['server'] = secret_key(out['server'])[0]
-        else:
-            out['server'] = secret_key(out['api_url'].split('://', 1)[1].split('/', 1)[0])[0]
+        out['server'] = self._server(out)
         return out
 
     @staticmethod
+    def _server(out):
+        if out['server']:
+            return secret_key(out['server'])[0]
+        return secret_key(out['api_url'].split('://', 1)[1].split('/', 1)[0])[0]
+
+    @staticmethod
+    def _projects(value, project):
+        """``projects`` checked and sorted (None when not given); exclusive with ``project``."""
+        if value in (None, '', []):
+            return None
+        if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+            raise ValidationError('projects: a list of Harbor project names (a system robot that may pull from each), '
+                                  'got %r' % (value,), field='projects')
+        names = sorted(set(p.strip() for p in value))
+        bad = [p for p in names if not _PROJECT_RE.match(p) or len(p) > 255]
+        if bad:
+            raise ValidationError('projects: %r is not a Harbor project name (lowercase letters, digits and . _ -)'
+                                  % bad[0], field='projects')
+        if project not in (None, ''):
+            raise ValidationError('projects: give either project (a project robot) or projects (a system robot over '
+                                  'several projects), not both', field='projects')
+        return names
+
+    @staticmethod
     def _days(options):
+        """The robot's ``duration`` in days; -1 for ``never``."""
+        if options['credential_lifetime'] == 'never':
+            return -1
         return int(options['credential_lifetime'][:-1])
+
+    @staticmethod
+    def _where(options):
+        if options.get('projects'):
+            return 'projects %s (system robot)' % ', '.join(options['projects'])
+        return 'project %s' % options['project']
 
     # -- API -----------------------------------------------------------------------------
 
@@ -158,6 +210,9 @@ class HarborRobotProvider(Provider):
         if status == 401:
             return ('%s: Harbor refused the API credentials of %s (HTTP 401): check api_username and api_password'
                     % (exc.msg, options['api_username']))
+        if status == 403 and options.get('projects'):
+            return ('%s. The Harbor user %s may not %s: system robot accounts (projects) need a Harbor system admin'
+                    % (exc.msg, options['api_username'], label))
         if status == 403:
             return ('%s. The Harbor user %s may not %s in project %s: it needs the project admin role in that '
                     'project (or Harbor system admin)' % (exc.msg, options['api_username'], label, options['project']))
@@ -201,8 +256,11 @@ class HarborRobotProvider(Provider):
     def _ours(self, options, robot):
         return owner_marker(options['owner']) in (robot.get('description') or '')
 
-    def _expiry(self, reported, now, label):
-        """``expires_at`` (unix seconds) as an aware datetime; missing, -1 or past is an error."""
+    def _expiry(self, reported, now, label, never=False):
+        """``expires_at`` (unix seconds) as an aware datetime; None for a robot that never expires (``never``
+        and Harbor answered -1); missing, -1 for a dated robot, or past is an error."""
+        if never and reported == -1:
+            return None
         if not isinstance(reported, int) or isinstance(reported, bool) or reported <= 0:
             raise ProviderError('Harbor: %s: the answer has no expiry (expires_at %r); a robot minted by this '
                                 'collection always has a lifetime' % (label, reported))
@@ -235,8 +293,8 @@ class HarborRobotProvider(Provider):
         """Check mode: what a mint would return, without any write (the password is None)."""
         now = datetime.datetime.now(datetime.timezone.utc)
         username = current['name'] if current else '(robot account name assigned by Harbor)'
-        return Credentials(options['server'], username, None, now + datetime.timedelta(seconds=self.lifetime), now,
-                           ref=current)
+        expires = None if self._days(options) == -1 else now + datetime.timedelta(seconds=self.lifetime)
+        return Credentials(options['server'], username, None, expires, now, ref=current)
 
     def mint(self, options, now, current=None):
         """Rotate the robot ``current`` in place (extend + refresh its secret), or create one.
@@ -250,17 +308,19 @@ class HarborRobotProvider(Provider):
             robot = self._get_robot(options, current['id'])
             if robot is not None and robot.get('name') == current.get('name') and self._ours(options, robot):
                 return self._rotate(options, robot, now)
-        project_id = self._project_id(options)
+        system = bool(options.get('projects'))
+        project_id = None if system else self._project_id(options)
         short = robot_name(options)
         body = {
             'name': short,
             'description': 'Image pull credential written into Kubernetes Secrets by registrylink.k8s (%s)'
                            % owner_marker(options['owner']),
-            'level': 'project',
+            'level': 'system' if system else 'project',
             'disable': False,
             'duration': self._days(options),
-            'permissions': [{'kind': 'project', 'namespace': options['project'],
-                             'access': [{'resource': 'repository', 'action': 'pull'}]}],
+            'permissions': [{'kind': 'project', 'namespace': project,
+                             'access': [{'resource': 'repository', 'action': 'pull'}]}
+                            for project in (options['projects'] if system else [options['project']])],
         }
         label = 'create robot account %s' % short
         try:
@@ -268,18 +328,19 @@ class HarborRobotProvider(Provider):
         except ProviderError as exc:
             if exc.details.get('status') != 409:
                 raise
-            mine = [r for r in self._list_robots(options, project_id) if _short_name(r.get('name')) == short]
+            mine = [r for r in self._list_robots(options, project_id) if _short_name(r.get('name')) == short
+                    or system and isinstance(r.get('name'), str) and r['name'].endswith(short)]
             if mine and self._ours(options, mine[0]):
                 self.warn('Harbor: robot account %s already existed (its Secrets were lost or deleted); rotating its '
                           'secret instead of creating another' % mine[0].get('name'))
                 return self._rotate(options, mine[0], now)
-            raise ProviderError('%s. The robot name %s is taken in project %s by a robot account this collection did '
+            raise ProviderError('%s. The robot name %s is taken (%s) by a robot account this collection did '
                                 'not create for this Secret and cluster; set credential_name to another name, or '
-                                'delete that robot account' % (exc.msg, short, options['project']), **exc.details)
+                                'delete that robot account' % (exc.msg, short, self._where(options)), **exc.details)
         created = resp.body or {}
         if not created.get('secret') or not created.get('name') or not isinstance(created.get('id'), int):
             raise ProviderError('Harbor: %s: the answer lacks id, name or secret' % label)
-        expires = self._expiry(created.get('expires_at'), now, label)
+        expires = self._expiry(created.get('expires_at'), now, label, never=self._days(options) == -1)
         return Credentials(options['server'], created['name'], created['secret'], expires, now,
                            ref={'id': created['id'], 'name': created['name']})
 
@@ -290,7 +351,8 @@ class HarborRobotProvider(Provider):
         if created is None:
             raise ProviderError('Harbor: %s: the robot account has no readable creation_time' % label)
         elapsed = max(0.0, (now - created).total_seconds())
-        duration = int(math.ceil(elapsed / DAY)) + self._days(options)
+        never = self._days(options) == -1
+        duration = -1 if never else int(math.ceil(elapsed / DAY)) + self._days(options)
         update = dict((k, robot[k]) for k in ('id', 'name', 'description', 'level', 'disable', 'permissions',
                                               'editable') if k in robot)
         update['duration'] = duration
@@ -301,17 +363,19 @@ class HarborRobotProvider(Provider):
         if not secret:
             raise ProviderError('Harbor: %s: the refresh returned no secret' % label)
         after = self._get_robot(options, robot['id']) or {}
-        expires = self._expiry(after.get('expires_at'), now, label)
+        expires = self._expiry(after.get('expires_at'), now, label, never=never)
         return Credentials(options['server'], robot['name'], secret, expires, now,
                            ref={'id': robot['id'], 'name': robot['name']})
 
     def _list_robots(self, options, project_id):
+        """The project's robots (``project_id``), or the system robots (``project_id`` None)."""
         robots = []
         page = 1
+        query = 'Level=system' if project_id is None else 'Level=project,ProjectID=%d' % project_id
+        label = 'list system robot accounts' if project_id is None else 'list robot accounts of project %s' % (
+            options['project'])
         while True:
-            resp = self._call(options, 'GET', '/robots', 'list robot accounts of project %s' % options['project'],
-                              params={'q': 'Level=project,ProjectID=%d' % project_id, 'page': page,
-                                      'page_size': 100})
+            resp = self._call(options, 'GET', '/robots', label, params={'q': query, 'page': page, 'page_size': 100})
             batch = resp.body if isinstance(resp.body, list) else []
             robots.extend(r for r in batch if isinstance(r, dict))
             if len(batch) < 100 or page >= 100:
@@ -319,8 +383,8 @@ class HarborRobotProvider(Provider):
             page += 1
 
     def owned(self, options):
-        """Refs of every robot in the project whose description names this owner."""
-        project_id = self._project_id(options)
+        """Refs of every robot in the project (system robots: every system robot) whose description names this owner."""
+        project_id = None if options.get('projects') else self._project_id(options)
         return [{'id': r['id'], 'name': r.get('name')} for r in self._list_robots(options, project_id)
                 if isinstance(r.get('id'), int) and self._ours(options, r)]
 

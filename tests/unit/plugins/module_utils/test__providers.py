@@ -893,7 +893,8 @@ class FakeRobots(Provider):
             self.store['robots'][robot['id']] = robot
             self.store['calls'].append('create')
         robot['secret'] = 'S3cret-%d-%d' % (robot['id'], len(self.store['calls']))
-        return Credentials(options['server'], robot['name'], robot['secret'], now + datetime.timedelta(days=30), now,
+        expires = None if options.get('credential_lifetime') == 'never' else now + datetime.timedelta(days=30)
+        return Credentials(options['server'], robot['name'], robot['secret'], expires, now,
                            ref={'id': robot['id'], 'name': robot['name']})
 
     def owned(self, options):
@@ -1018,6 +1019,124 @@ def test_stateful_mint_failure_writes_nothing():
     with pytest.raises(ProviderError) as err:
         h.run(namespaces=['team-a', 'team-b'])
     assert 'HTTP 403' in err.value.msg and h.kube.writes == []
+
+
+def test_harbor_validate_system_robot_and_never():
+    provider = _harbor.HarborRobotProvider()
+    out = provider.validate(dict(HARBOR, project=None, projects=['team-b', 'team-a', 'team-b'],
+                                 credential_lifetime='Never'))
+    assert out['projects'] == ['team-a', 'team-b'] and out['project'] is None
+    assert out['credential_lifetime'] == 'never' and provider._days(out) == -1
+    assert provider.validate(dict(HARBOR))['projects'] is None
+    fp = _providers.options_fingerprint('harbor_robot', out)
+    assert fp != _providers.options_fingerprint('harbor_robot', dict(out, projects=['team-a']))
+
+
+@pytest.mark.parametrize('override, field, words', [
+    ({'projects': ['team-b']}, 'projects', 'not both'),
+    ({'project': None, 'projects': 'team-a'}, 'projects', 'a list of Harbor project names'),
+    ({'project': None, 'projects': ['Team B']}, 'projects', 'not a Harbor project name'),
+    ({'project': None, 'projects': [5]}, 'projects', 'a list of Harbor project names'),
+    ({'project': None, 'projects': []}, 'project', 'or projects (a list) for a system robot'),
+    ({'credential_lifetime': 'forever'}, 'credential_lifetime', 'expected a duration'),
+])
+def test_harbor_validate_refuses_bad_projects(override, field, words):
+    with pytest.raises(ValidationError) as err:
+        _harbor.HarborRobotProvider().validate(dict(HARBOR, **override))
+    assert err.value.field == field and words in err.value.msg
+
+
+class FakeHarborApi(object):
+    """A requests.Session stand-in for HarborRobotProvider: answers create/get/list, records the bodies."""
+
+    def __init__(self, expires_at):
+        self.expires_at = expires_at
+        self.sent = []
+
+    def request(self, method, url, json=None, params=None, headers=None, auth=None, timeout=None, verify=None,
+                allow_redirects=None):
+        path = url.split('/api/v2.0', 1)[1]
+        self.sent.append((method, path, json, params))
+        if method == 'POST' and path == '/robots':
+            return FakeHttpResponse(201, {'id': 3, 'name': 'robot$' + json['name'], 'secret': 'S3cret-sys',
+                                          'creation_time': '2026-03-01T08:00:00Z', 'expires_at': self.expires_at})
+        if method == 'GET' and path == '/robots':
+            return FakeHttpResponse(200, [])
+        return FakeHttpResponse(404, {'errors': [{'code': 'NOT_FOUND', 'message': 'no'}]})
+
+
+class FakeHttpResponse(object):
+    def __init__(self, status, body):
+        self.status_code = status
+        self.headers = {}
+        self.reason = ''
+        self._body = body
+        self.content = json.dumps(body).encode()
+
+    def json(self):
+        return self._body
+
+
+def test_harbor_system_robot_never_expires_body_and_credentials():
+    api = FakeHarborApi(expires_at=-1)
+    provider = _harbor.HarborRobotProvider(session_factory=lambda options: api)
+    options = provider.validate(dict(HARBOR, project=None, projects=['team-a', 'team-b'], credential_lifetime='never'))
+    options['owner'] = 'regcred@uid-1'
+    creds = provider.mint(options, NOW)
+    method, path, body, _params = api.sent[0]
+    assert (method, path) == ('POST', '/robots')  # no project lookup for a system robot
+    assert body['level'] == 'system' and body['duration'] == -1
+    assert body['permissions'] == [
+        {'kind': 'project', 'namespace': p, 'access': [{'resource': 'repository', 'action': 'pull'}]}
+        for p in ('team-a', 'team-b')]
+    assert creds.expires_at is None and creds.username == 'robot$rl-regcred-uid1'
+    assert provider.preview(options, None).expires_at is None
+    assert provider.owned(options) == [] and api.sent[-1][3]['q'] == 'Level=system'
+    # a dated robot answered with -1 is an error, not a silent "never"
+    dated = _harbor.HarborRobotProvider(session_factory=lambda options: FakeHarborApi(expires_at=-1))
+    options = dated.validate(dict(HARBOR, project=None, projects=['team-a']))
+    options['owner'] = 'regcred@uid-1'
+    with pytest.raises(ProviderError) as err:
+        dated.mint(options, NOW)
+    assert 'has no expiry' in err.value.msg
+
+
+def test_never_expiring_record_is_kept_without_expiry_and_never_refreshed():
+    h = StatefulHarness()
+    entry = dict(HARBOR, credential_lifetime='never')
+    first = h.run(namespaces=['team-a'], registries=[entry])
+    assert h.store['calls'] == ['create']
+    annotations = h.kube.annotations('team-a', 'harbor-pull')
+    assert 'registrylink.k8s/expires-at' not in annotations
+    records = load_records(annotations['registrylink.k8s/providers'])
+    assert records[0]['expires_at'] is None and records[0]['credential']['id'] == 1
+    row = first['results'][0]
+    assert (row['expires_at'], row['expires_in'], row['time_left']) == (None, None, 'never')
+    assert 'expires_at' not in first
+    # a refresh_before of ten years still keeps it: no expiry, no rotation
+    again = h.run(namespaces=['team-a', 'team-b'], registries=[entry], refresh_before='3650d')
+    assert h.store['calls'] == ['create'] and again['credentials'][0]['action'] == 'kept'
+    # disabled at the registry: rotated in place (the only reason besides a changed entry)
+    h.store['robots'][1]['disable'] = True
+    h.run(namespaces=['team-a', 'team-b'], registries=[entry])
+    assert h.store['calls'] == ['create', 'rotate']
+    # an expiry set by hand on the Secret forces a refresh, as for dated tokens
+    h.store['robots'][1]['disable'] = False
+    for ns in ('team-a', 'team-b'):
+        h.kube.annotations(ns, 'harbor-pull')[EXPIRES_AT_ANNOTATION] = '2026-03-01T07:00:00Z'
+    h.run(namespaces=['team-a', 'team-b'], registries=[entry])
+    assert h.store['calls'] == ['create', 'rotate', 'rotate']
+
+
+def test_records_allow_no_expiry_only_for_credential_objects():
+    text = json.dumps([{'server': 'a', 'provider': 'harbor_robot', 'options': 'sha256:1', 'expires_at': None,
+                        'credential': {'id': 4, 'name': 'robot$x'}},
+                       {'server': 'b', 'provider': 'ecr', 'options': 'sha256:2', 'expires_at': None},
+                       {'server': 'c', 'provider': 'harbor_robot', 'options': 'sha256:3', 'expires_at': None,
+                        'credential': {'id': True, 'name': 'x'}},
+                       {'server': 'd', 'provider': 'harbor_robot', 'options': 'sha256:4',
+                        'credential': {'id': 5, 'name': 'robot$y'}}])
+    assert [r['server'] for r in load_records(text)] == ['a']
 
 
 # --------------------------------------------------------------------------- gitlab_deploy_token

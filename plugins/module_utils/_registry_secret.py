@@ -207,6 +207,8 @@ def validate_params(params, warn=None, provider_factory=None):
         if refresh_before is None:
             refresh_before = min(s.provider.default_refresh_before for s in specs)
         for spec in specs:
+            if spec.options.get('credential_lifetime') == 'never':
+                continue  # no expiry: refresh_before does not apply
             if refresh_before >= spec.provider.lifetime:
                 warn('refresh_before (%ds) is not shorter than the %dh lifetime of %s tokens: every run mints a '
                      'new token and reports a change' % (refresh_before, spec.provider.lifetime // 3600,

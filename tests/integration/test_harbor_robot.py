@@ -416,6 +416,7 @@ def test_system_robot_over_two_projects_that_never_expires(localenv, harbor, cor
         assert len(h.writes()) == writes
         assert core.read_namespaced_secret("harbor-sys", ns).metadata.resource_version == rv
         assert run.result["credentials"][0]["action"] == "kept"
+        assert "every run mints" not in run.output  # refresh_before does not apply to a robot without expiry
     finally:
         absent = dict(args, state="absent")
         run = run_module(localenv, MODULE, absent)

@@ -1116,6 +1116,7 @@ def test_never_expiring_record_is_kept_without_expiry_and_never_refreshed():
     # a refresh_before of ten years still keeps it: no expiry, no rotation
     again = h.run(namespaces=['team-a', 'team-b'], registries=[entry], refresh_before='3650d')
     assert h.store['calls'] == ['create'] and again['credentials'][0]['action'] == 'kept'
+    assert not any('every run mints' in w for w in h.warnings)
     # disabled at the registry: rotated in place (the only reason besides a changed entry)
     h.store['robots'][1]['disable'] = True
     h.run(namespaces=['team-a', 'team-b'], registries=[entry])

@@ -44,6 +44,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils import _providers
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
     ItemsFailed,
+    KubernetesAPIError,
     NotFoundError,
     ProviderError,
     RegistryLinkError,
@@ -718,7 +719,7 @@ class RegistrySecretRunner(Runner):
             self.kube = KubeClient.from_params(params, pool_size=params.get('max_concurrent_writes') or 16)
         kube = self.kube
         if stateful:
-            owner = '%s@%s' % (params['name'], self._cluster_uid())
+            owner = '%s@%s' % (params['name'], self._cluster_uid(sorted(set(s.provider.name for s in stateful))))
             for spec in stateful:
                 spec.options['owner'] = owner
         scope = NamespaceScope(kube, params.get('namespaces'), params.get('namespace_selector'),
@@ -887,11 +888,37 @@ class RegistrySecretRunner(Runner):
             plans.append(plan)
         return plans
 
-    def _cluster_uid(self):
-        """The UID of the ``kube-system`` namespace: a stable identity of the cluster (one LIST)."""
+    def _cluster_uid(self, providers=()):
+        """The UID of the ``kube-system`` namespace: a stable identity of the cluster.
+
+        One LIST of namespaces with the field selector ``metadata.name=kube-system``; when RBAC denies
+        it (namespaced mode), one GET of ``namespaces/kube-system``, which a ClusterRole can grant for
+        that one name. When both are denied the error names the right and how to grant it.
+        """
         kube = self.kube
-        items = kube.list_all('namespaces', kube.core.list_namespace, field_selector='metadata.name=kube-system')
-        uid = ((items[0].get('metadata') or {}).get('uid') if items else None)
+        try:
+            items = kube.list_all('namespaces', kube.core.list_namespace, field_selector='metadata.name=kube-system')
+        except KubernetesAPIError as exc:
+            if exc.details.get('status') != 403:
+                raise
+            try:
+                items = [kube.call('get', 'namespaces', kube.core.read_namespace, name='kube-system')]
+            except KubernetesAPIError as inner:
+                if inner.details.get('status') != 403:
+                    raise
+                raise KubernetesAPIError(
+                    'forbidden: provider %s records the cluster\'s identity, the UID of namespace kube-system, as the '
+                    'owner of the credentials it mints at the registry, and these credentials may neither list '
+                    'namespaces cluster-wide nor get namespaces/kube-system (namespaced mode). Grant get on '
+                    'namespaces/kube-system: a ClusterRole with the rule {apiGroups: [""], resources: [namespaces], '
+                    'resourceNames: [kube-system], verbs: [get]} bound with a ClusterRoleBinding, for example '
+                    '"kubectl create clusterrole registrylink-cluster-identity --verb=get --resource=namespaces '
+                    '--resource-name=kube-system" and "kubectl create clusterrolebinding registrylink-cluster-identity '
+                    '--clusterrole=registrylink-cluster-identity --serviceaccount=<namespace>:<name>" '
+                    '(docs/reliability.md, "Namespaced mode"). API server said: %s'
+                    % (', '.join(providers) or 'of this entry', inner.msg.rsplit('API server said: ', 1)[-1]),
+                    status=403, reason='Forbidden', verb='get', resource='namespaces', name='kube-system')
+        uid = ((items[0].get('metadata') or {}).get('uid') if items and items[0] else None)
         if not uid:
             raise ProviderError('cannot read the UID of namespace kube-system, which names the cluster in the '
                                 'ownership record of minted credentials')

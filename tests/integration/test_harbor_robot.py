@@ -423,3 +423,69 @@ def test_system_robot_over_two_projects_that_never_expires(localenv, harbor, cor
     assert run.rc == 0, run.output
     assert [r for r in h.robots.values() if r["level"] == "system"] == []
     assert read_or_none(core, ns, "harbor-sys") is None
+
+
+def test_namespaced_mode_names_the_right_to_read_the_cluster_identity(localenv, harbor, core, kube_client, unique_ns,
+                                                                      tmp_path):
+    """A user bound only in its namespaces (docs/rbac/registry_secret-namespaced-write.yml with RoleBindings) cannot
+    read kube-system's UID, the owner of the minted robots: the task fails naming get namespaces/kube-system and the
+    ClusterRole that grants it, before anything is written at Harbor or in the cluster; with that one rule it works."""
+    import time
+    from tests.support.rbac import Grant
+    api = kube_client("local-1")
+    rbac = k8s.RbacAuthorizationV1Api(api)
+    h = harbor["standin"]
+    ns = unique_ns("hb-nsm")
+    g = Grant(localenv, api, unique_ns("hb-nsm-id"), "docs/rbac/registry_secret-namespaced-write.yml", tmp_path,
+              namespaces=[ns])
+    name = "registrylink-cluster-identity-" + secrets.token_hex(3)
+    args = {"name": "harbor-nsm", "namespaces": [ns], "registries": [entry(harbor, credential_name="nsm-" + name[-6:])],
+            "kubeconfig": g.kubeconfig, "context": "bot"}
+    isolated = {"K8S_AUTH_KUBECONFIG": "", "KUBECONFIG": "/nonexistent", "K8S_AUTH_CONTEXT": ""}
+    try:
+        writes = len(h.writes())
+        run = run_module(localenv, MODULE, args, extra_env=isolated)
+        assert run.failed, run.output
+        msg = run.result["msg"]
+        assert "provider harbor_robot records the cluster's identity" in msg, msg
+        assert "Grant get on namespaces/kube-system" in msg and "resourceNames: [kube-system]" in msg, msg
+        assert "Traceback" not in run.output
+        _no_writes_and_no_secret(harbor, core, ns, writes, "harbor-nsm")
+
+        # the fix the message names: get on namespaces/kube-system only
+        rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=name), rules=[k8s.V1PolicyRule(
+            api_groups=[""], resources=["namespaces"], resource_names=["kube-system"], verbs=["get"])]))
+        rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
+            metadata=k8s.V1ObjectMeta(name=name),
+            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=name),
+            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=g.sa, namespace=g.sa_namespace)]))
+        deadline = time.monotonic() + 20
+        while True:
+            review = k8s.AuthorizationV1Api(api).create_subject_access_review(k8s.V1SubjectAccessReview(
+                spec=k8s.V1SubjectAccessReviewSpec(
+                    user=f"system:serviceaccount:{g.sa_namespace}:{g.sa}",
+                    groups=["system:serviceaccounts", "system:authenticated"],
+                    resource_attributes=k8s.V1ResourceAttributes(group="", resource="namespaces", verb="get",
+                                                                 name="kube-system"))))
+            if review.status.allowed:
+                break
+            assert time.monotonic() < deadline, "the cluster identity rule is not in effect"
+            time.sleep(0.2)
+        run = run_module(localenv, MODULE, args, extra_env=isolated)
+        assert not run.failed, run.result.get("msg")
+        assert run.result["credentials"][0]["action"] == "created"
+        uid = core.read_namespace("kube-system").metadata.uid
+        robot = h.robots[run.result["credentials"][0]["id"]]
+        assert f"owner=harbor-nsm@{uid}" in robot["description"]
+        auth = secret_entry(core, ns, "harbor-nsm", harbor["reg"].host)[0]
+        assert auth["username"] == robot["name"]
+    finally:
+        cleanup = run_module(localenv, MODULE, dict(args, state="absent", kubeconfig=None, context=None))
+        assert cleanup.rc == 0, cleanup.output
+        for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
+            try:
+                delete(name)
+            except k8s.exceptions.ApiException as exc:
+                if exc.status != 404:
+                    raise
+        g.close()

@@ -27,6 +27,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._common import fo
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import (
     ConflictError,
     ItemsFailed,
+    KubernetesAPIError,
     NotFoundError,
     ProviderError,
     RegistryLinkError,
@@ -1127,6 +1128,45 @@ def test_never_expiring_record_is_kept_without_expiry_and_never_refreshed():
         h.kube.annotations(ns, 'harbor-pull')[EXPIRES_AT_ANNOTATION] = '2026-03-01T07:00:00Z'
     h.run(namespaces=['team-a', 'team-b'], registries=[entry])
     assert h.store['calls'] == ['create', 'rotate', 'rotate']
+
+
+class NamespacedKube(object):
+    """Namespaced mode: the cluster-wide LIST of namespaces is denied; GET namespaces/kube-system as ``allow_get``."""
+
+    core = FakeCore()
+
+    def __init__(self, allow_get):
+        self.allow_get = allow_get
+        self.requests = []
+
+    def list_all(self, resource, func, namespace=None, **kwargs):
+        self.requests.append(('list', resource, kwargs.get('field_selector')))
+        raise KubernetesAPIError('forbidden: the credentials cannot list namespaces cluster-wide. API server said: '
+                                 'namespaces is forbidden', status=403, reason='Forbidden')
+
+    def call(self, verb, resource, func, namespace=None, name=None, **kwargs):
+        self.requests.append((verb, resource, name))
+        if self.allow_get:
+            return {'metadata': {'name': name, 'uid': 'uid-of-' + name}}
+        raise KubernetesAPIError('forbidden: the credentials cannot get namespaces/kube-system. API server said: '
+                                 'namespaces "kube-system" is forbidden: User "bot" cannot get resource',
+                                 status=403, reason='Forbidden')
+
+
+def test_cluster_identity_in_namespaced_mode_falls_back_to_a_get_and_names_the_right():
+    kube = NamespacedKube(allow_get=True)
+    runner = RegistrySecretRunner(params(), kube=kube)
+    assert runner._cluster_uid(['harbor_robot']) == 'uid-of-kube-system'
+    assert kube.requests == [('list', 'namespaces', 'metadata.name=kube-system'), ('get', 'namespaces', 'kube-system')]
+    runner = RegistrySecretRunner(params(), kube=NamespacedKube(allow_get=False))
+    with pytest.raises(KubernetesAPIError) as err:
+        runner._cluster_uid(['gitlab_deploy_token', 'harbor_robot'])
+    msg = err.value.msg
+    assert msg.startswith('forbidden: provider gitlab_deploy_token, harbor_robot records the cluster')
+    assert 'get on namespaces/kube-system' in msg and 'resourceNames: [kube-system], verbs: [get]' in msg
+    assert 'kubectl create clusterrole registrylink-cluster-identity' in msg
+    assert msg.endswith('namespaces "kube-system" is forbidden: User "bot" cannot get resource')
+    assert err.value.details == {'status': 403, 'verb': 'get', 'resource': 'namespaces', 'name': 'kube-system'}
 
 
 def test_records_allow_no_expiry_only_for_credential_objects():

@@ -108,7 +108,8 @@ options:
         O(registries[].project) or O(registries[].group), O(registries[].credential_name),
         O(registries[].credential_lifetime), and O(registries[].server), the registry host, which it requires;
         for V(artifactory_token) O(registries[].api_url), O(registries[].api_token), O(registries[].api_ca_path),
-        O(registries[].token_username), O(registries[].credential_name), O(registries[].credential_lifetime) and the
+        O(registries[].token_username), O(registries[].credential_name), O(registries[].credential_lifetime),
+        O(registries[].access_method), O(registries[].repository_key), O(registries[].images) and the
         required O(registries[].server); for V(acr_token) O(registries[].registry_resource_id),
         O(registries[].token_name), O(registries[].arm_endpoint) and the Azure credential options of V(acr)) and no
         username, password or auth.
@@ -186,7 +187,8 @@ options:
             Rotation creates a new token, writes every Secret, then revokes the old one. O(registries[].server) is
             required and is the registry key the kubelet matches, which depends on Artifactory's Docker access
             method (repository path C(acme.jfrog.io), subdomain C(docker-local.acme.jfrog.io), port
-            C(acme.jfrog.io:8876)).
+            C(acme.jfrog.io:8876)); with O(registries[].access_method) the key is derived from the Artifactory host
+            in O(registries[].server) and checked against O(registries[].images).
           - V(acr_token) rotates the passwords of a repository-scoped ACR token (scope map) over Azure Resource
             Manager; the user name is the token's name. Each mint regenerates the password slot not in use (a
             missing one, else the one created earlier) with a 30-day expiry, so the Secrets never hold only a
@@ -323,6 +325,30 @@ options:
           - For V(gitlab_deploy_token), the GitLab project (full path such as C(team/app), or numeric id) whose
             container registry the deploy token may read. Exclusive with O(registries[].group).
         type: str
+      access_method:
+        description:
+          - For V(artifactory_token), how the Docker clients reach the repository (Artifactory's Docker access
+            method), which decides the registry key written. O(registries[].server) is then the Artifactory host.
+          - V(repository_path) for images C(<host>/<repository_key>/<image>) (key C(<host>)); V(subdomain) for
+            C(<repository_key>.<host>/<image>) (key C(<repository_key>.<host>); on JFrog SaaS C(acme.jfrog.io)
+            the host C(acme-<repository_key>.jfrog.io)); V(port) for C(<host>:<port>/<image>) with the port in
+            O(registries[].server) (key C(<host>:<port>)).
+          - Unset, O(registries[].server) is the key as given.
+        type: str
+        choices: [repository_path, subdomain, port]
+      repository_key:
+        description:
+          - For V(artifactory_token) with O(registries[].access_method) V(repository_path) or V(subdomain), the
+            Docker repository key (for example C(docker-local)); for V(subdomain) it must be a host name label.
+        type: str
+      images:
+        description:
+          - For V(artifactory_token) with O(registries[].access_method), images the workloads pull with this entry.
+            Each must have the access method's shape on the derived key (for V(repository_path) also the
+            O(registries[].repository_key) path); a mismatch fails the task before anything is read or written.
+            Not recorded (another list does not mint a new token).
+        type: list
+        elements: str
       projects:
         description:
           - For V(harbor_robot), several Harbor projects. The robot account is then a system robot (level C(system)) with
@@ -825,6 +851,9 @@ def argument_spec():
             projects=dict(type='list', elements='str'),
             group=dict(type='str'),
             token_username=dict(type='str', no_log=False),  # a user name, not a secret
+            access_method=dict(type='str', choices=['repository_path', 'subdomain', 'port']),
+            repository_key=dict(type='str', no_log=False),  # an Artifactory repository name, not a secret
+            images=dict(type='list', elements='str'),
             credential_name=dict(type='str'),
             credential_lifetime=dict(type='str'),
             registry_resource_id=dict(type='str'),

@@ -156,3 +156,42 @@ def test_server_errors_are_clear_and_write_nothing(localenv, artifactory, core, 
         assert word in run.result["msg"], run.result["msg"]
     assert "Traceback" not in run.output and ADMIN_TOKEN not in run.output and DEV_TOKEN not in run.output
     assert len(a.writes()) == writes and read_or_none(core, ns, "af-err") is None
+
+
+def test_access_method_maps_the_registry_key_and_a_mismatched_image_writes_nothing(localenv, artifactory, core,
+                                                                                   unique_ns):
+    """access_method repository_path with repository_key: the Secret's key is the host and the token pulls
+    <host>/docker-local/...; an image of another shape (another repository, or the subdomain method's host) fails
+    naming images before any token is created or any Secret written."""
+    a = artifactory["standin"]
+    host = artifactory["reg"].host
+    ns = unique_ns("af-am")
+    method = {"access_method": "repository_path", "repository_key": "docker-local"}
+    for bad in ({"images": [f"{host}/docker-remote/busybox:1.35"]},
+                {"access_method": "subdomain", "server": "artifactory.example.test",
+                 "images": ["artifactory.example.test/docker-local/busybox:1.35"]}):
+        writes = len(a.writes())
+        run = run_module(localenv, MODULE, {"name": "af-am", "namespaces": [ns],
+                                            "registries": [entry(artifactory, **dict(method, **bad))]}, verbosity=3)
+        assert run.failed, run.output
+        assert run.result["msg"].startswith("images: ") or "images: " in run.result["msg"], run.result["msg"]
+        assert bad["images"][0] in run.result["msg"] and "access method" in run.result["msg"]
+        assert "Traceback" not in run.output and ADMIN_TOKEN not in run.output
+        assert len(a.writes()) == writes and read_or_none(core, ns, "af-am") is None
+    args = {"name": "af-am", "namespaces": [ns],
+            "registries": [entry(artifactory, images=[f"{host}/docker-local/busybox:1.35"], **method)]}
+    try:
+        run = run_module(localenv, MODULE, args)
+        assert run.rc == 0 and run.changed, run.output
+        auth = secret_auth(core, ns, "af-am", host)
+        assert auth["username"] == "k8s-puller"
+        assert can_pull(artifactory, auth["username"], auth["password"])
+        # another image list is no reason to mint again
+        writes = len(a.writes())
+        run = run_module(localenv, MODULE, dict(args, registries=[entry(
+            artifactory, images=[f"{host}/docker-local/other:2"], **method)]))
+        assert run.rc == 0 and not run.changed, run.output
+        assert len(a.writes()) == writes
+    finally:
+        run_module(localenv, MODULE, dict(args, state="absent"))
+    assert read_or_none(core, ns, "af-am") is None

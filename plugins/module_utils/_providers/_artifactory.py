@@ -19,6 +19,11 @@ Rules the code relies on:
 * No rotate call for access tokens without a refresh token: rotation creates a new token, the runner
   writes every Secret, then revokes the old one.
 * Ownership: the description carries ``registrylink.k8s owner=<owner>``.
+* Docker access methods (``access_method``, Artifactory's ``dockerReverseProxyMethod``): repository
+  path (``<host>/<repo-key>/<image>``: the key is the host), subdomain (``<repo-key>.<host>/<image>``,
+  on JFrog SaaS ``<name>-<repo-key>.jfrog.io/<image>``: the key is that host) and port
+  (``<host>:<port>/<image>``: the key is ``host:port``). Images given in ``images`` must be of the
+  chosen shape, checked before any call.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,20 +43,78 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._providers._vendo
     check_ca_path,
     owned_label as description,  # The token's description
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import secret_key
+from ansible_collections.registrylink.k8s.plugins.module_utils._imageref import parse_image_reference, require_registry
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import image_host, secret_key, split_server
 
 DEFAULT_LIFETIME = 30 * 86400
 MIN_LIFETIME = 10800
 MAX_LIFETIME = 365 * 86400
 _USER_RE = re.compile(r'^[^\s:/\\]{1,255}$')
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$')
+ACCESS_METHODS = ('repository_path', 'subdomain', 'port')
+_REPO_KEY_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+_LABEL_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
+
+
+def docker_registry_key(method, server, repository_key):
+    """The registry key (``host[:port]``) the kubelet matches for images of an Artifactory Docker repository
+    reached by ``method``; ``server`` is the Artifactory host (normalised key), ``repository_key`` the repository.
+
+    :raises ValidationError: naming ``server`` or ``repository_key`` and the shape the method needs.
+    """
+    _scheme, hostport, path = split_server(server)
+    if path:
+        raise ValidationError('server: with access_method %s give the Artifactory host only (%s), not a path: the '
+                              'Docker client cannot use a context path in the registry host' % (method, hostport),
+                              field='server')
+    host, _sep, port = hostport.partition(':')
+    if method == 'port':
+        if not port:
+            raise ValidationError('server: access_method port needs the repository\'s port in server (host:port, '
+                                  'for example artifactory.example.com:8876)', field='server')
+        return hostport
+    if not repository_key or not _REPO_KEY_RE.match(repository_key):
+        raise ValidationError('repository_key: access_method %s needs the Docker repository key (for example '
+                              'docker-local), got %r' % (method, repository_key), field='repository_key')
+    if method == 'repository_path':
+        return hostport
+    if not _LABEL_RE.match(repository_key):
+        raise ValidationError('repository_key: %r cannot be a host name label for access_method subdomain '
+                              '(lowercase letters, digits and -)' % repository_key, field='repository_key')
+    if host.endswith('.jfrog.io') and host.count('.') == 2:  # JFrog SaaS: <name>-<repo>.jfrog.io
+        name, rest = host.split('.', 1)
+        return '%s-%s.%s%s' % (name, repository_key, rest, ':' + port if port else '')
+    return '%s.%s' % (repository_key, hostport)
+
+
+def check_images(method, key, repository_key, images):
+    """Each image must be pulled from ``key`` the way ``method`` lays images out; no network.
+
+    :raises ValidationError: naming ``images``, the image and the shape expected.
+    """
+    if images in (None, []):
+        return
+    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+        raise ValidationError('images: a list of image references, got %r' % (images,), field='images')
+    shape = {'repository_path': '%s/%s/<image>' % (key, repository_key), 'subdomain': '%s/<image>' % key,
+             'port': '%s/<image>' % key}[method]
+    for image in images:
+        ref = require_registry(parse_image_reference(image, field='images'), field='images')
+        host_ok = image_host(ref.registry) == image_host(key)
+        path_ok = method != 'repository_path' or ref.repository.startswith(repository_key + '/')
+        if not (host_ok and path_ok):
+            raise ValidationError('images: %s (registry %s) is not pulled through access method %s of this entry, '
+                                  'which writes the registry key %s for images %s: fix access_method, repository_key '
+                                  'or server, or the image' % (image, ref.registry, method, key, shape),
+                                  field='images')
 
 
 class ArtifactoryTokenProvider(Provider):
     """Artifactory access tokens of one user, scoped to that user's permissions."""
 
     name = 'artifactory_token'
-    options = ('api_url', 'api_token', 'api_ca_path', 'token_username', 'credential_name', 'credential_lifetime')
+    options = ('api_url', 'api_token', 'api_ca_path', 'token_username', 'credential_name', 'credential_lifetime',
+               'access_method', 'repository_key', 'images')
     secret_options = ('api_token',)
     lifetime = DEFAULT_LIFETIME
     default_refresh_before = DEFAULT_LIFETIME // 2
@@ -61,6 +124,7 @@ class ArtifactoryTokenProvider(Provider):
         """Check and normalise the options without network access: ``api_url``, ``api_token``,
         ``token_username`` and ``server`` (the Docker registry key) are required; the lifetime is 3h..365d."""
         out = dict((k, options.get(k)) for k in ('server',) + self.options)
+        images = out.pop('images')  # checked below, not recorded: another image list is no reason to mint again
         for key, value in out.items():
             if value is not None and not isinstance(value, str):
                 raise ValidationError('%s: must be a string, got %s' % (key, type(value).__name__), field=key)
@@ -79,6 +143,16 @@ class ArtifactoryTokenProvider(Provider):
                                   'repository path method (acme.jfrog.io), <repo>.<host> for the subdomain method, '
                                   'host:port for the port method', field='server')
         out['server'] = secret_key(out['server'])[0]
+        if out['access_method'] is not None:
+            if out['access_method'] not in ACCESS_METHODS:
+                raise ValidationError('access_method: %r is not an Artifactory Docker access method; use one of %s'
+                                      % (out['access_method'], ', '.join(ACCESS_METHODS)), field='access_method')
+            out['server'] = docker_registry_key(out['access_method'], out['server'], out['repository_key'])
+            check_images(out['access_method'], out['server'], out['repository_key'], images)
+        elif out['repository_key'] is not None or images not in (None, []):
+            raise ValidationError('access_method: repository_key and images need access_method (repository_path, '
+                                  'subdomain or port), which says how the images reach Artifactory',
+                                  field='access_method')
         if out['credential_name'] is not None and not _NAME_RE.match(out['credential_name']):
             raise ValidationError('credential_name: %r is not a valid token description prefix (letters, digits, '
                                   'space, . _ -; at most 100 characters)' % out['credential_name'],

@@ -1258,6 +1258,52 @@ def test_artifactory_validate_refuses_bad_options(override, field, words):
     assert 'eyJ-S3cret' not in err.value.msg
 
 
+@pytest.mark.parametrize('server, method, repo, key, good, bad', [
+    ('artifactory.example.test', 'repository_path', 'docker-local', 'artifactory.example.test',
+     'artifactory.example.test/docker-local/team/app:1.0', 'artifactory.example.test/docker-remote/app:1.0'),
+    ('artifactory.example.test', 'subdomain', 'docker-local', 'docker-local.artifactory.example.test',
+     'docker-local.artifactory.example.test/team/app:1.0', 'artifactory.example.test/docker-local/app:1.0'),
+    ('acme.jfrog.io', 'subdomain', 'docker-local', 'acme-docker-local.jfrog.io',
+     'acme-docker-local.jfrog.io/app@sha256:' + 'a' * 64, 'docker-local.acme.jfrog.io/app:1.0'),
+    ('artifactory.example.test:8876', 'port', None, 'artifactory.example.test:8876',
+     'artifactory.example.test:8876/app:1.0', 'artifactory.example.test:8877/app:1.0'),
+])
+def test_artifactory_access_method_maps_to_the_registry_key_and_checks_the_images(
+        server, method, repo, key, good, bad):
+    provider = _artifactory.ArtifactoryTokenProvider()
+    entry = dict(ARTIFACTORY, server=server, access_method=method, repository_key=repo)
+    out = provider.validate(dict(entry, images=[good]))
+    assert out['server'] == key and provider.known_server(out) == key
+    assert 'images' not in out  # checked, not recorded: the fingerprint ignores the image list
+    assert _providers.options_fingerprint('artifactory_token', out) == _providers.options_fingerprint(
+        'artifactory_token', provider.validate(dict(entry)))
+    with pytest.raises(ValidationError) as err:
+        provider.validate(dict(entry, images=[good, bad]))
+    assert err.value.field == 'images' and bad in err.value.msg and key in err.value.msg
+    assert 'eyJ-S3cret' not in err.value.msg
+
+
+@pytest.mark.parametrize('override, field, words', [
+    ({'access_method': 'path'}, 'access_method', 'repository_path, subdomain, port'),
+    ({'access_method': 'repository_path'}, 'repository_key', 'needs the Docker repository key'),
+    ({'access_method': 'subdomain', 'repository_key': 'Docker_Local'}, 'repository_key', 'host name label'),
+    ({'access_method': 'port'}, 'server', 'needs the repository\'s port'),
+    ({'access_method': 'repository_path', 'repository_key': 'docker-local', 'server': 'acme.example.test/artifactory'},
+     'server', 'not a path'),
+    ({'repository_key': 'docker-local'}, 'access_method', 'need access_method'),
+    ({'images': ['acme.jfrog.example.test/docker-local/app:1']}, 'access_method', 'need access_method'),
+    ({'access_method': 'repository_path', 'repository_key': 'docker-local', 'images': 'app'}, 'images', 'a list'),
+    ({'access_method': 'repository_path', 'repository_key': 'docker-local', 'images': ['UPPER/App']}, 'images',
+     'images'),
+    ({'access_method': 'repository_path', 'repository_key': 'docker-local', 'images': ['nginx:1.25']}, 'images',
+     'docker.io'),
+])
+def test_artifactory_access_method_refuses_bad_options(override, field, words):
+    with pytest.raises(ValidationError) as err:
+        _artifactory.ArtifactoryTokenProvider().validate(dict(ARTIFACTORY, **override))
+    assert err.value.field == field and words in err.value.msg, err.value.msg
+
+
 def test_records_accept_string_credential_ids():
     text = json.dumps([{'server': 'a', 'provider': 'artifactory_token', 'options': 'sha256:1',
                         'expires_at': '2026-03-02T00:00:00Z', 'credential': {'id': 'a1b2-c3', 'name': 'k8s'}},

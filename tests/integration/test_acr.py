@@ -397,6 +397,12 @@ def test_attach_service_principal_cluster_names_principal_id(localenv, acr, arm)
 
 # --------------------------------------------------------------------------- role aks_acr via setup.yml / rotate.yml
 
+def verify_vars(acr, ns):
+    """Inputs of playbooks/verify.yml for the namespace of the token-mode Secret (report only)."""
+    return {"verify_namespaces": [ns], "verify_images": [acr["image"]], "verify_secret_name": "acr-pull",
+            "verify_service_accounts": [], "verify_registry_ca_path": acr["ca"], "verify_fail_on_error": False}
+
+
 def recap_changed(output):
     """host -> changed count from the PLAY RECAP."""
     return dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M))
@@ -448,6 +454,20 @@ def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-4000:]
         assert recap_changed(proc.stdout) == {"aks-attach": 0, "acr-token": 0}, proc.stdout[-3000:]
+
+        # verify reports each cluster's Azure path: the assignment found, the token expiry; nothing written
+        writes, n = arm_writes(standin), len(standin.log("exchange"))
+        proc = run_playbook(localenv, "playbooks/verify.yml", inventory=str(inventory), verbosity=3,
+                            extra_vars=verify_vars(acr, ns))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        text = " ".join(proc.stdout.split())
+        assert (f"cluster aks-attach (aks_acr, mode attach): ok; role AcrPull for {arm['kubelet_oid']}: "
+                f"assignment {made['name']} found") in text, proc.stdout[-4000:]
+        assert ("cluster acr-token (aks_acr, mode token): ok; token expires "
+                + sec.metadata.annotations[EXPIRES]) in text, proc.stdout[-4000:]
+        assert arm_writes(standin) == writes and len(standin.log("exchange")) == n
+        assert recap_changed(proc.stdout) == {"aks-attach": 0, "acr-token": 0}
 
         n = len(standin.log("exchange"))
         proc = run_playbook(localenv, "playbooks/rotate.yml", inventory=str(inventory))
@@ -555,3 +575,254 @@ def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, un
     assert item["verdict"] == "pulled", json.dumps(item, indent=1)
     assert passwords[-1] not in canary.output
     assert reg.host in item.get("image", acr["image"])
+
+
+# --------------------------------------------------------------------------- workload identity (azure_workload_identity)
+
+WI_AUDIENCE = "api://AzureADTokenExchange"
+CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
+TENANT_ID_ANNOTATION = "azure.workload.identity/tenant-id"
+
+
+@pytest.fixture
+def wi(localenv, acr, arm):
+    """An AKS cluster in the stand-in whose OIDC issuer is the local API server's own issuer (so the stand-in's
+    Entra verifies real ServiceAccount tokens with the API server's key), and the resource ID of a
+    user-assigned identity that does not exist yet. Identities and credentials are removed afterwards."""
+    standin = acr["standin"]
+    c = localenv.clusters[0]
+    issuer = f"https://127.0.0.1:{c['api_port']}"
+    with open(c["sa_pub"], encoding="utf-8") as f:
+        standin.trusted_issuers[issuer] = f.read()
+    cluster = standin.add_cluster(f"aks-wi-{secrets.token_hex(3)}", kubelet_object_id=arm["kubelet_oid"],
+                                  oidc_issuer=issuer)
+    ident = (f"/subscriptions/{standin.subscription}/resourceGroups/{standin.resource_group}/providers/"
+             f"Microsoft.ManagedIdentity/userAssignedIdentities/scanner-{secrets.token_hex(3)}")
+    yield {"cluster": cluster, "issuer": issuer, "identity_id": ident, "registry_id": arm["registry_id"]}
+    standin.identities.clear()
+    standin.federated.clear()
+
+
+def wi_task(localenv, acr, wi, ns, check=False, verbosity=0, **extra):
+    standin = acr["standin"]
+    args = {"identity_id": wi["identity_id"], "cluster_id": wi["cluster"], "namespace": ns,
+            "service_account": "default", "registry_id": wi["registry_id"], "tenant_id": standin.tenant_id,
+            "client_id": acr["ids"]["admin"], "client_secret": acr["pw"]["admin"],
+            "authority_host": standin.authority, "arm_endpoint": standin.url, "ca_path": acr["ca"],
+            "wait_timeout": "60s"}
+    args.update(extra)
+    args = dict((k, v) for k, v in args.items() if v is not None)
+    return run_module(localenv, "registrylink.k8s.azure_workload_identity", args, check=check, diff=True,
+                      verbosity=verbosity)
+
+
+def sa_token(core, ns, name="default"):
+    """A ServiceAccount token from the real API server for the audience the AKS webhook projects."""
+    body = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[WI_AUDIENCE],
+                                                                        expiration_seconds=600))
+    return core.create_namespaced_service_account_token(name, ns, body).status.token
+
+
+def workload_can_pull(acr, client_id, token):
+    """What an in-cluster tool does with workload identity: azure-identity's ClientAssertionCredential presents
+    the ServiceAccount token to Entra for the identity's client ID, then /oauth2/exchange and a manifest pull."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientAssertionCredential
+    standin = acr["standin"]
+    cred = ClientAssertionCredential(standin.tenant_id, client_id, lambda: token, authority=standin.authority,
+                                     disable_instance_discovery=True, connection_verify=acr["ca"])
+    try:
+        entra = cred.get_token("https://management.azure.com/.default").token
+    except ClientAuthenticationError:
+        return False
+    finally:
+        cred.close()
+    return entra_token_can_pull(acr, entra)
+
+
+def entra_token_can_pull(acr, entra):
+    standin = acr["standin"]
+    resp = requests.post(standin.url + "/oauth2/exchange", data={
+        "grant_type": "access_token", "service": standin.service, "tenant": standin.tenant_id,
+        "access_token": entra}, verify=acr["ca"], timeout=10)
+    assert resp.status_code == 200, resp.text
+    reg = acr["registry"]
+    repo, tag = acr["image"].split("/", 1)[1].rsplit(":", 1)
+    tok = requests.get(standin.realm, params={"service": standin.service, "scope": f"repository:{repo}:pull"},
+                       auth=(NULL_USER, resp.json()["refresh_token"]), verify=acr["ca"], timeout=10).json()
+    got = requests.get(f"{reg.url}/v2/{repo}/manifests/{tag}", verify=acr["ca"], timeout=10,
+                       headers={"Authorization": "Bearer " + tok["access_token"],
+                                "Accept": "application/vnd.oci.image.manifest.v1+json"})
+    return got.status_code == 200
+
+
+def only(values):
+    """The one element of ``values`` (fails when there are none or several)."""
+    values = list(values)
+    assert len(values) == 1, values
+    return values[0]
+
+
+def arm_writes(standin):
+    return len([x for x in standin.log("arm") if x["method"] in ("PUT", "DELETE", "POST")])
+
+
+def test_workload_identity_check_real_rerun_absent_and_a_tool_pulls_with_it(localenv, acr, wi, kube_client,
+                                                                            unique_ns):
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    standin = acr["standin"]
+    ns = unique_ns("acr-wi")
+    core.create_namespaced_service_account(ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="other")))
+
+    # check mode: reads only; the credential and the role that would be made are shown
+    writes = arm_writes(standin)
+    run = wi_task(localenv, acr, wi, ns, check=True)
+    assert not run.failed, run.output[-3000:]
+    r = run.result
+    assert r["changed"] and r["identity"]["action"] == "create" and r["federated_credential"]["action"] == "create"
+    assert r["role_assignment"]["action"] == "create" and r["role_assignment"]["role"] == ACR_PULL
+    assert r["diff"]["after"]["federated_credential"]["subject"] == f"system:serviceaccount:{ns}:default"
+    assert arm_writes(standin) == writes and not standin.identities and not standin.federated
+    assert standin.all_assignments() == []
+
+    # real run at -vvv --diff: read everything back from the stand-in
+    run = wi_task(localenv, acr, wi, ns, verbosity=3)
+    assert not run.failed, run.output[-3000:]
+    r = run.result
+    ident = only(standin.identities.values())
+    assert ident["id"] == wi["identity_id"] and ident["tags"] == {"managed-by": "registrylink.k8s"}
+    assert ident["location"] == "westeurope"
+    fic = only(standin.federated.values())
+    assert fic["name"] == f"registrylink-{ns}-default"
+    assert fic["properties"] == {"issuer": wi["issuer"], "subject": f"system:serviceaccount:{ns}:default",
+                                 "audiences": [WI_AUDIENCE]}
+    (made,) = standin.all_assignments()
+    assert made["properties"]["principalId"] == ident["properties"]["principalId"]
+    assert made["properties"]["principalType"] == "ServicePrincipal"
+    assert made["properties"]["roleDefinitionId"].endswith("/" + ACR_PULL_GUID)
+    client_id = ident["properties"]["clientId"]
+    assert r["service_account_annotations"] == {CLIENT_ID_ANNOTATION: client_id, TENANT_ID_ANNOTATION: standin.tenant_id}
+    assert r["identity"]["client_id"] == client_id and r["role_assignment"]["propagated"] is True
+    assert acr["pw"]["admin"] not in run.output
+    # the in-cluster tool's path: the real API server's ServiceAccount token -> Entra -> ACR -> a pull
+    assert workload_can_pull(acr, client_id, sa_token(core, ns))
+    # another ServiceAccount's token does not match the federated credential
+    assert not workload_can_pull(acr, client_id, sa_token(core, ns, "other"))
+
+    # rerun: nothing written
+    writes = arm_writes(standin)
+    run = wi_task(localenv, acr, wi, ns)
+    assert not run.failed and not run.changed, run.result
+    assert run.result["identity"]["action"] == "unchanged" and run.result["federated_credential"]["action"] == "unchanged"
+    assert run.result["role_assignment"]["action"] == "unchanged"
+    assert arm_writes(standin) == writes
+
+    # the credential drifts (another issuer): the rerun puts it back, and only it
+    standin.federated[fic["id"].lower()]["properties"]["issuer"] = "https://drifted.example/"
+    run = wi_task(localenv, acr, wi, ns)
+    assert run.changed and run.result["federated_credential"]["action"] == "update", run.result
+    assert run.result["identity"]["action"] == "unchanged"
+    assert standin.federated[fic["id"].lower()]["properties"]["issuer"] == wi["issuer"]
+
+    # absent: check mode keeps everything; the real run removes the credential, the grant and the identity
+    run = wi_task(localenv, acr, wi, ns, check=True, state="absent")
+    assert run.changed and run.result["identity"]["action"] == "delete"
+    assert len(standin.identities) == 1 and len(standin.federated) == 1 and len(standin.all_assignments()) == 1
+    run = wi_task(localenv, acr, wi, ns, state="absent", verbosity=3)
+    assert not run.failed and run.changed, run.output[-3000:]
+    assert not standin.identities and not standin.federated and standin.all_assignments() == []
+    assert acr["pw"]["admin"] not in run.output
+    assert not workload_can_pull(acr, client_id, sa_token(core, ns))
+    run = wi_task(localenv, acr, wi, ns, state="absent")
+    assert not run.failed and not run.changed and run.result["identity"]["action"] == "absent"
+
+
+@pytest.mark.parametrize("oidc, webhook, words", [
+    (False, None, "has no OIDC issuer"),
+    (True, False, "workload identity turned off"),
+])
+def test_workload_identity_needs_the_oidc_issuer_and_writes_nothing_without_it(
+        localenv, acr, wi, unique_ns, oidc, webhook, words):
+    standin = acr["standin"]
+    cluster = standin.add_cluster(f"aks-nowi-{secrets.token_hex(3)}", kubelet_object_id=str(uuid.uuid4()),
+                                  oidc_issuer=wi["issuer"] if oidc else None, workload_identity=webhook)
+    writes = arm_writes(standin)
+    run = wi_task(localenv, acr, wi, "tools", cluster_id=cluster, verbosity=3)
+    assert run.failed and run.result["field"] == "cluster_id", run.result
+    assert words in run.result["msg"] and "--enable-oidc-issuer --enable-workload-identity" in run.result["msg"]
+    assert "Traceback" not in run.output and acr["pw"]["admin"] not in run.output
+    assert arm_writes(standin) == writes and not standin.identities and standin.all_assignments() == []
+
+
+def test_role_workload_identity_mode_through_setup_and_verify(localenv, acr, wi, kube_client, unique_ns, tmp_path):
+    """setup.yml in workload_identity mode: check mode writes nothing; the real run makes the identity, the
+    federated credential, the pull role and the ServiceAccount annotations; the rerun changes nothing; verify.yml
+    reports it; absent removes it all. No client secret in any output at -vvv --diff."""
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    standin = acr["standin"]
+    ns = unique_ns("acr-wirole")
+    host = {"aks_acr_mode": "workload_identity", "aks_acr_registry_id": wi["registry_id"],
+            "aks_acr_cluster_id": wi["cluster"], "aks_acr_identity_id": wi["identity_id"],
+            "aks_acr_workload_namespace": ns, "aks_acr_workload_service_account": "default",
+            "aks_acr_tenant_id": standin.tenant_id, "aks_acr_client_id": acr["ids"]["admin"],
+            "aks_acr_client_secret": acr["pw"]["admin"], "aks_acr_authority_host": standin.authority,
+            "aks_acr_arm_endpoint": standin.url, "aks_acr_ca_path": acr["ca"], "aks_acr_wait_timeout": "60s"}
+    inv = {"clusters": {"hosts": {"aks-wi": host}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": localenv.kubeconfig, "kube_context": "local-1", "registrylink_integration": "aks_acr"}}}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(inv))
+    outputs = []
+
+    def annotations():
+        return core.read_namespaced_service_account("default", ns).metadata.annotations or {}
+
+    try:
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), check=True, diff=True,
+                            verbosity=3)
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert not standin.identities and not standin.federated and standin.all_assignments() == []
+        assert CLIENT_ID_ANNOTATION not in annotations()
+
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), diff=True, verbosity=3)
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        ident = only(standin.identities.values())
+        fic = only(standin.federated.values())
+        (made,) = standin.all_assignments()
+        client_id = ident["properties"]["clientId"]
+        assert fic["properties"]["subject"] == f"system:serviceaccount:{ns}:default"
+        assert made["properties"]["principalId"] == ident["properties"]["principalId"]
+        got = annotations()
+        assert got[CLIENT_ID_ANNOTATION] == client_id and got[TENANT_ID_ANNOTATION] == standin.tenant_id
+        text = " ".join(proc.stdout.split())
+        assert (f"identity {ident['name']} (client ID {client_id}) create, federated credential {fic['name']} create "
+                f"for system:serviceaccount:{ns}:default from {wi['issuer']}; role AcrPull (LegacyRegistryPermissions): "
+                f"assignment {made['name']} create") in text, proc.stdout[-4000:]
+        assert workload_can_pull(acr, client_id, sa_token(core, ns))
+
+        writes = arm_writes(standin)
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0 and recap_changed(proc.stdout) == {"aks-wi": 0}, proc.stdout[-4000:]
+        assert arm_writes(standin) == writes
+
+        proc = run_playbook(localenv, "playbooks/verify.yml", inventory=str(inventory), verbosity=3,
+                            extra_vars=verify_vars(acr, ns))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        text = " ".join(proc.stdout.split())
+        assert (f"cluster aks-wi (aks_acr, mode workload_identity): ok; role AcrPull for "
+                f"{ident['properties']['principalId']}: assignment {made['name']} found, identity {ident['name']} "
+                f"unchanged, federated credential {fic['name']} unchanged") in text, proc.stdout[-4000:]
+        assert arm_writes(standin) == writes
+    finally:
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory), diff=True, verbosity=3,
+                            extra_vars={"aks_acr_state": "absent"})
+        outputs.append(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert not standin.identities and not standin.federated and standin.all_assignments() == []
+    assert CLIENT_ID_ANNOTATION not in annotations() and TENANT_ID_ANNOTATION not in annotations()
+    for out in outputs:
+        assert acr["pw"]["admin"] not in out

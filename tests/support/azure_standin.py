@@ -7,8 +7,10 @@ kubelet. One threaded HTTPS server on 127.0.0.1 plays:
 
 * **Microsoft Entra ID** (the authority): ``GET /<tenant>/v2.0/.well-known/openid-configuration``
   and ``POST /<tenant>/oauth2/v2.0/token`` with ``grant_type=client_credentials`` and a client
-  secret. The access token is a JWT with ``aud`` (the requested scope without ``/.default``),
-  ``tid``, ``oid``, ``appid``, ``iat``/``nbf``/``exp``.
+  secret, or (workload identity) a ``client_assertion`` JWT for a managed identity's client ID, accepted
+  when one of the identity's federated credentials names its issuer, subject and audience and its
+  signature verifies with the issuer's key (:attr:`AzureStandIn.trusted_issuers`). The access token
+  is a JWT with ``aud`` (the requested scope without ``/.default``), ``tid``, ``oid``, ``appid``, ``iat``/``nbf``/``exp``.
 * **the ACR token service** of one registry (the ``service``):
   ``POST /oauth2/exchange`` (``grant_type=access_token``, ``service``, ``tenant``,
   ``access_token``) answers ``{"refresh_token": <JWT>}``; ``/oauth2/token`` issues registry
@@ -64,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.support.token_server import SigningKey
 
 NULL_USER = "00000000-0000-0000-0000-000000000000"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ARM_AUDIENCE = "https://management.azure.com"
 ACR_AUDIENCE = "https://containerregistry.azure.net"
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
@@ -115,6 +118,7 @@ class AzureStandIn:
         self.operation_polls = 1                            # 202 answers before an operation's result
         self.identities: Dict[str, Dict[str, Any]] = {}     # user-assigned identity id (lower) -> body
         self.federated: Dict[str, Dict[str, Any]] = {}      # federated credential id (lower) -> body
+        self.trusted_issuers: Dict[str, str] = {}           # OIDC issuer URL -> PEM public key of its tokens
         self.entra_key = SigningKey("RS256")
         self.registry_key = SigningKey("ES256")
         self.rootcertbundle = str(self.workdir / "acr-token-signer.crt")
@@ -529,6 +533,32 @@ class AzureStandIn:
             self.federated[fid.lower()] = new
         handler._send(200 if current is not None else 201, new)
 
+    def federated_match(self, client_id: str, assertion: str) -> bool:
+        """Whether ``assertion`` (a JWT) may sign in as the managed identity ``client_id``: one of its federated
+        credentials names the assertion's ``iss`` and ``sub`` exactly and has its ``aud``, and the signature
+        verifies with the key registered for that issuer in :attr:`trusted_issuers` (as Entra checks it with the
+        issuer's published keys)."""
+        import jwt
+        ident = self.identity_by_client_id(client_id)
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return False
+        key = self.trusted_issuers.get(claims.get("iss", ""))
+        if ident is None or key is None:
+            return False
+        with self._lock:
+            fics = [b["properties"] for k, b in self.federated.items() if k.startswith(ident["id"].lower() + "/")]
+        for fic in fics:
+            if fic["issuer"] != claims["iss"] or fic["subject"] != claims.get("sub"):
+                continue
+            try:
+                jwt.decode(assertion, key, algorithms=["RS256", "ES256"], audience=fic["audiences"], issuer=fic["issuer"])
+                return True
+            except jwt.PyJWTError:
+                continue
+        return False
+
     def identity_by_client_id(self, client_id: str) -> Optional[Dict[str, Any]]:
         with self._lock:
             for body in self.identities.values():
@@ -703,6 +733,21 @@ class AzureStandIn:
                 client_id, scope = get("client_id"), get("scope")
                 audience = " ".join(s[:-len("/.default")] if s.endswith("/.default") else s for s in scope.split()
                                     if s not in ("openid", "profile", "offline_access"))
+                if get("client_assertion_type") == JWT_BEARER:
+                    # workload identity: a ServiceAccount token presented for a managed identity's client ID
+                    ok = tenant == standin.tenant_id and get("grant_type") == "client_credentials" and \
+                        standin.federated_match(client_id, get("client_assertion"))
+                    self._record("entra_token", tenant=tenant, client_id=client_id, scope=scope, ok=ok,
+                                 federated=True)
+                    if not ok:
+                        self._send(401, {"error": "invalid_client", "error_description":
+                                         "AADSTS70021: No matching federated identity record found for presented "
+                                         "assertion."})
+                        return
+                    self._send(200, {"token_type": "Bearer", "expires_in": standin.entra_ttl,
+                                     "ext_expires_in": standin.entra_ttl,
+                                     "access_token": standin.entra_token(client_id, audience)})
+                    return
                 ok = (tenant == standin.tenant_id and get("grant_type") == "client_credentials"
                       and client_id in standin.clients
                       and secrets.compare_digest(standin.clients[client_id], get("client_secret")))

@@ -470,6 +470,19 @@ def test_registry_credentials_role_runs_with_exactly_its_manifests(localenv, reg
         assert failed["task"].startswith("Check the ServiceAccount inputs and the rights to attach"), failed
         _assert_names_rule(failed["result"]["msg"], triple, f"in namespaces {', '.join(nss)}")
         assert _secret_state(core, nss) == {nss[0]: None, nss[1]: None}, triple
+    # with state=absent the rights of the deletions (the second step) are checked before the detach
+    writer.set_rules(writer.manifest_rules)
+    failed, output = _run_role(localenv, "registry_credentials", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    attached = _cleanup_state(core, nss)
+    assert attached == {ns: ([SECRET], True) for ns in nss}, attached
+    writer.set_rules(without(writer.manifest_rules, ("", "secrets", "delete")))
+    failed, output = _run_role(localenv, "registry_credentials", dict(role_vars, registry_credentials_state="absent"),
+                               writer.kubeconfig)
+    assert failed is not None, output[-3000:]
+    assert failed["task"].startswith("Check the Secret deletions and their rights"), failed
+    _assert_names_rule(failed["result"]["msg"], ("", "secrets", "delete"), f"in namespaces {', '.join(nss)}")
+    assert _cleanup_state(core, nss) == attached
 
 
 # ---------------------------------------------------------------------------------------------- registry_probe verify
@@ -844,3 +857,243 @@ def test_verify_role_runs_with_exactly_its_manifests(localenv, registry, private
     assert f"forbidden, nothing was written: pull_canary needs to create pods in namespace {nss[0]}" in msg, msg
     assert f"needs to delete pods in namespace {nss[0]}" in msg and rbac_rule("delete", "pods") in msg, msg
     assert _canary_pods(core, nss[0]) == []
+
+
+# ---------------------------------------------------------------------------------------------- roles eks_ecr, aks_acr
+# Token mode of both roles: the Secret (provider ecr against moto, provider acr against the Azure
+# stand-in) in every namespace, attached to ``default``. Their Kubernetes side is the same pair of
+# modules, with the same manifests' shape (docs/rbac/<role>_token-{read,write}.yml).
+ECR_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def acr_standin(tmp_path_factory):
+    """The Azure stand-in (Entra client credentials, the ACR token exchange) with one service principal.
+    No registry behind it: the role's Kubernetes rights are under test, and no pull is made."""
+    import uuid
+
+    from tests.support.azure_standin import AzureStandIn
+    from tests.support.localenv import make_ca
+
+    tmp = tmp_path_factory.mktemp("acr-rbac")
+    ca = make_ca(tmp / "ca", cn="registrylink ACR stand-in CA")
+    client_id, client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+    standin = AzureStandIn(tmp / "standin", ca, clients={client_id: client_secret},
+                           service="acrrbac.stand-in.test").start()
+    yield {"standin": standin, "ca": ca.cert, "client_id": client_id, "client_secret": client_secret}
+    standin.stop()
+
+
+def _token_role_vars(request, role, nss, secret_name):
+    if role == "eks_ecr":
+        return {"eks_ecr_mode": "token", "eks_ecr_cluster_name": "local", "eks_ecr_region": ECR_REGION,
+                "eks_ecr_namespaces": nss, "eks_ecr_secret_name": secret_name, "eks_ecr_refresh_before": "6h"}
+    acr = request.getfixturevalue("acr_standin")
+    standin = acr["standin"]
+    return {"aks_acr_mode": "token", "aks_acr_server": standin.service, "aks_acr_namespaces": nss,
+            "aks_acr_secret_name": secret_name, "aks_acr_tenant_id": standin.tenant_id,
+            "aks_acr_client_id": acr["client_id"], "aks_acr_client_secret": acr["client_secret"],
+            "aks_acr_authority_host": standin.authority, "aks_acr_token_endpoint": standin.url,
+            "aks_acr_ca_path": acr["ca"]}
+
+
+def _token_world(core, nss, secret_name, attached):
+    """By the admin. ``attached=False``: namespace 0 without the Secret (the role creates it), namespace 1
+    with a managed Secret of other content (the role updates it), ``default`` without pull secrets.
+    ``attached=True``: both Secrets there and attached to ``default`` next to someone else's entry (what
+    ``state: absent`` removes)."""
+    auth = base64.b64encode(b"someone:old-pass").decode()
+    config = {"auths": {"old.registry.test": {"username": "someone", "password": "old-pass", "auth": auth}}}
+    for index, ns in enumerate(nss):
+        try:
+            core.delete_namespaced_secret(secret_name, ns)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        if index or attached:
+            core.create_namespaced_secret(ns, k8s.V1Secret(
+                metadata=k8s.V1ObjectMeta(name=secret_name, labels={"app.kubernetes.io/managed-by": "registrylink.k8s"}),
+                type="kubernetes.io/dockerconfigjson",
+                data={".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}))
+        entries = [{"name": secret_name}, {"name": "theirs"}] if attached else [{"name": "theirs"}]
+        core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": entries})
+
+
+def _token_state(core, nss, secret_name):
+    """namespace -> (the Secret's resourceVersion or None, ``default``'s resourceVersion and entries)."""
+    out = {}
+    for ns in nss:
+        try:
+            secret = core.read_namespaced_secret(secret_name, ns).metadata.resource_version
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            secret = None
+        sa = core.read_namespaced_service_account("default", ns)
+        out[ns] = (secret, sa.metadata.resource_version, [r.name for r in sa.image_pull_secrets or []])
+    return out
+
+
+@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr"])
+def test_token_mode_roles_run_with_exactly_their_manifests(localenv, request, core, unique_ns, grant, role):
+    """The role in token mode: check mode with <role>_token-read.yml writes nothing; for real with
+    <role>_token-write.yml it creates one Secret, updates the other, attaches it next to someone else's
+    entry; the rerun changes nothing; state=absent detaches and deletes. Each verb of either manifest
+    taken away (delete on secrets with state=absent, the others with state=present): the role fails
+    naming the verb, the resource, the scope and the rule to add, with nothing written in the cluster:
+    the rights of the later modules are checked by the role's check-mode passes before its first write."""
+    nss = [unique_ns("rbactok"), unique_ns("rbactok")]
+    secret_name = f"{role.replace('_', '-')}-rbac"
+    present = _token_role_vars(request, role, nss, secret_name)
+    absent = dict(present, **{f"{role}_state": "absent"})
+
+    reader = grant(f"docs/rbac/{role}_token-read.yml")
+    _token_world(core, nss, secret_name, attached=False)
+    before = _token_state(core, nss, secret_name)
+    failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True)
+    assert failed is None, (failed, output[-3000:])
+    assert _token_state(core, nss, secret_name) == before
+    for triple in triples(reader.manifest_rules):
+        reader.set_rules(without(reader.manifest_rules, triple))
+        failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
+    assert _token_state(core, nss, secret_name) == before
+
+    writer = grant(f"docs/rbac/{role}_token-write.yml")
+    for triple in triples(writer.manifest_rules):
+        writer.set_rules(without(writer.manifest_rules, triple))
+        _group, resource, verb = triple
+        _token_world(core, nss, secret_name, attached=verb == "delete")
+        before = _token_state(core, nss, secret_name)
+        failed, output = _run_role(localenv, role, absent if verb == "delete" else present, writer.kubeconfig)
+        assert failed is not None, (triple, output[-3000:])
+        if verb == "list":
+            scope = "cluster-wide"
+        elif resource == "secrets" and verb == "create":
+            scope = f"in namespace {nss[0]}"
+        elif resource == "secrets" and verb in ("get", "update"):
+            scope = f"in namespace {nss[1]}"
+        else:  # get/update on serviceaccounts, delete on secrets: every namespace
+            scope = f"in namespaces {', '.join(nss)}"
+        _assert_names_rule(_role_msg(failed), triple, scope)
+        assert _token_state(core, nss, secret_name) == before, (triple, failed["task"])
+        assert writer.token not in output
+
+    writer.set_rules(writer.manifest_rules)
+    _token_world(core, nss, secret_name, attached=False)
+    failed, output = _run_role(localenv, role, present, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    made = _token_state(core, nss, secret_name)
+    assert all(secret is not None and entries == ["theirs", secret_name] for secret, _rv, entries in made.values()), made
+    assert made[nss[1]][0] != before[nss[1]][0]  # the other content was replaced by a minted token
+    failed, output = _run_role(localenv, role, present, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert _token_state(core, nss, secret_name) == made  # the rerun writes nothing
+    failed, output = _run_role(localenv, role, absent, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    gone = _token_state(core, nss, secret_name)
+    assert all(secret is None and entries == ["theirs"] for secret, _rv, entries in gone.values()), gone
+    assert writer.token not in output
+
+
+# Identity mode of eks_ecr: AWS IAM (moto) for the node roles and IRSA; in Kubernetes only the
+# ServiceAccounts of eks_ecr_irsa_service_accounts (the annotation, created when asked).
+@pytest.fixture
+def eks_identity(localenv, core, unique_ns):
+    import boto3
+
+    iam = boto3.client("iam", region_name=ECR_REGION, endpoint_url=localenv.moto_url)
+    suffix = secrets.token_hex(3)
+    node_role = f"eks-node-rbac-{suffix}"
+    iam.create_role(RoleName=node_role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))
+    ns = unique_ns("rbacirsa")
+    core.create_namespaced_service_account(ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="refresher")))
+    cluster = f"rbac-{suffix}"
+    issuer = f"https://oidc.eks.{ECR_REGION}.amazonaws.com/id/RBAC{suffix.upper()}0123456789"
+    info = {"iam": iam, "ns": ns, "node_role": node_role, "irsa_role": f"registrylink-{cluster}-ecr",
+            "oidc_arn": f"arn:aws:iam::123456789012:oidc-provider/{issuer[len('https://'):]}",
+            "vars": {"eks_ecr_mode": "identity", "eks_ecr_cluster_name": cluster, "eks_ecr_region": ECR_REGION,
+                     "eks_ecr_node_roles": [node_role], "eks_ecr_oidc_issuer": issuer,
+                     "eks_ecr_irsa_service_accounts": [{"namespace": ns, "name": "refresher"},
+                                                       {"namespace": ns, "name": "rl-new"}],
+                     "eks_ecr_irsa_create_service_accounts": True}}
+    yield info
+    for pol in iam.list_role_policies(RoleName=node_role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=node_role, PolicyName=pol)
+    iam.delete_role(RoleName=node_role)
+    try:
+        for pol in iam.list_role_policies(RoleName=info["irsa_role"])["PolicyNames"]:
+            iam.delete_role_policy(RoleName=info["irsa_role"], PolicyName=pol)
+        iam.delete_role(RoleName=info["irsa_role"])
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    try:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=info["oidc_arn"])
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+def _identity_state(core, eks):
+    """What the role may write, read back independently: IAM (moto) and the ServiceAccounts."""
+    iam = eks["iam"]
+    try:
+        irsa = iam.get_role(RoleName=eks["irsa_role"])["Role"]["RoleName"]
+    except iam.exceptions.NoSuchEntityException:
+        irsa = None
+    providers = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    accounts = dict((sa.metadata.name, (sa.metadata.resource_version, (sa.metadata.annotations or {}).get(
+        "eks.amazonaws.com/role-arn"))) for sa in core.list_namespaced_service_account(eks["ns"]).items)
+    return {"node_policies": iam.list_role_policies(RoleName=eks["node_role"])["PolicyNames"], "irsa_role": irsa,
+            "oidc": eks["oidc_arn"] in providers, "accounts": accounts}
+
+
+def test_eks_ecr_identity_mode_runs_with_exactly_its_manifests(localenv, core, grant, eks_identity):
+    """eks_ecr identity mode, Kubernetes side: check mode with eks_ecr_identity-read.yml; for real with
+    eks_ecr_identity-write.yml it annotates ``refresher`` and creates ``rl-new``, and state=absent removes
+    the annotation. Each verb taken away: the role fails naming the rule before its first write, in
+    Kubernetes and in IAM (the node role's policy is written first; the ServiceAccounts' rights are
+    checked before, in the role's check-mode pass)."""
+    eks = eks_identity
+    role_vars = eks["vars"]
+    empty = _identity_state(core, eks)
+    assert empty["node_policies"] == [] and empty["irsa_role"] is None and list(empty["accounts"]) == [
+        "default", "refresher"]
+
+    reader = grant("docs/rbac/eks_ecr_identity-read.yml")
+    failed, output = _run_role(localenv, "eks_ecr", role_vars, reader.kubeconfig, check=True)
+    assert failed is None, (failed, output[-3000:])
+    assert _identity_state(core, eks) == empty
+    for triple in triples(reader.manifest_rules):
+        reader.set_rules(without(reader.manifest_rules, triple))
+        failed, output = _run_role(localenv, "eks_ecr", role_vars, reader.kubeconfig, check=True)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
+
+    writer = grant("docs/rbac/eks_ecr_identity-write.yml")
+    for triple in triples(writer.manifest_rules):
+        writer.set_rules(without(writer.manifest_rules, triple))
+        failed, output = _run_role(localenv, "eks_ecr", role_vars, writer.kubeconfig)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide" if triple[2] == "list"
+                           else f"in namespace {eks['ns']}")
+        assert _identity_state(core, eks) == empty, (triple, failed["task"])
+
+    writer.set_rules(writer.manifest_rules)
+    failed, output = _run_role(localenv, "eks_ecr", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    made = _identity_state(core, eks)
+    arn = f"arn:aws:iam::123456789012:role/{eks['irsa_role']}"
+    assert made["node_policies"] == ["registrylink-ecr-pull"] and made["irsa_role"] == eks["irsa_role"], made
+    assert {name: made["accounts"][name][1] for name in ("refresher", "rl-new")} == {"refresher": arn, "rl-new": arn}
+    failed, output = _run_role(localenv, "eks_ecr", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert _identity_state(core, eks)["accounts"] == made["accounts"]  # the rerun writes nothing in Kubernetes
+    failed, output = _run_role(localenv, "eks_ecr", dict(role_vars, eks_ecr_state="absent"), writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    gone = _identity_state(core, eks)
+    assert gone["node_policies"] == [] and gone["irsa_role"] is None and not gone["oidc"], gone
+    assert all(annotation is None for _rv, annotation in gone["accounts"].values()), gone
+    assert writer.token not in output

@@ -70,3 +70,19 @@ def test_cleanup_is_inside_the_union_of_its_modules():
 
 def test_pull_canary_check_mode_is_inside_its_write_manifest():
     assert grants(RBAC / "pull_canary-check.yml") < grants(RBAC / "pull_canary-write.yml")
+
+
+@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr"])
+def test_token_mode_roles_are_the_union_of_their_modules(role):
+    for variant in ("read", "write"):
+        union = grants(RBAC / f"registry_secret-{variant}.yml") | grants(RBAC / f"sa_pull_secret-{variant}.yml")
+        # token mode never creates a ServiceAccount nor restarts a Pod
+        union -= {("", "serviceaccounts", "create"), ("", "pods", "delete")}
+        assert grants(RBAC / f"{role}_token-{variant}.yml") == union
+
+
+def test_eks_ecr_identity_mode_is_inside_sa_pull_secret():
+    for variant in ("read", "write"):
+        # only annotations: no Secret and no Pod is read, no Pod restarted
+        assert grants(RBAC / f"eks_ecr_identity-{variant}.yml") == {
+            t for t in grants(RBAC / f"sa_pull_secret-{variant}.yml") if t[1] in ("namespaces", "serviceaccounts")}

@@ -94,7 +94,8 @@ class _FakeKube(object):
     def __init__(self, secrets):
         self.secrets = dict((s["name"], s) for s in secrets)
 
-    def call(self, _verb, _resource, fn):
+    def call(self, _verb, _resource, fn, namespace=None, **_kwargs):
+        assert namespace == "oracle", namespace
         name = fn.keywords["field_selector"].split("=", 1)[1]
         s = self.secrets.get(name)
         if s is None:

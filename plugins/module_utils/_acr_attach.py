@@ -17,13 +17,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import time
 import uuid
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _azure
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import parse_duration
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import AzureAPIError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 AUTH_API = '2022-04-01'
 AKS_API = '2024-09-01'
@@ -124,25 +122,10 @@ def plan_assignment(state, wanted_name, existing):
     return 'absent', None
 
 
-class AcrAttachRunner(Runner):
+class AcrAttachRunner(_azure.ArmRunner):
     """Apply acr_attach; see the module docs for the contract."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, arm=None,
-                 sleep=time.sleep, clock=time.monotonic):
-        super(AcrAttachRunner, self).__init__(params, check_mode, diff, warn, register_secret)
-        self.arm = arm
-        self.sleep = sleep
-        self.clock = clock
-
-    def _client(self, opts):
-        if self.arm is None:
-            azure = opts['azure']
-            scope = opts['arm_endpoint'] + '/.default'
-
-            def token():
-                return _azure.get_token(_azure.credential(azure, what='acr_attach'), scope)
-            self.arm = _azure.ArmClient(token, endpoint=opts['arm_endpoint'], ca_path=azure.get('ca_path'))
-        return self.arm
+    MODULE = 'acr_attach'
 
     def principal(self, opts):
         """``(object id, source)``: the given one, or the cluster's kubelet identity."""

@@ -20,6 +20,7 @@ import re
 import time
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import AzureAPIError, ProviderError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 try:
     import requests
@@ -161,6 +162,46 @@ def arm_error(resp):
     if isinstance(err, dict):
         return str(err.get('code') or ''), ' '.join(str(err.get('message') or '').split())[:500]
     return '', ''
+
+
+class ArmRunner(Runner):
+    """The runner of a module that talks to ARM: an ``ArmClient`` made on first use from the
+    module's Azure credential options, and a clock and sleep the tests can replace.
+
+    Subclasses set ``MODULE`` (the module's name, used in credential errors) and call
+    ``self._client(opts)`` with the validated options (``azure``: the credential options,
+    ``arm_endpoint``) before the first request. ``arm`` may be given (tests: a fake client).
+    """
+
+    MODULE = 'this task'
+
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, arm=None,
+                 sleep=time.sleep, clock=time.monotonic):
+        super(ArmRunner, self).__init__(params, check_mode, diff, warn, register_secret)
+        self.arm = arm
+        self.sleep = sleep
+        self.clock = clock
+
+    def _client(self, opts):
+        """The ARM client for ``opts`` (made once; the token is fetched on the first request)."""
+        if self.arm is None:
+            azure = opts['azure']
+            scope = opts['arm_endpoint'] + '/.default'
+            module = self.MODULE
+
+            def token():
+                return get_token(credential(azure, what=module), scope)
+            self.arm = ArmClient(token, endpoint=opts['arm_endpoint'], ca_path=azure.get('ca_path'))
+        return self.arm
+
+    def _get(self, path, api, what):
+        """GET ``path``; None when ARM answers 404. :raises AzureAPIError: any other failure."""
+        try:
+            return self.arm.request('GET', path, api, what=what)[1]
+        except AzureAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
 
 class ArmClient(object):

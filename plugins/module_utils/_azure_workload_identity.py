@@ -22,13 +22,11 @@ __metaclass__ = type
 
 import hashlib
 import re
-import time
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _azure
 from ansible_collections.registrylink.k8s.plugins.module_utils import _acr_attach
 from ansible_collections.registrylink.k8s.plugins.module_utils._common import parse_duration
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import AzureAPIError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 #: Microsoft.ManagedIdentity API version (user-assigned identities and their federated credentials, GA)
 MSI_API = '2023-01-31'
@@ -218,34 +216,10 @@ def cluster_issuer(cluster, cluster_id):
     return issuer
 
 
-class AzureWorkloadIdentityRunner(Runner):
+class AzureWorkloadIdentityRunner(_azure.ArmRunner):
     """Apply azure_workload_identity; see the module docs for the contract."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, arm=None,
-                 sleep=time.sleep, clock=time.monotonic):
-        super(AzureWorkloadIdentityRunner, self).__init__(params, check_mode, diff, warn, register_secret)
-        self.arm = arm
-        self.sleep = sleep
-        self.clock = clock
-
-    def _client(self, opts):
-        if self.arm is None:
-            azure = opts['azure']
-            scope = opts['arm_endpoint'] + '/.default'
-
-            def token():
-                return _azure.get_token(_azure.credential(azure, what='azure_workload_identity'), scope)
-            self.arm = _azure.ArmClient(token, endpoint=opts['arm_endpoint'], ca_path=azure.get('ca_path'))
-        return self.arm
-
-    def _get(self, path, api, what):
-        """GET that answers None for 404."""
-        try:
-            return self.arm.request('GET', path, api, what=what)[1]
-        except AzureAPIError as exc:
-            if exc.status == 404:
-                return None
-            raise
+    MODULE = 'azure_workload_identity'
 
     def _attach(self, opts, principal_id, state, check_mode=None):
         return _acr_attach.AcrAttachRunner(

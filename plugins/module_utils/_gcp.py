@@ -23,6 +23,8 @@ import re
 import time
 import warnings
 
+from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
+
 try:
     import google.auth
     import google.auth.exceptions
@@ -213,6 +215,30 @@ class GoogleAPIError(ProviderError):
         super(GoogleAPIError, self).__init__(msg, http_status=status, google_status=reason, **details)
         self.status = status
         self.reason = reason
+
+
+class GoogleRunner(Runner):
+    """The runner of a module that calls Google APIs: a ``GoogleApi`` made on first use from the
+    module's ``credentials_file`` / ``token_uri`` options, and a sleep the tests can replace.
+
+    Subclasses set ``MODULE`` (the module's name, used in credential and API errors) and call
+    ``self._api(params)`` with the validated options. ``api`` may be given (tests: a fake).
+    """
+
+    MODULE = 'Google'
+
+    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, api=None,
+                 sleep=time.sleep):
+        super(GoogleRunner, self).__init__(params, check_mode, diff, warn, register_secret)
+        self.api = api
+        self.sleep = sleep
+
+    def _api(self, p):
+        """The API client for the options ``p`` (made once)."""
+        if self.api is None:
+            creds, _project = credentials(p.get('credentials_file'), p.get('token_uri'), what=self.MODULE)
+            self.api = GoogleApi(creds, what=self.MODULE)
+        return self.api
 
 
 class GoogleApi(object):

@@ -18,11 +18,9 @@ __metaclass__ = type
 import copy
 import random
 import re
-import time
 
 from ansible_collections.registrylink.k8s.plugins.module_utils import _gcp
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ProviderError, ValidationError
-from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 DEFAULT_ENDPOINTS = dict((k, v['default']) for k, v in _gcp.GCP_ARGSPEC.items() if k.endswith('_endpoint'))
 MAX_CYCLES = 6
@@ -238,20 +236,10 @@ class PolicyClient(object):
         return self.api.call('POST', self.base + ':setIamPolicy', body=body, action='setIamPolicy on %s' % self.resource)
 
 
-class GcpIamMemberRunner(Runner):
-    """Runs gcp_iam_member; ``api`` (a ``_gcp.GoogleApi``-like object) and ``sleep`` may be injected."""
+class GcpIamMemberRunner(_gcp.GoogleRunner):
+    """Runs gcp_iam_member; ``api`` and ``sleep`` may be injected (see ``_gcp.GoogleRunner``)."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, api=None,
-                 sleep=time.sleep):
-        super(GcpIamMemberRunner, self).__init__(params, check_mode, diff, warn, register_secret)
-        self.api = api
-        self.sleep = sleep
-
-    def _api(self, p):
-        if self.api is None:
-            creds, _project = _gcp.credentials(p.get('credentials_file'), p.get('token_uri'), what='gcp_iam_member')
-            self.api = _gcp.GoogleApi(creds, what='gcp_iam_member')
-        return self.api
+    MODULE = 'gcp_iam_member'
 
     def run(self):
         p = validate_params(self.params)

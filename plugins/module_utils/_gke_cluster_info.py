@@ -23,7 +23,6 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._errors import Pr
 from ansible_collections.registrylink.k8s.plugins.module_utils._gcp_iam_member import DEFAULT_ENDPOINTS
 from ansible_collections.registrylink.k8s.plugins.module_utils._gcp_iam_member import _LOCATION_RE as LOCATION_RE
 from ansible_collections.registrylink.k8s.plugins.module_utils._gcp_iam_member import _PROJECT_RE as PROJECT_RE
-from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
 
 #: GKE cluster names: 1 to 40 lowercase letters, digits and hyphens, a letter first, no hyphen last
 CLUSTER_RE = re.compile(r'^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$')
@@ -155,18 +154,10 @@ def default_account_warning(pool):
             % (pool['name'], pool['service_account']))
 
 
-class GkeClusterInfoRunner(Runner):
-    """Runs gke_cluster_info; ``api`` (a ``_gcp.GoogleApi``-like object) may be injected."""
+class GkeClusterInfoRunner(_gcp.GoogleRunner):
+    """Runs gke_cluster_info; ``api`` may be injected (see ``_gcp.GoogleRunner``)."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None, register_secret=None, api=None):
-        super(GkeClusterInfoRunner, self).__init__(params, check_mode, diff, warn, register_secret)
-        self.api = api
-
-    def _api(self, p):
-        if self.api is None:
-            creds, _project = _gcp.credentials(p.get('credentials_file'), p.get('token_uri'), what='gke_cluster_info')
-            self.api = _gcp.GoogleApi(creds, what='gke_cluster_info')
-        return self.api
+    MODULE = 'gke_cluster_info'
 
     def run(self):
         p = validate_params(self.params)

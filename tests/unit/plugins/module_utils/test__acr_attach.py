@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of acr_attach's planner and runner (_acr_attach.py) and of the ARM client (_azure.ArmClient).
 
-The runner runs against an in-memory Resource Manager (FakeArm): cluster, registry, role definitions and
-role assignments with a propagation window counted in GET calls. The HTTP shapes are checked end to end
+The runner runs against an in-memory Resource Manager (FakeArm, on fake_arm.FakeArmBase): cluster, registry,
+role definitions and role assignments with a propagation window counted in GET calls. The HTTP shapes are checked end to end
 against the stand-in in tests/integration/test_acr.py.
 """
 
@@ -22,13 +22,9 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._acr_attach impor
     validate_params,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import AzureAPIError, ValidationError
+from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_arm import AKS, PULL, READER, REG, FakeArmBase
 
-SUB = '11111111-2222-3333-4444-555555555555'
-REG = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myregistry' % SUB
-AKS = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/prod' % SUB
 KUBELET = '6f1d2c3b-4a59-4e68-9f7a-8b9c0d1e2f30'
-PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
-READER = 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
 
 
 def params(**kw):
@@ -39,54 +35,21 @@ def params(**kw):
     return base
 
 
-class FakeArm(object):
-    """Resource Manager in memory: ``request(method, path, api_version, body, what)`` like ArmClient."""
+class FakeArm(FakeArmBase):
+    """The base's registry and role assignments, and a managed cluster with a kubelet identity (or,
+    ``kubelet=None``, a service principal)."""
 
     def __init__(self, mode='LegacyRegistryPermissions', invisible_gets=0, kubelet=KUBELET):
-        self.mode = mode
+        super(FakeArm, self).__init__(mode=mode, invisible_gets=invisible_gets)
         self.kubelet = kubelet
-        self.assignments = {}
-        self.invisible_gets = invisible_gets
-        self.calls = []
-        self.conflict_on_put = False
 
-    def request(self, method, path, api_version, body=None, ok=None, what=None):
-        self.calls.append((method, path))
+    def route(self, method, path, body):
         if path == AKS:
             props = {'servicePrincipalProfile': {'clientId': 'msi' if self.kubelet else 'sp-app-id'}}
             if self.kubelet:
                 props['identityProfile'] = {'kubeletidentity': {'objectId': self.kubelet}}
             return 200, {'id': AKS, 'name': 'prod', 'properties': props}, {}
-        if path == REG:
-            return 200, {'id': REG, 'properties': {'roleAssignmentMode': self.mode}}, {}
-        if '/roleDefinitions?' in path:
-            name = path.split("'")[1]
-            guid = {'AcrPull': PULL, 'Container Registry Repository Reader': READER}.get(name)
-            value = [{'id': '/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s' % (SUB, guid),
-                      'properties': {'roleName': name}}] if guid else []
-            return 200, {'value': value}, {}
-        if path.endswith('roleAssignments?$filter=atScope()'):
-            return 200, {'value': list(self.assignments.values())}, {}
-        if '/roleAssignments/' in path:
-            if method == 'PUT':
-                if self.conflict_on_put:
-                    raise AzureAPIError('PUT: HTTP 409 RoleAssignmentExists', status=409, code='RoleAssignmentExists')
-                a = {'id': path, 'name': path.rsplit('/', 1)[1], 'properties': dict(body['properties'], scope=REG)}
-                self.assignments[path] = a
-                return 201, a, {}
-            if method == 'DELETE':
-                self.assignments.pop(path, None)
-                return 200, {}, {}
-            if self.invisible_gets > 0:
-                self.invisible_gets -= 1
-                raise AzureAPIError('GET: HTTP 404 RoleAssignmentNotFound', status=404, code='RoleAssignmentNotFound')
-            if path in self.assignments:
-                return 200, self.assignments[path], {}
-            raise AzureAPIError('GET: HTTP 404', status=404, code='RoleAssignmentNotFound')
-        raise AssertionError('unexpected %s %s' % (method, path))
-
-    def writes(self):
-        return [c for c in self.calls if c[0] in ('PUT', 'DELETE')]
+        return None
 
 
 class Clock(object):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of azure_workload_identity's planner and runner (_azure_workload_identity.py).
 
-The runner runs against an in-memory Resource Manager (FakeArm): a cluster, a registry, role definitions,
+The runner runs against an in-memory Resource Manager (FakeArm, on fake_arm.FakeArmBase): a cluster, a registry, role definitions,
 role assignments, user-assigned identities and their federated credentials. The HTTP shapes are checked
 end to end against the stand-in in tests/integration/test_acr.py.
 """
@@ -24,16 +24,14 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._azure_workload_i
     plan_identity,
     validate_params,
 )
-from ansible_collections.registrylink.k8s.plugins.module_utils._errors import AzureAPIError, ValidationError
+from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
+from ansible_collections.registrylink.k8s.tests.unit.plugins.module_utils.fake_arm import (
+    AKS, READER, REG, SUB, FakeArmBase, not_found,
+)
 
-SUB = '11111111-2222-3333-4444-555555555555'
 TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
-REG = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myregistry' % SUB
-AKS = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/prod' % SUB
 UAMI = '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/scanner' % SUB
 ISSUER = 'https://oidc.prod-aks.azure.com/abc/'
-PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
-READER = 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
 
 
 def params(**kw):
@@ -45,45 +43,20 @@ def params(**kw):
     return base
 
 
-def not_found(path):
-    return AzureAPIError('GET %s: HTTP 404 ResourceNotFound' % path, status=404, code='ResourceNotFound')
-
-
-class FakeArm(object):
-    """Resource Manager in memory: ``request(method, path, api_version, body, what)`` like ArmClient."""
+class FakeArm(FakeArmBase):
+    """The base's registry and role assignments, a managed cluster with its OIDC issuer and workload
+    identity switches, user-assigned identities and their federated credentials."""
 
     def __init__(self, oidc=True, workload_identity=True, mode='LegacyRegistryPermissions'):
-        self.oidc, self.wi, self.mode = oidc, workload_identity, mode
-        self.identities, self.fics, self.assignments = {}, {}, {}
-        self.calls = []
+        super(FakeArm, self).__init__(mode=mode)
+        self.oidc, self.wi = oidc, workload_identity
+        self.identities, self.fics = {}, {}
 
-    def request(self, method, path, api_version, body=None, ok=None, what=None):
-        self.calls.append((method, path))
+    def route(self, method, path, body):
         if path == AKS:
             return 200, {'id': AKS, 'name': 'prod', 'location': 'westeurope', 'properties': {
                 'oidcIssuerProfile': {'enabled': self.oidc, 'issuerURL': ISSUER if self.oidc else None},
                 'securityProfile': {'workloadIdentity': {'enabled': self.wi}}}}, {}
-        if path == REG:
-            return 200, {'id': REG, 'properties': {'roleAssignmentMode': self.mode}}, {}
-        if '/roleDefinitions?' in path:
-            name = path.split("'")[1]
-            guid = {'AcrPull': PULL, 'Container Registry Repository Reader': READER}.get(name)
-            value = [{'id': '/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s' % (SUB, guid),
-                      'properties': {'roleName': name}}] if guid else []
-            return 200, {'value': value}, {}
-        if path.endswith('roleAssignments?$filter=atScope()'):
-            return 200, {'value': list(self.assignments.values())}, {}
-        if '/roleAssignments/' in path:
-            if method == 'PUT':
-                a = {'id': path, 'name': path.rsplit('/', 1)[1], 'properties': dict(body['properties'], scope=REG)}
-                self.assignments[path] = a
-                return 201, a, {}
-            if method == 'DELETE':
-                self.assignments.pop(path, None)
-                return 200, {}, {}
-            if path in self.assignments:
-                return 200, self.assignments[path], {}
-            raise not_found(path)
         if path == UAMI + '/federatedIdentityCredentials':
             return 200, {'value': [f for p, f in self.fics.items() if p.startswith(UAMI + '/')]}, {}
         if '/federatedIdentityCredentials/' in path:
@@ -111,10 +84,7 @@ class FakeArm(object):
             if path in self.identities:
                 return 200, self.identities[path], {}
             raise not_found(path)
-        raise AssertionError('unexpected %s %s' % (method, path))
-
-    def writes(self):
-        return [c for c in self.calls if c[0] in ('PUT', 'DELETE')]
+        return None
 
 
 def run(arm, check_mode=False, warnings=None, **kw):

@@ -8,6 +8,8 @@
 #      requirements changed: a hash stamp is kept in .venv/.requirements.sha256)
 #   3. kube-apiserver, kube-controller-manager, kube-scheduler, kubelet via hack/build-kube.sh
 #      (cached in ~/.cache)
+#   4. GKE's kubelet image credential provider plugin auth-provider-gcp via
+#      hack/build-gcp-credential-provider.sh (cached in ~/.cache; needs Go once)
 # Environment: PYTHON=/path/to/python3.x to choose the interpreter; SKIP_KUBE_BUILD=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -85,3 +87,9 @@ if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ] || 
   say "building kube binaries v$KV (cold: tens of minutes on 2 cores; log on stdout)"
 fi
 "$HERE/build-kube.sh"
+
+# --- 4. GKE's kubelet image credential provider plugin -------------------------------------
+# auth-provider-gcp, which the real kubelet runs in tests/integration/test_gke_node_pull.py
+# (about a minute cold, see docs/local-environment.md).
+apg="$("$HERE/build-gcp-credential-provider.sh")"
+say "auth-provider-gcp: $apg"

@@ -5,10 +5,10 @@ of the real distribution registry with token auth).
 
 Google cannot run here. What is read back independently of the role's output: the IAM policies in
 the stand-in's store, Secrets and ServiceAccounts with the kubernetes client, and pulls through the
-realm and the real registry with a plain HTTP client. The kubelet's own pull with a node pool's
-service account cannot happen here (the local kubelet has no GCP credential provider and no metadata
-server): node mode is proven as test_acr proves AKS attach, by pulling through the realm with a
-token of the node pool's service account. Token mode is proven by the real kubelet (pull_canary).
+realm and the real registry with a plain HTTP client, with a token of the node pool's service
+account. The real kubelet's own pull with a node pool's service account (GKE's credential provider
+plugin auth-provider-gcp and a GCE metadata server stand-in) is test_gke_node_pull.py; here the
+node's kubelet runs without it. Token mode is proven by the real kubelet (pull_canary).
 Needs `make up CLUSTERS=1`; fails when it is down.
 """
 
@@ -337,8 +337,8 @@ def test_workload_identity_on_a_cluster_without_it_fails_naming_the_fix(localenv
 
 
 def test_node_mode_canary_reports_the_kubelets_refusal(localenv, gke, unique_ns, tmp_path):
-    """The canary is the kubelet's own verdict, not a formality: the local node has no GCP credentials (no
-    metadata server, no credential provider), so after the grant its pull of the private image is refused and
+    """The canary is the kubelet's own verdict, not a formality: here the node's kubelet runs without GKE's
+    credential provider (test_gke_node_pull.py runs it), so after the grant its pull of the private image is refused and
     the role fails at the canary with the image named. The grant itself was made (it precedes the canary) and
     absent takes it away."""
     ns = unique_ns("gke-canary")

@@ -25,7 +25,8 @@ What it implements, with the documented semantics:
   (the number given to :meth:`GoogleStandIn.add_project`); an unknown project gets 403
   ``PERMISSION_DENIED``, as Google answers when it may not say whether a project exists.
 * **Artifact Registry token realm** (:class:`ArtifactRegistryRealm`): a Docker token realm (the
-  registry's ``auth.token.realm``) that accepts ``oauth2accesstoken`` + an access token issued by
+  registry's ``auth.token.realm``) that accepts ``oauth2accesstoken`` (or ``_token``, the user
+  name GKE's kubelet credential provider ``auth-provider-gcp`` sends) + an access token issued by
   this stand-in, or ``_json_key`` / ``_json_key_base64`` + a service account key, and grants
   ``pull`` (``roles/artifactregistry.reader``), ``push`` (``writer``) by the IAM policies of the
   repository and the project. Repositories in the registry are named ``PROJECT/REPOSITORY/IMAGE``
@@ -435,7 +436,7 @@ class ArtifactRegistryRealm(TokenServer):
         except Exception:
             return None, (401, "malformed basic credentials")
         principal = None
-        if user == "oauth2accesstoken":
+        if user in ("oauth2accesstoken", "_token"):
             principal = self.standin.token_principal(password)
         elif user in ("_json_key", "_json_key_base64"):
             try:

@@ -20,6 +20,20 @@ attributes:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
 '''
 
+    # Read-only modules (*_info, registry_probe): the same in check mode, never a change.
+    INFO_MODULE = r'''
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Never changes anything.
+'''
+
     # Modules that talk to a Kubernetes cluster (they take the cluster connection options).
     ACTIONGROUP_REGISTRYLINK = r'''
 options: {}

@@ -27,16 +27,9 @@ author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.info_module
   - registrylink.k8s.attributes.actiongroup_gcp
   - registrylink.k8s.gcp
-attributes:
-  check_mode:
-    support: full
-    details: Reads only, in check mode as in a real run.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   project:
     description: The ID of the project the cluster is in.

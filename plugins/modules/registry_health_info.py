@@ -35,16 +35,8 @@ author:
   - registrylink.k8s maintainers (@registrylink)
 extends_documentation_fragment:
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.info_module
   - registrylink.k8s.attributes.actiongroup_vendor
-attributes:
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    details: Never changes anything.
 options:
   registries:
     description:

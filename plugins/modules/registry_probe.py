@@ -41,15 +41,12 @@ extends_documentation_fragment:
   - registrylink.k8s.registry_auth
   - registrylink.k8s.namespaces
   - registrylink.k8s.attributes
+  - registrylink.k8s.attributes.info_module
   - registrylink.k8s.attributes.actiongroup_registrylink
 attributes:
   check_mode:
-    support: full
     details: The module only reads; check mode runs the same probe.
-  diff_mode:
-    support: none
   idempotent:
-    support: full
     details: Read-only; the result depends on the registry and the cluster at the time of the run.
 options:
   image:

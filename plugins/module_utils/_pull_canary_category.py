@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import gcr_shutdown_note
+
 #: Categories the canary adds to ``registry_probe``'s (``_distribution.CATEGORIES``): the kubelet says
 #: "401 Unauthorized" for all of the first five, the diagnosis of the Pod tells them apart.
 CANARY_CATEGORIES = {
@@ -78,8 +80,17 @@ def classify_failure(verdict, diagnosis):
     ``tls_untrusted``, ``expired_credentials``, ...); ``no_credentials_matched`` is split by cause into
     ``no_pull_secret``, ``pull_secret_missing``, ``key_port_mismatch``, ``key_path_mismatch`` (and stays
     ``no_credentials_matched`` for other causes); ``node_pull_failed`` means the same credentials work
-    from the controller. See ``CANARY_CATEGORIES``.
+    from the controller. See ``CANARY_CATEGORIES``. An image on a ``gcr.io`` host that did not pull gets the
+    explanation of the Container Registry shutdown appended to its hint (not for scheduling or admission verdicts).
     """
+    category, hint = _classify(verdict, diagnosis)
+    gcr_note = gcr_shutdown_note(verdict.get('image'))
+    if gcr_note and category not in ('unschedulable', 'node_rejected', 'pod_rejected'):
+        hint = _join(hint, gcr_note + '.')
+    return category, hint
+
+
+def _classify(verdict, diagnosis):
     kind = verdict.get('verdict')
     if kind in ('unschedulable', 'node_rejected', 'pod_rejected', 'timeout', 'vanished'):
         return kind, CANARY_CATEGORIES[kind]

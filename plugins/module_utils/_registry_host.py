@@ -72,6 +72,15 @@ ECR_HOST_RE = re.compile(r'^(?P<account>\d{12})\.dkr\.ecr(?P<fips>-fips)?\.(?P<r
                          r'\.amazonaws\.com(?P<cn>\.cn)?(?::(?P<port>\d+))?$')
 ACR_HOST_RE = re.compile(r'^[a-z0-9]+\.azurecr\.(?:io|cn|us)$')
 GAR_HOST_RE = re.compile(r'^(?:[a-z0-9-]+-docker\.pkg\.dev|(?:[a-z]+\.)?gcr\.io)$')
+#: the Container Registry hosts (``gcr.io`` and its regional names), served by Artifact Registry since 2025
+GCR_HOST_RE = re.compile(r'^(?:[a-z]+\.)?gcr\.io$')
+GCR_SHUTDOWN_NOTE = (
+    '%s is a Container Registry host, and Container Registry is shut down (writes stopped in March 2025, reads in '
+    'May 2025): gcr.io hosts are served by Artifact Registry, from the gcr.io repositories of projects that set them '
+    'up (repository gcr.io or us.gcr.io in location us, eu.gcr.io in europe, asia.gcr.io in asia); images that were '
+    'not moved are gone. Pulls are authorised by Artifact Registry roles: the puller (on GKE the node pool\'s '
+    'service account) needs roles/artifactregistry.reader on that gcr.io repository or its project; '
+    'roles/storage.objectViewer grants nothing for pulls any more')
 #: the username of ACR tokens exchanged from an Azure AD identity
 ACR_NULL_GUID = '00000000-0000-0000-0000-000000000000'
 
@@ -413,3 +422,10 @@ def image_host(host):
     if host in DOCKER_HUB_HOSTS:
         return DOCKER_HUB_IMAGE_HOST
     return host
+
+
+def gcr_shutdown_note(host):
+    """The explanation of the Container Registry shutdown when ``host`` (a registry host, optionally with a
+    port, or an image reference) is a ``gcr.io`` host; None otherwise."""
+    name = (host or '').split('/')[0].split(':')[0].lower()
+    return GCR_SHUTDOWN_NOTE % name if GCR_HOST_RE.match(name) else None

@@ -331,7 +331,11 @@ results:
       type: str
       sample: key_port_mismatch
     hint:
-      description: What to do about it, with the diagnosis' details (which Secret, which key, what the registry said).
+      description:
+        - What to do about it, with the diagnosis' details (which Secret, which key, what the registry said).
+        - For an image on a C(gcr.io) host, also why such a pull may fail today (Container Registry is shut down since
+          2025; C(gcr.io) is served by Artifact Registry, which needs C(roles/artifactregistry.reader) on the C(gcr.io)
+          repository or its project).
       type: str
     diagnosis:
       description:

@@ -129,7 +129,9 @@ options:
             is then the token's proxy endpoint (C(<account>.dkr.ecr.<region>.amazonaws.com)).
           - Required with O(registries[].provider=gar) (the Artifact Registry host, such as
             C(europe-west1-docker.pkg.dev)); a host that is neither C(LOCATION-docker.pkg.dev) nor a C(gcr.io)
-            host gets a warning, since the Google access token is given to it.
+            host gets a warning, since the Google access token is given to it. A C(gcr.io) host gets a warning
+            explaining that Container Registry is shut down (2025) and that C(gcr.io) pulls now need
+            C(roles/artifactregistry.reader) on the Artifact Registry C(gcr.io) repository or its project.
         type: str
       username:
         description:

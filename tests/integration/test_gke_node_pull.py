@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.support.ansible_run import run_module, run_playbook
@@ -112,20 +113,22 @@ def node_pull(localenv, tmp_path_factory):
                                         ca=ca.cert)
             with GceMetadataStandIn(google, nodes, project, NUMBER) as metadata, \
                     ArtifactRegistryHost(localenv.clusters[0]["node"], AR_HOST, reg.host, ca.cert), \
+                    ArtifactRegistryHost(localenv.clusters[0]["node"], "gcr.io", reg.host, ca.cert), \
                     KubeletCredentialProviders(localenv, "local-1", [dict(GKE_PROVIDER, env={"HTTP_PROXY": metadata.url})],
                                                binary.parent, tmp) as kubelet:
                 yield {"google": google, "realm": realm, "reg": reg, "metadata": metadata, "kubelet": kubelet,
                        "project": project, "repo": repo, "nodes": nodes, "ca": ca.cert, "digest": digest,
                        "image": f"{AR_HOST}/{project}/team/busybox:1.35",
+                       "gcr_image": f"gcr.io/{project}/busybox:1.35",
                        "admin_key": admin.write(tmp / "admin.json"), "env": {"REQUESTS_CA_BUNDLE": ca.cert}}
 
 
-def canary(localenv, node_pull, ns):
+def canary(localenv, node_pull, ns, images=None):
     run = run_module(localenv, "registrylink.k8s.pull_canary",
-                     {"namespace": ns, "image": [node_pull["image"]], "timeout": 60, "diagnose": False},
+                     {"namespace": ns, "image": images or [node_pull["image"]], "timeout": 60, "diagnose": False},
                      extra_env=node_pull["env"])
-    (item,) = run.result["results"]
-    return item
+    items = run.result["results"]
+    return items if images else items[0]
 
 
 def members(node_pull, role):
@@ -172,7 +175,7 @@ def test_kubelet_pulls_with_the_node_pool_account_only_while_granted(localenv, n
     # 1. before the grant: the plugin ran (the metadata stand-in handed out the account's token), containerd sent
     # it to the realm through the host the hosts.toml names, and the realm granted nothing: the kubelet refuses
     md_before, realm_before = len(metadata.requests), len(realm.requests)
-    item = canary(localenv, node_pull, ns)
+    item, gcr = canary(localenv, node_pull, ns, [node_pull["image"], node_pull["gcr_image"]])
     assert item["verdict"] == "pull_failed", json.dumps(item, indent=1)
     assert AUTH_REFUSED.search(item["kubelet_message"]), item["kubelet_message"]
     assert node_pull["image"] in item["kubelet_message"]
@@ -182,6 +185,11 @@ def test_kubelet_pulls_with_the_node_pool_account_only_while_granted(localenv, n
     assert any(r.get("user") == principal for r in asked), asked   # the plugin's credentials reached the realm
     assert all(not r["refused"] and realm._grant(principal, r["scope"]) == [] for r in asked
                if r.get("user") == principal), asked   # authenticated as the account, and no pull for it
+    # a gcr.io image (the plugin matches gcr.io too) is refused as well, and its hint explains the shutdown
+    assert gcr["verdict"] == "pull_failed" and AUTH_REFUSED.search(gcr["kubelet_message"]), json.dumps(gcr, indent=1)
+    assert "gcr.io is a Container Registry host, and Container Registry is shut down" in gcr["hint"], gcr["hint"]
+    assert "roles/artifactregistry.reader" in gcr["hint"]
+    assert "Container Registry" not in (item["hint"] or "")
 
     # 2. node mode: the reader role for the node pool's account, then the canary pulls (the role fails otherwise)
     proc, out = setup(localenv, node_pull, tmp_path, ns, verbosity=3, diff=True)
@@ -210,3 +218,36 @@ def test_kubelet_pulls_with_the_node_pool_account_only_while_granted(localenv, n
     for out in outputs:
         for value in secrets_seen:
             assert value not in out, "an access token is in the -vvv output"
+
+
+def test_metadata_stand_in_answers_as_the_documented_server(tmp_path):
+    """The stand-in's shape, as auth-provider-gcp and Google's clients see it: Metadata-Flavor required and echoed,
+    proxied requests (X-Forwarded-For) and other hosts refused, the account's e-mail, scopes and a cached token."""
+    ca = make_ca(tmp_path, "md-ca")
+    with GoogleStandIn(tmp_path / "google", ca) as google, \
+            GceMetadataStandIn(google, "pool@p-12345.iam.gserviceaccount.com", "p-12345", NUMBER) as md:
+        proxies = {"http": md.url}
+        base = "http://metadata.google.internal./computeMetadata/v1/"
+        flavor = {"Metadata-Flavor": "Google"}
+
+        def get(path, headers=flavor, **kw):
+            return requests.get(base + path, headers=headers, proxies=proxies, timeout=5, **kw)
+
+        missing = get("instance/service-accounts/default/token", headers={})
+        assert missing.status_code == 403 and "Missing Metadata-Flavor:Google header" in missing.text
+        assert get("project/project-id", headers=dict(flavor, **{"X-Forwarded-For": "10.0.0.1"})).status_code == 403
+        other = requests.get("http://example.test/", headers=flavor, proxies=proxies, timeout=5)
+        assert other.status_code == 403
+        assert get("instance/service-accounts/default/email").text == "pool@p-12345.iam.gserviceaccount.com"
+        assert get("instance/service-accounts/default/scopes", params={"alt": "json"}).json() == [CLOUD_PLATFORM]
+        assert get("project/numeric-project-id").text == NUMBER
+        assert get("instance/attributes/google-dockercfg").status_code == 404
+        first = get("instance/service-accounts/default/token")
+        assert first.headers["Metadata-Flavor"] == "Google"
+        token = first.json()
+        assert token["token_type"] == "Bearer" and 3000 < token["expires_in"] <= 3599
+        assert google.token_principal(token["access_token"]) == "serviceAccount:pool@p-12345.iam.gserviceaccount.com"
+        again = get("instance/service-accounts/pool@p-12345.iam.gserviceaccount.com/token").json()
+        assert again["access_token"] == token["access_token"]   # cached, as the real server does
+        direct = requests.get(f"{md.url}/computeMetadata/v1/instance/hostname", headers=flavor, timeout=5)
+        assert direct.status_code == 200 and direct.text == "gke-node-1"

@@ -17,7 +17,8 @@ __metaclass__ = type
 from ansible_collections.registrylink.k8s.plugins.module_utils import _gcp
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._providers._base import Credentials, Provider
-from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import GAR_HOST_RE, secret_key
+from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import (
+    GAR_HOST_RE, gcr_shutdown_note, secret_key)
 
 
 class GarProvider(Provider):
@@ -35,7 +36,8 @@ class GarProvider(Provider):
         readable Google credentials file; ``token_uri`` an http(s) URL.
 
         A server that is not an Artifact Registry host gets a warning: the access token is
-        good for every Google API the credentials may call, and it is given to that host.
+        good for every Google API the credentials may call, and it is given to that host. A
+        ``gcr.io`` host gets the explanation of the Container Registry shutdown as a warning.
         """
         out = dict((k, options.get(k)) for k in ('server',) + self.options)
         server = out['server']
@@ -51,6 +53,9 @@ class GarProvider(Provider):
             self.warn('registries: provider gar gives a Google access token (good for every API the credentials may '
                       'call, for an hour) to %s, which is not an Artifact Registry host (LOCATION-docker.pkg.dev or '
                       'a gcr.io host); use it only for a private endpoint of Artifact Registry' % key)
+        gcr_note = gcr_shutdown_note(host)
+        if gcr_note:
+            self.warn('registries: server %s works only where Artifact Registry serves it. %s' % (key, gcr_note))
         if out['credentials_file'] is not None:
             if not isinstance(out['credentials_file'], str) or not out['credentials_file'].strip():
                 raise ValidationError('credentials_file: give the path of a Google credentials file, or leave it '

@@ -134,9 +134,7 @@ def test_gar_validate_server_and_the_warning_for_other_hosts(server, warned):
     warnings = []
     out = _gar(warnings).validate({'server': server})
     assert out['server'] == server.replace('https://', '').rstrip('/')
-    assert bool(warnings) == warned
-    if warned:
-        assert 'not an Artifact Registry host' in warnings[0]
+    assert any('not an Artifact Registry host' in w for w in warnings) == warned
 
 
 @pytest.mark.parametrize('options, field, text', [
@@ -274,3 +272,18 @@ def test_api_transport_errors_are_retried_then_mapped():
     with pytest.raises(_gcp.GoogleAPIError) as err:
         _gcp.GoogleApi(session=session, sleep=lambda s: None).call('GET', 'https://x.test/a', action='GKE get')
     assert 'GKE get failed' in err.value.msg and err.value.status == 0
+
+
+@pytest.mark.parametrize('server', ['gcr.io', 'eu.gcr.io', 'https://asia.gcr.io/', 'us.gcr.io/my-proj'])
+def test_gar_with_a_gcr_io_server_explains_the_container_registry_shutdown(server):
+    warnings = []
+    _gar(warnings).validate({'server': server})
+    (warning,) = warnings
+    assert 'Container Registry is shut down' in warning and 'roles/artifactregistry.reader' in warning
+    assert 'gcr.io repositories' in warning and 'storage.objectViewer grants nothing' in warning
+
+
+def test_gar_with_an_artifact_registry_host_gets_no_shutdown_note():
+    warnings = []
+    _gar(warnings).validate({'server': 'europe-west1-docker.pkg.dev'})
+    assert warnings == []

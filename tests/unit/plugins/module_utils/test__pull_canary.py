@@ -357,6 +357,23 @@ def test_the_five_auth_failures_have_five_categories():
     assert len(set(pc.classify_failure(FAILED, d)[0] for d in cases)) == 5
 
 
+@pytest.mark.parametrize('image, explained', [
+    ('gcr.io/my-proj/app:1', True), ('eu.gcr.io/my-proj/app:1', True), ('asia.gcr.io/p/a@sha256:' + 'a' * 64, True),
+    ('europe-west1-docker.pkg.dev/p/r/app:1', False), ('registry.example.test/gcr.io/app:1', False)])
+def test_a_gcr_io_image_that_did_not_pull_gets_the_container_registry_shutdown_explained(image, explained):
+    for diagnosis in (None, diag('unauthorized'), diag('not_found')):
+        category, hint = pc.classify_failure(dict(FAILED, image=image), diagnosis)
+        assert category == pc.classify_failure(dict(FAILED, image='registry.example.test/a:1'), diagnosis)[0]
+        assert ('Container Registry is shut down' in hint) == explained
+        if explained:
+            assert 'roles/artifactregistry.reader' in hint and image.split('/')[0] + ' is a Container Registry' in hint
+
+
+def test_a_gcr_io_image_held_by_the_scheduler_gets_no_shutdown_note():
+    _c, hint = pc.classify_failure({'verdict': 'unschedulable', 'image': 'gcr.io/p/a:1'}, None)
+    assert 'Container Registry' not in hint
+
+
 def test_missing_secret_hint_names_where_it_exists():
     _c, hint = pc.classify_failure(FAILED, diag('no_credentials_matched', secrets=[
         {'name': 'regcred', 'problem': 'missing', 'found_in': ['default']}]))

@@ -230,8 +230,9 @@ def test_metadata_stand_in_answers_as_the_documented_server(tmp_path):
         base = "http://metadata.google.internal./computeMetadata/v1/"
         flavor = {"Metadata-Flavor": "Google"}
 
-        def get(path, headers=flavor, **kw):
-            return requests.get(base + path, headers=headers, proxies=proxies, timeout=5, **kw)
+        def get(path, headers=None, **kw):
+            return requests.get(base + path, headers=flavor if headers is None else headers, proxies=proxies,
+                                timeout=5, **kw)
 
         missing = get("instance/service-accounts/default/token", headers={})
         assert missing.status_code == 403 and "Missing Metadata-Flavor:Google header" in missing.text

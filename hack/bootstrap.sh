@@ -90,6 +90,6 @@ fi
 
 # --- 4. GKE's kubelet image credential provider plugin -------------------------------------
 # auth-provider-gcp, which the real kubelet runs in tests/integration/test_gke_node_pull.py
-# (about a minute cold, see docs/local-environment.md).
+# (one to two minutes cold, see docs/local-environment.md).
 apg="$("$HERE/build-gcp-credential-provider.sh")"
 say "auth-provider-gcp: $apg"

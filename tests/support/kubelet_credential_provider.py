@@ -94,8 +94,13 @@ class KubeletCredentialProviders:
                 raise le.LocalEnvError(f"credential provider plugin {binary} is missing: run `make bootstrap`")
         le.write_file(self.config, credential_provider_config(self.providers))
         t0 = time.monotonic()
-        self.process = restart_kubelet(self.env, self.context, [f"--image-credential-provider-config={self.config}",
-                                                                f"--image-credential-provider-bin-dir={self.bin_dir}"])
+        try:
+            self.process = restart_kubelet(self.env, self.context, [
+                f"--image-credential-provider-config={self.config}", f"--image-credential-provider-bin-dir={self.bin_dir}"])
+        except Exception:
+            # never leave the node without a kubelet: the tests after this one need it as make up left it
+            restart_kubelet(self.env, self.context)
+            raise
         self.seconds.append(round(time.monotonic() - t0, 1))
         return self
 

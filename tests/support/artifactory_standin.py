@@ -27,7 +27,6 @@ import http.server
 import json
 import re
 import secrets
-import ssl
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.token_server import SigningKey
+from tests.support.standin_server import LoopbackServer
 
 SERVICE = "artifactory"
 ISSUER = "jfrog-access"
@@ -44,9 +44,11 @@ FIELDS = {"grant_type", "username", "scope", "expires_in", "refreshable", "descr
           "include_reference_token", "project_key", "refresh_token", "force_revocable"}
 
 
-class ArtifactoryStandIn:
+class ArtifactoryStandIn(LoopbackServer):
     """A threaded HTTPS stand-in on 127.0.0.1. ``bearer``: API token -> (user, admin?);
     ``passwords``: user -> password (for pushing); ``repos``: Docker repository keys."""
+
+    SERVER_NAME = "artifactory-standin"
 
     def __init__(self, workdir: Any, ca: Any, bearer: Dict[str, Tuple[str, bool]], passwords: Dict[str, str],
                  repos: List[str], token_expires_in: int = 300):
@@ -241,27 +243,3 @@ class ArtifactoryStandIn:
                 self._dispatch("DELETE")
 
         return Handler
-
-    def start(self) -> "ArtifactoryStandIn":
-        from tests.support.localenv import make_cert
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        pair = make_cert(self.workdir, "artifactory-standin", self.ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(pair.cert, pair.key)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, name="artifactory-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "ArtifactoryStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

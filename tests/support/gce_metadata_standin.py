@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.gcp_standin import CLOUD_PLATFORM, GoogleStandIn
+from tests.support.standin_server import LoopbackServer
 
 METADATA_HOSTS = ("metadata.google.internal", "metadata.google.internal.", "169.254.169.254", "metadata")
 PREFIX = "/computeMetadata/v1/"
@@ -44,9 +45,11 @@ FORBIDDEN = ("Your client does not have permission to get URL {path} from this s
              "Metadata-Flavor:Google header.")
 
 
-class GceMetadataStandIn:
+class GceMetadataStandIn(LoopbackServer):
     """Plain HTTP on 127.0.0.1 (the real one is plain HTTP too). ``service_account`` is the
     e-mail of the node pool's service account; its access tokens come from ``google``."""
+
+    SERVER_NAME = "gce-metadata-standin"
 
     def __init__(self, google: GoogleStandIn, service_account: str, project: str, project_number: str,
                  scopes: Sequence[str] = (CLOUD_PLATFORM,), zone: str = "europe-west1-b",
@@ -161,20 +164,5 @@ class GceMetadataStandIn:
         return Handler
 
     def start(self) -> "GceMetadataStandIn":
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="gce-metadata-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "GceMetadataStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        """Serve plain HTTP (the metadata server is reached over HTTP, through the plugin's proxy)."""
+        return self._serve()

@@ -46,7 +46,6 @@ import http.server
 import json
 import re
 import secrets
-import ssl
 import threading
 import time
 from pathlib import Path
@@ -57,6 +56,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.support.token_server import TokenServer, _b64url_decode
+from tests.support.standin_server import LoopbackServer
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -98,8 +98,10 @@ def _new_etag() -> str:
     return base64.b64encode(b"\x00\x06" + secrets.token_bytes(6)).decode()
 
 
-class GoogleStandIn:
+class GoogleStandIn(LoopbackServer):
     """The OAuth2, IAM and GKE stand-in on one threaded HTTPS server on 127.0.0.1 (see the module doc)."""
+
+    SERVER_NAME = "google-standin"
 
     def __init__(self, workdir: Path, ca: Any, token_lifetime: int = 3599):
         self.workdir = Path(workdir)
@@ -387,29 +389,6 @@ class GoogleStandIn:
 
         return Handler
 
-    def start(self) -> "GoogleStandIn":
-        from tests.support.localenv import make_cert
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        pair = make_cert(self.workdir, "google-standin", self.ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(pair.cert, pair.key)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, name="google-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "GoogleStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def _error(status: int, code: str, message: str) -> Tuple[int, Dict[str, Any]]:

@@ -32,7 +32,6 @@ import http.server
 import json
 import re
 import secrets
-import ssl
 import threading
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.token_server import SigningKey
+from tests.support.standin_server import LoopbackServer
 
 SERVICE = "container_registry"
 ISSUER = "gitlab-issuer"
@@ -63,12 +63,14 @@ def _parse_iso(text: Any) -> Optional[float]:
     return when.timestamp()
 
 
-class GitlabStandIn:
+class GitlabStandIn(LoopbackServer):
     """A threaded HTTPS stand-in on 127.0.0.1 (certificate from ``ca``, a localenv CertPair).
 
     ``tokens``: access token -> (user, {project or group path: role}); ``projects`` and ``groups``:
     full paths that exist (a project's group is the path before its last ``/``).
     """
+
+    SERVER_NAME = "gitlab-standin"
 
     def __init__(self, workdir: Any, ca: Any, tokens: Dict[str, Tuple[str, Dict[str, str]]], projects: List[str],
                  groups: List[str], admin: Tuple[str, str], token_expires_in: int = 300):
@@ -322,27 +324,3 @@ class GitlabStandIn:
                 self._dispatch("DELETE")
 
         return Handler
-
-    def start(self) -> "GitlabStandIn":
-        from tests.support.localenv import make_cert
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        pair = make_cert(self.workdir, "gitlab-standin", self.ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(pair.cert, pair.key)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, name="gitlab-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "GitlabStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

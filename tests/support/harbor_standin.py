@@ -36,7 +36,6 @@ import http.server
 import json
 import re
 import secrets
-import ssl
 import string
 import threading
 import time
@@ -48,6 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from tests.support.token_server import SigningKey
+from tests.support.standin_server import LoopbackServer
 
 # bravado-core still uses jsonschema's RefResolver: quiet its deprecation notes (not ours to fix).
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(bravado_core|swagger_spec_validator)\.")
@@ -117,12 +117,14 @@ class _Response:
         return self._body
 
 
-class HarborStandIn:
+class HarborStandIn(LoopbackServer):
     """A threaded HTTPS stand-in on 127.0.0.1 (certificate issued by ``ca``, a localenv CertPair).
 
     ``users``: name -> (password, role) with role ``admin`` (system admin), ``projectAdmin`` or
     ``guest`` (may read, may not manage robots). ``projects``: names that exist.
     """
+
+    SERVER_NAME = "harbor-standin"
 
     def __init__(self, workdir: Any, ca: Any, users: Dict[str, Tuple[str, str]], projects: List[str],
                  robot_prefix: str = "robot$", token_expires_in: int = 300):
@@ -539,29 +541,8 @@ class HarborStandIn:
         return Handler
 
     def start(self) -> "HarborStandIn":
-        from tests.support.localenv import make_cert
         harbor_spec()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        pair = make_cert(self.workdir, "harbor-standin", self.ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(pair.cert, pair.key)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, name="harbor-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "HarborStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return self._serve(ca=self.ca)
 
 
 def _errors(code: str, message: str) -> Dict[str, Any]:

@@ -35,7 +35,6 @@ import http.server
 import json
 import os
 import secrets
-import ssl
 import threading
 import time
 from pathlib import Path
@@ -47,6 +46,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from tests.support.standin_server import LoopbackServer
 
 JWT_PASSWORD = object()  # marker: this user authenticates with a JWT minted by the server
 
@@ -119,13 +120,15 @@ class SigningKey:
             return None
 
 
-class TokenServer:
+class TokenServer(LoopbackServer):
     """A threaded HTTPS (or HTTP) token server on 127.0.0.1.
 
     ``ca``: a ``tests.support.localenv.CertPair``; the server's TLS certificate is issued by it
     for 127.0.0.1/localhost, so the registry's CA bundle also trusts the realm. ``tls=False``
     serves plain HTTP (to test that credentials are not sent there).
     """
+
+    SERVER_NAME = "token-server"
 
     def __init__(self, workdir: os.PathLike, ca: Any = None, users: Optional[Dict[str, Any]] = None,
                  acl: Optional[Dict[Optional[str], Dict[str, List[str]]]] = None,
@@ -249,29 +252,6 @@ class TokenServer:
         return Handler
 
     def start(self) -> "TokenServer":
-        self._server = http.server.ThreadingHTTPServer((self._host, 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        if self._tls:
-            if self._ca is None:
-                raise ValueError("a TLS token server needs ca= (a CertPair) to issue its certificate")
-            from tests.support.localenv import make_cert
-            pair = make_cert(self.workdir, "token-server", self._ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(pair.cert, pair.key)
-            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="token-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "TokenServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        if self._tls and self._ca is None:
+            raise ValueError("a TLS token server needs ca= (a CertPair) to issue its certificate")
+        return self._serve(host=self._host, ca=self._ca if self._tls else None)

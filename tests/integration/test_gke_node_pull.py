@@ -28,7 +28,6 @@ import json
 import re
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -123,10 +122,12 @@ def node_pull(localenv, tmp_path_factory):
                        "admin_key": admin.write(tmp / "admin.json"), "env": {"REQUESTS_CA_BUNDLE": ca.cert}}
 
 
-def canary(localenv, node_pull, ns, images=None):
+def canary(localenv, node_pull, ns, images=None, outputs=None):
     run = run_module(localenv, "registrylink.k8s.pull_canary",
                      {"namespace": ns, "image": images or [node_pull["image"]], "timeout": 60, "diagnose": False},
-                     extra_env=node_pull["env"])
+                     extra_env=node_pull["env"], verbosity=3)
+    if outputs is not None:
+        outputs.append(run.output)
     items = run.result["results"]
     return items if images else items[0]
 
@@ -175,7 +176,7 @@ def test_kubelet_pulls_with_the_node_pool_account_only_while_granted(localenv, n
     # 1. before the grant: the plugin ran (the metadata stand-in handed out the account's token), containerd sent
     # it to the realm through the host the hosts.toml names, and the realm granted nothing: the kubelet refuses
     md_before, realm_before = len(metadata.requests), len(realm.requests)
-    item, gcr = canary(localenv, node_pull, ns, [node_pull["image"], node_pull["gcr_image"]])
+    item, gcr = canary(localenv, node_pull, ns, [node_pull["image"], node_pull["gcr_image"]], outputs)
     assert item["verdict"] == "pull_failed", json.dumps(item, indent=1)
     assert AUTH_REFUSED.search(item["kubelet_message"]), item["kubelet_message"]
     assert node_pull["image"] in item["kubelet_message"]
@@ -207,14 +208,13 @@ def test_kubelet_pulls_with_the_node_pool_account_only_while_granted(localenv, n
     outputs.append(out)
     assert proc.returncode == 0, out[-4000:]
     assert google.policy(node_pull["repo"])["bindings"] == seeded["bindings"]
-    time.sleep(0.1)
-    item = canary(localenv, node_pull, ns)
+    item = canary(localenv, node_pull, ns, outputs=outputs)
     assert item["verdict"] == "pull_failed", json.dumps(item, indent=1)
     assert AUTH_REFUSED.search(item["kubelet_message"]), item["kubelet_message"]
 
     # no access token of the node pool's account, of the realm or of the role's admin in any output
     secrets_seen = metadata.tokens_issued() + list(google.tokens)
-    assert metadata.tokens_issued()
+    assert metadata.tokens_issued() and len(outputs) == 4
     for out in outputs:
         for value in secrets_seen:
             assert value not in out, "an access token is in the -vvv output"

@@ -516,22 +516,25 @@ def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, un
         "client_secret": acr["pw"]["admin"], "authority_host": standin.authority, "arm_endpoint": standin.url,
         "ca_path": acr["ca"]}]}
 
+    def generated():
+        return [g["slots"] for g in standin.log("generate_credentials") if g["token"] == name]
+
     def secret_entry():
         sec = read_secret(core, ns, "acr-token")
         return json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))["auths"][acr["registry"].host]
 
     run = run_module(localenv, "registrylink.k8s.registry_secret", args, check=True, diff=True)
     assert not run.failed and run.changed, run.output[-3000:]
-    assert standin.log("generate_credentials") == [] and read_secret(core, ns, "acr-token") is None
+    assert generated() == [] and read_secret(core, ns, "acr-token") is None
 
     run = run_module(localenv, "registrylink.k8s.registry_secret", args, diff=True, verbosity=3)
     assert not run.failed and run.changed, run.output[-3000:]
     first = secret_entry()
     assert first["username"] == name and registry_pull_ok(acr, name, first["password"])
-    assert [g["slots"] for g in standin.log("generate_credentials")] == [["password1"]]
+    assert generated() == [["password1"]]
     assert first["password"] not in run.output and acr["pw"]["admin"] not in run.output
     run = run_module(localenv, "registrylink.k8s.registry_secret", args)
-    assert not run.failed and not run.changed and len(standin.log("generate_credentials")) == 1
+    assert not run.failed and not run.changed and len(generated()) == 1
 
     # rotations (refresh_before longer than the 30-day lifetime forces one per run) while a client pulls
     stop, results = threading.Event(), []
@@ -558,7 +561,7 @@ def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, un
         stop.set()
         thread.join(30)
     assert len(set(passwords)) == 4
-    assert [g["slots"] for g in standin.log("generate_credentials")] == [
+    assert generated() == [
         ["password1"], ["password2"], ["password1"], ["password2"]]
     assert len(results) >= 5 and all(r is True for r in results), results[:20]
     # the password of two rotations ago was regenerated away: dead
@@ -575,6 +578,93 @@ def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, un
     assert item["verdict"] == "pulled", json.dumps(item, indent=1)
     assert passwords[-1] not in canary.output
     assert reg.host in item.get("image", acr["image"])
+
+
+def test_role_token_mode_with_a_repository_token_through_setup_rotate_verify(
+        localenv, acr, kube_client, unique_ns, tmp_path):
+    """Role aks_acr, token mode with aks_acr_token_provider=acr_token through the playbooks: check mode
+    generates nothing; setup writes the token's password (user = the token's name) and attaches it; the
+    rerun changes nothing and generates nothing; rotate inside the 10-day window leaves it, a longer
+    window regenerates the other slot while the old password still pulls; verify reports the expiry;
+    absent removes the Secret and the entry. No password in any output at -vvv."""
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    standin = acr["standin"]
+    repo = acr["image"].split("/", 1)[1].rsplit(":", 1)[0]
+    name = f"ci-{secrets.token_hex(3)}"
+    standin.add_scope_map(f"{name}-map", [f"repositories/{repo}/content/read", f"repositories/{repo}/metadata/read"])
+    standin.add_token(name, f"{name}-map")
+    ns = unique_ns("acr-role-tok")
+    host = {"aks_acr_mode": "token", "aks_acr_token_provider": "acr_token", "aks_acr_token_name": name,
+            "aks_acr_registry_id": standin.registry_id, "aks_acr_server": acr["registry"].host,
+            "aks_acr_arm_endpoint": standin.url, "aks_acr_tenant_id": standin.tenant_id,
+            "aks_acr_client_id": acr["ids"]["admin"], "aks_acr_client_secret": acr["pw"]["admin"],
+            "aks_acr_authority_host": standin.authority, "aks_acr_ca_path": acr["ca"],
+            "aks_acr_namespaces": [ns], "aks_acr_secret_name": "acr-repo-token"}
+    inv = {"clusters": {"hosts": {"acr-scoped": host}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": localenv.kubeconfig, "kube_context": "local-1", "registrylink_integration": "aks_acr"}}}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(inv))
+    outputs, passwords = [], []
+
+    def play(playbook, **kw):
+        proc = run_playbook(localenv, playbook, inventory=str(inventory), **kw)
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        return proc
+
+    def generated():
+        return [g["slots"] for g in standin.log("generate_credentials") if g["token"] == name]
+
+    def entry():
+        sec = read_secret(core, ns, "acr-repo-token")
+        return json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))["auths"][acr["registry"].host]
+
+    try:
+        proc = play("playbooks/setup.yml", check=True, diff=True, verbosity=3)
+        assert recap_changed(proc.stdout)["acr-scoped"] > 0
+        assert generated() == [] and read_secret(core, ns, "acr-repo-token") is None
+
+        play("playbooks/setup.yml", verbosity=3)
+        first = entry()
+        passwords.append(first["password"])
+        assert first["username"] == name and registry_pull_ok(acr, name, first["password"])
+        assert generated() == [["password1"]]
+        sa = core.read_namespaced_service_account("default", ns)
+        assert [r.name for r in sa.image_pull_secrets or []] == ["acr-repo-token"]
+
+        proc = play("playbooks/setup.yml")
+        assert recap_changed(proc.stdout) == {"acr-scoped": 0}, proc.stdout[-3000:]
+        assert len(generated()) == 1
+
+        # the default window is the provider's 10 days: a 30-day password is still valid
+        proc = play("playbooks/rotate.yml")
+        assert "0 namespace(s) refreshed, 1 still valid" in proc.stdout, proc.stdout[-3000:]
+        assert len(generated()) == 1
+        proc = play("playbooks/rotate.yml", extra_vars={"aks_acr_refresh_before": "31d"})
+        assert "1 namespace(s) refreshed" in proc.stdout, proc.stdout[-3000:]
+        second = entry()
+        passwords.append(second["password"])
+        assert second["password"] != first["password"] and registry_pull_ok(acr, name, second["password"])
+        assert registry_pull_ok(acr, name, first["password"])  # the other slot is still alive
+        assert generated() == [["password1"], ["password2"]]
+
+        proc = play("playbooks/verify.yml", verbosity=3, extra_vars=dict(verify_vars(acr, ns),
+                                                                     verify_secret_name="acr-repo-token"))
+        sec = read_secret(core, ns, "acr-repo-token")
+        assert ("cluster acr-scoped (aks_acr, mode token): ok; token expires " + sec.metadata.annotations[EXPIRES]
+                in " ".join(proc.stdout.split())), proc.stdout[-4000:]
+        assert len(generated()) == 2
+    finally:
+        proc = run_playbook(localenv, "playbooks/setup.yml", inventory=str(inventory),
+                            extra_vars={"aks_acr_state": "absent"})
+        outputs.append(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert read_secret(core, ns, "acr-repo-token") is None
+    assert not core.read_namespaced_service_account("default", ns).image_pull_secrets
+    assert len(passwords) == 2
+    for out in outputs:
+        assert acr["pw"]["admin"] not in out and not any(p in out for p in passwords)
 
 
 # --------------------------------------------------------------------------- workload identity (azure_workload_identity)

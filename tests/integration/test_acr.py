@@ -649,8 +649,8 @@ def test_role_token_mode_with_a_repository_token_through_setup_rotate_verify(
         assert registry_pull_ok(acr, name, first["password"])  # the other slot is still alive
         assert generated() == [["password1"], ["password2"]]
 
-        proc = play("playbooks/verify.yml", verbosity=3, extra_vars=dict(verify_vars(acr, ns),
-                                                                     verify_secret_name="acr-repo-token"))
+        verify = dict(verify_vars(acr, ns), verify_secret_name="acr-repo-token")
+        proc = play("playbooks/verify.yml", verbosity=3, extra_vars=verify)
         sec = read_secret(core, ns, "acr-repo-token")
         assert ("cluster acr-scoped (aks_acr, mode token): ok; token expires " + sec.metadata.annotations[EXPIRES]
                 in " ".join(proc.stdout.split())), proc.stdout[-4000:]

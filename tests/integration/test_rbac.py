@@ -19,6 +19,7 @@ import base64
 import json
 import secrets
 import time
+import uuid
 
 import pytest
 from kubernetes import client as k8s
@@ -29,7 +30,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._registry_secret 
 from ansible_collections.registrylink.k8s.plugins.module_utils._sa_pull_secret import SaPullSecretRunner
 from tests.support.ansible_run import run_module
 from tests.support.node import NO_NODE_GATE
-from tests.support.rbac import Grant, run_in_process, triples, without
+from tests.support.rbac import Grant, run_in_process, take_away_each, triples, without
 
 RS = "registrylink.k8s.registry_secret"
 SA = "registrylink.k8s.sa_pull_secret"
@@ -130,8 +131,7 @@ def test_registry_secret_write_manifest_is_enough_and_every_rule_is_needed(
     present = _as(g, _rs_args(registry, nss, "new-pass"))
     absent = _as(g, _rs_args(registry, nss, "new-pass", state="absent"))
 
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         needs_absent = triple[2] == "delete"
         _rs_prepare(core, registry, nss, first=needs_absent)  # with both Secrets there, absent deletes both
         before = _secret_state(core, nss)
@@ -143,7 +143,6 @@ def test_registry_secret_write_manifest_is_enough_and_every_rule_is_needed(
         assert _secret_state(core, nss) == before, triple
         assert g.token not in run.output
 
-    g.set_rules(g.manifest_rules)
     _rs_prepare(core, registry, nss)
     run = run_module(localenv, RS, present, extra_env=_isolated())
     assert not run.failed, run.result.get("msg")
@@ -173,8 +172,7 @@ def test_registry_secret_read_manifest_runs_check_mode_and_refuses_writes(locale
     assert "nothing was written" in real.result["msg"]
     assert {(m["verb"], m["resource"]) for m in real.result["missing_rules"]} == {
         ("create", "secrets"), ("update", "secrets"), ("get", "secrets")}
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("registry_secret", RegistrySecretRunner, present, check=True)
         assert run.failed, triple
         _assert_names_rule(run.result["msg"], triple, "cluster-wide")
@@ -268,8 +266,7 @@ def test_sa_pull_secret_write_manifest_is_enough_and_every_rule_is_needed(locale
     ns = sa_world.ns
     g = grant("docs/rbac/sa_pull_secret-write.yml")
     args = _as(g, _sa_args(ns))
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         sa_world.reset()
         before = sa_world.state()
         run = run_in_process("sa_pull_secret", SaPullSecretRunner, args)
@@ -277,7 +274,6 @@ def test_sa_pull_secret_write_manifest_is_enough_and_every_rule_is_needed(locale
         _assert_names_rule(run.result["msg"], triple, "cluster-wide" if triple[2] == "list" else f"in namespace {ns}")
         assert sa_world.state() == before, triple
 
-    g.set_rules(g.manifest_rules)
     sa_world.reset()
     run = run_module(localenv, SA, args, extra_env=_isolated())
     assert not run.failed, run.result.get("msg")
@@ -306,8 +302,7 @@ def test_sa_pull_secret_read_manifest_runs_check_mode_and_refuses_writes(localen
     assert {(m["verb"], m["resource"]) for m in real.result["missing_rules"]} == {
         ("create", "serviceaccounts"), ("update", "serviceaccounts"), ("get", "serviceaccounts"), ("delete", "pods")}
     _assert_names_rule(real.result["msg"], ("", "pods", "delete"), f"in namespace {ns}")
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("sa_pull_secret", SaPullSecretRunner, args, check=True)
         assert run.failed, triple
         _assert_names_rule(run.result["msg"], triple, "cluster-wide")
@@ -366,8 +361,7 @@ def test_registry_secret_namespaced_mode_with_rolebindings_only(localenv, regist
 
     # every rule of the namespaced manifest is needed
     absent = _as(g, _rs_args(registry, nss, "new-pass", state="absent"))
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         needs_absent = triple[2] == "delete"
         _rs_prepare(core, registry, nss, first=needs_absent)
         before = _secret_state(core, nss)
@@ -384,8 +378,7 @@ def test_sa_pull_secret_namespaced_mode_with_rolebindings_only(localenv, sa_worl
     ns = sa_world.ns
     g = grant("docs/rbac/sa_pull_secret-namespaced-write.yml", namespaces=[ns])
     args = _as(g, _sa_args(ns))
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         sa_world.reset()
         before = sa_world.state()
         run = run_in_process("sa_pull_secret", SaPullSecretRunner, args)
@@ -393,7 +386,6 @@ def test_sa_pull_secret_namespaced_mode_with_rolebindings_only(localenv, sa_worl
         _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
         assert sa_world.state() == before, triple
 
-    g.set_rules(g.manifest_rules)
     sa_world.reset()
     run = run_module(localenv, SA, args, extra_env=_isolated())
     assert not run.failed, run.result.get("msg")
@@ -413,9 +405,10 @@ def test_sa_pull_secret_namespaced_mode_with_rolebindings_only(localenv, sa_worl
 
 # ---------------------------------------------------------------------------------------------- roles
 
-def _run_role(localenv, role, role_vars, kubeconfig, check=False):
-    """``include_role`` through ansible-playbook with only the ServiceAccount's kubeconfig; returns
-    (the failed task's result or None, output)."""
+def _run_role(localenv, role, role_vars, kubeconfig, check=False, extra_env=None):
+    """``include_role`` through ansible-playbook with only the ServiceAccount's kubeconfig (and
+    ``extra_env``, e.g. a CA bundle for a cloud stand-in); returns (the failed task's result or None,
+    output)."""
     import subprocess
     import tempfile
     from pathlib import Path
@@ -434,8 +427,8 @@ def _run_role(localenv, role, role_vars, kubeconfig, check=False):
                     "dest": str(failed_file)}}]}],
         }]))
         cmd = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(play)] + (["--check"] if check else [])
-        proc = subprocess.run(cmd, env=_ansible_env(localenv, {"K8S_AUTH_KUBECONFIG": kubeconfig, "KUBECONFIG": kubeconfig,
-                                                               "K8S_AUTH_CONTEXT": "bot"}),
+        env = dict(extra_env or {}, K8S_AUTH_KUBECONFIG=kubeconfig, KUBECONFIG=kubeconfig, K8S_AUTH_CONTEXT="bot")
+        proc = subprocess.run(cmd, env=_ansible_env(localenv, env),
                               capture_output=True, text=True, timeout=600, cwd=str(REPO_ROOT), check=False)
         failed = json.loads(failed_file.read_text()) if failed_file.exists() else None
     return failed, proc.stdout + "\n" + proc.stderr
@@ -522,8 +515,7 @@ def test_registry_probe_verify_runs_with_exactly_its_manifest(localenv, registry
     namespaced_warning = any("namespaced mode" in w for w in run.result.get("warnings", []))
     assert namespaced_warning is (mode == "namespaced")
     assert g.token not in run.output and registry.password not in run.output
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("registry_probe", RegistryProbeRunner, args)
         assert run.failed, (triple, run.result)
         _assert_names_rule(run.result["msg"], triple, "cluster-wide" if mode == "cluster-wide" else f"in namespace {nss[0]}")
@@ -565,8 +557,7 @@ def test_pull_canary_runs_with_exactly_its_manifests(localenv, registry, private
     run = run_module(localenv, "registrylink.k8s.pull_canary", args, check=True, extra_env=_isolated())
     assert not run.failed, run.result.get("msg")
     assert [r["verdict"] for r in run.result["results"]] == ["would_run"]
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("pull_canary", PullCanaryRunner, args, check=True)
         assert run.failed, (triple, run.result)
         _assert_names_rule(run.result["msg"], triple, f"in namespace {ns}")
@@ -585,8 +576,7 @@ def test_pull_canary_runs_with_exactly_its_manifests(localenv, registry, private
     assert item["verdict"] == "pull_failed" and item["category"] == "unauthorized", item
     assert _canary_pods(core, ns) == []
 
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         _group, resource, verb = triple
         rule = rbac_rule(verb, resource)
         if resource == "events":
@@ -669,8 +659,7 @@ def test_registry_gc_runs_with_exactly_its_manifests(localenv, registry, core, a
     secret_rules, unbind = _also_bind(g, "docs/rbac/registry_gc_pull_secret-read.yml", ns)
     args = _as(g, {"registry": registry.host, "registry_ca_path": registry.ca, "repositories": [repo],
                    "tag_include": ["old-.*"], "pull_secret": {"namespace": ns, "name": "gc-cred"}})
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("registry_gc", RegistryGcRunner, args)
         assert run.failed and "nothing was deleted" in run.result["msg"], (triple, run.result)
         (unreadable,) = run.result["unreadable"]
@@ -678,7 +667,6 @@ def test_registry_gc_runs_with_exactly_its_manifests(localenv, registry, core, a
         assert f"cannot list {resource}: forbidden: the credentials cannot list {resource} cluster-wide" in unreadable
         assert f"the rule {rbac_rule(verb, resource)} to a ClusterRole" in unreadable, unreadable
         assert tags() == ["new", "old-1", "old-2"], triple
-    g.set_rules(g.manifest_rules)
 
     check = run_module(localenv, "registrylink.k8s.registry_gc", args, check=True, extra_env=_isolated())
     assert not check.failed, check.result.get("msg")
@@ -741,8 +729,7 @@ def test_registry_probe_pull_secret_and_pod_modes_run_with_exactly_their_manifes
     assert container["category"] == "tls_untrusted" and container["probe"]["ok"] is True, container
     assert not any("cannot list" in w for w in run.result.get("warnings", [])), run.result["warnings"]
     assert g.token not in run.output and registry.password not in run.output
-    for triple in triples(g.manifest_rules):
-        g.set_rules(without(g.manifest_rules, triple))
+    for triple in take_away_each(g):
         run = run_in_process("registry_probe", RegistryProbeRunner, args)
         _group, resource, verb = triple
         if resource == "events":
@@ -796,15 +783,13 @@ def test_cleanup_role_runs_with_exactly_its_manifests(localenv, registry, core, 
     failed, output = _run_role(localenv, "cleanup", role_vars, reader.kubeconfig, check=True)
     assert failed is None, (failed, output[-3000:])
     assert _cleanup_state(core, nss) == before
-    for triple in triples(reader.manifest_rules):
-        reader.set_rules(without(reader.manifest_rules, triple))
+    for triple in take_away_each(reader):
         failed, output = _run_role(localenv, "cleanup", role_vars, reader.kubeconfig, check=True)
         assert failed is not None, (triple, output[-3000:])
         _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
 
     writer = grant("docs/rbac/cleanup-write.yml")
-    for triple in triples(writer.manifest_rules):
-        writer.set_rules(without(writer.manifest_rules, triple))
+    for triple in take_away_each(writer):
         _cleanup_world(core, registry, nss)
         failed, output = _run_role(localenv, "cleanup", role_vars, writer.kubeconfig)
         assert failed is not None, (triple, output[-3000:])
@@ -815,7 +800,6 @@ def test_cleanup_role_runs_with_exactly_its_manifests(localenv, registry, core, 
         if resource == "secrets":
             # registry_secret's rights, its second module's, are checked by the role's check-mode pass
             assert failed["task"].startswith("Check the Secret deletions and their rights"), failed
-    writer.set_rules(writer.manifest_rules)
     _cleanup_world(core, registry, nss)
     failed, output = _run_role(localenv, "cleanup", role_vars, writer.kubeconfig)
     assert failed is None, (failed, output[-3000:])
@@ -884,17 +868,54 @@ def acr_standin(tmp_path_factory):
     standin.stop()
 
 
+@pytest.fixture(scope="module")
+def google(tmp_path_factory):
+    """The Google stand-in (OAuth2, IAM policies, GKE cluster reads) with a project, a repository
+    ``team``, a GKE cluster ``prod`` with Workload Identity on, an admin key the role uses for IAM, a
+    Google service account for the classic Workload Identity form and a puller key for token mode. No
+    registry behind it: the role's Kubernetes rights are under test, and no pull is made."""
+    from tests.support.gcp_standin import GoogleStandIn
+    from tests.support.localenv import make_ca
+
+    tmp = tmp_path_factory.mktemp("gcp-rbac")
+    ca = make_ca(tmp / "ca", cn="registrylink Google stand-in CA")
+    project = "rl-rbac-" + secrets.token_hex(3)
+    with GoogleStandIn(tmp / "google", ca) as standin:
+        standin.add_project(project, "135792468024")
+        repo = standin.add_repository(project, "europe-west1", "team")
+        admin = standin.add_service_account(f"iam-admin@{project}.iam.gserviceaccount.com", project)
+        standin.iam_admins.add("serviceAccount:" + admin.email)
+        gsa = standin.add_service_account(f"ci-pusher@{project}.iam.gserviceaccount.com", project)
+        puller = standin.add_service_account(f"puller@{project}.iam.gserviceaccount.com", project)
+        standin.add_cluster(project, "europe-west1", {
+            "name": "prod", "location": "europe-west1", "status": "RUNNING",
+            "workloadIdentityConfig": {"workloadPool": f"{project}.svc.id.goog"},
+            "nodePools": [{"name": "pool-nodes", "config": {
+                "serviceAccount": f"gke-nodes@{project}.iam.gserviceaccount.com",
+                "workloadMetadataConfig": {"mode": "GKE_METADATA"}}}]})
+        yield {"standin": standin, "project": project, "repo": repo, "gsa": gsa.email,
+               "gsa_resource": f"projects/{project}/serviceAccounts/{gsa.email}",
+               "admin_key": admin.write(tmp / "admin.json"), "puller_key": puller.write(tmp / "puller.json"),
+               "env": {"REQUESTS_CA_BUNDLE": ca.cert}}
+
+
 def _token_role_vars(request, role, nss, secret_name):
+    """(the role's variables, the environment it needs) for token mode."""
     if role == "eks_ecr":
         return {"eks_ecr_mode": "token", "eks_ecr_cluster_name": "local", "eks_ecr_region": ECR_REGION,
-                "eks_ecr_namespaces": nss, "eks_ecr_secret_name": secret_name, "eks_ecr_refresh_before": "6h"}
+                "eks_ecr_namespaces": nss, "eks_ecr_secret_name": secret_name, "eks_ecr_refresh_before": "6h"}, None
+    if role == "gke_artifact_registry":
+        gcp = request.getfixturevalue("google")
+        return {"gke_artifact_registry_mode": "token", "gke_artifact_registry_server": "europe-west1-docker.pkg.dev",
+                "gke_artifact_registry_credentials_file": gcp["puller_key"], "gke_artifact_registry_namespaces": nss,
+                "gke_artifact_registry_secret_name": secret_name}, gcp["env"]
     acr = request.getfixturevalue("acr_standin")
     standin = acr["standin"]
     return {"aks_acr_mode": "token", "aks_acr_server": standin.service, "aks_acr_namespaces": nss,
             "aks_acr_secret_name": secret_name, "aks_acr_tenant_id": standin.tenant_id,
             "aks_acr_client_id": acr["client_id"], "aks_acr_client_secret": acr["client_secret"],
             "aks_acr_authority_host": standin.authority, "aks_acr_token_endpoint": standin.url,
-            "aks_acr_ca_path": acr["ca"]}
+            "aks_acr_ca_path": acr["ca"]}, None
 
 
 def _token_world(core, nss, secret_name, attached):
@@ -934,7 +955,7 @@ def _token_state(core, nss, secret_name):
     return out
 
 
-@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr"])
+@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr", "gke_artifact_registry"])
 def test_token_mode_roles_run_with_exactly_their_manifests(localenv, request, core, unique_ns, grant, role):
     """The role in token mode: check mode with <role>_token-read.yml writes nothing; for real with
     <role>_token-write.yml it creates one Secret, updates the other, attaches it next to someone else's
@@ -944,29 +965,28 @@ def test_token_mode_roles_run_with_exactly_their_manifests(localenv, request, co
     the rights of the later modules are checked by the role's check-mode passes before its first write."""
     nss = [unique_ns("rbactok"), unique_ns("rbactok")]
     secret_name = f"{role.replace('_', '-')}-rbac"
-    present = _token_role_vars(request, role, nss, secret_name)
+    present, env = _token_role_vars(request, role, nss, secret_name)
     absent = dict(present, **{f"{role}_state": "absent"})
 
     reader = grant(f"docs/rbac/{role}_token-read.yml")
     _token_world(core, nss, secret_name, attached=False)
     before = _token_state(core, nss, secret_name)
-    failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True)
+    failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True, extra_env=env)
     assert failed is None, (failed, output[-3000:])
     assert _token_state(core, nss, secret_name) == before
-    for triple in triples(reader.manifest_rules):
-        reader.set_rules(without(reader.manifest_rules, triple))
-        failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True)
+    for triple in take_away_each(reader):
+        failed, output = _run_role(localenv, role, present, reader.kubeconfig, check=True, extra_env=env)
         assert failed is not None, (triple, output[-3000:])
         _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
     assert _token_state(core, nss, secret_name) == before
 
     writer = grant(f"docs/rbac/{role}_token-write.yml")
-    for triple in triples(writer.manifest_rules):
-        writer.set_rules(without(writer.manifest_rules, triple))
+    for triple in take_away_each(writer):
         _group, resource, verb = triple
         _token_world(core, nss, secret_name, attached=verb == "delete")
         before = _token_state(core, nss, secret_name)
-        failed, output = _run_role(localenv, role, absent if verb == "delete" else present, writer.kubeconfig)
+        failed, output = _run_role(localenv, role, absent if verb == "delete" else present, writer.kubeconfig,
+                                   extra_env=env)
         assert failed is not None, (triple, output[-3000:])
         if verb == "list":
             scope = "cluster-wide"
@@ -980,17 +1000,16 @@ def test_token_mode_roles_run_with_exactly_their_manifests(localenv, request, co
         assert _token_state(core, nss, secret_name) == before, (triple, failed["task"])
         assert writer.token not in output
 
-    writer.set_rules(writer.manifest_rules)
     _token_world(core, nss, secret_name, attached=False)
-    failed, output = _run_role(localenv, role, present, writer.kubeconfig)
+    failed, output = _run_role(localenv, role, present, writer.kubeconfig, extra_env=env)
     assert failed is None, (failed, output[-3000:])
     made = _token_state(core, nss, secret_name)
     assert all(secret is not None and entries == ["theirs", secret_name] for secret, _rv, entries in made.values()), made
     assert made[nss[1]][0] != before[nss[1]][0]  # the other content was replaced by a minted token
-    failed, output = _run_role(localenv, role, present, writer.kubeconfig)
+    failed, output = _run_role(localenv, role, present, writer.kubeconfig, extra_env=env)
     assert failed is None, (failed, output[-3000:])
     assert _token_state(core, nss, secret_name) == made  # the rerun writes nothing
-    failed, output = _run_role(localenv, role, absent, writer.kubeconfig)
+    failed, output = _run_role(localenv, role, absent, writer.kubeconfig, extra_env=env)
     assert failed is None, (failed, output[-3000:])
     gone = _token_state(core, nss, secret_name)
     assert all(secret is None and entries == ["theirs"] for secret, _rv, entries in gone.values()), gone
@@ -1066,22 +1085,19 @@ def test_eks_ecr_identity_mode_runs_with_exactly_its_manifests(localenv, core, g
     failed, output = _run_role(localenv, "eks_ecr", role_vars, reader.kubeconfig, check=True)
     assert failed is None, (failed, output[-3000:])
     assert _identity_state(core, eks) == empty
-    for triple in triples(reader.manifest_rules):
-        reader.set_rules(without(reader.manifest_rules, triple))
+    for triple in take_away_each(reader):
         failed, output = _run_role(localenv, "eks_ecr", role_vars, reader.kubeconfig, check=True)
         assert failed is not None, (triple, output[-3000:])
         _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
 
     writer = grant("docs/rbac/eks_ecr_identity-write.yml")
-    for triple in triples(writer.manifest_rules):
-        writer.set_rules(without(writer.manifest_rules, triple))
+    for triple in take_away_each(writer):
         failed, output = _run_role(localenv, "eks_ecr", role_vars, writer.kubeconfig)
         assert failed is not None, (triple, output[-3000:])
         _assert_names_rule(_role_msg(failed), triple, "cluster-wide" if triple[2] == "list"
                            else f"in namespace {eks['ns']}")
         assert _identity_state(core, eks) == empty, (triple, failed["task"])
 
-    writer.set_rules(writer.manifest_rules)
     failed, output = _run_role(localenv, "eks_ecr", role_vars, writer.kubeconfig)
     assert failed is None, (failed, output[-3000:])
     made = _identity_state(core, eks)
@@ -1097,3 +1113,182 @@ def test_eks_ecr_identity_mode_runs_with_exactly_its_manifests(localenv, core, g
     assert gone["node_policies"] == [] and gone["irsa_role"] is None and not gone["oidc"], gone
     assert all(annotation is None for _rv, annotation in gone["accounts"].values()), gone
     assert writer.token not in output
+
+
+# ---------------------------------------------------------------------------------------------- roles in identity modes
+# The identity modes of gke_artifact_registry and aks_acr write in the cloud (Google IAM, Azure) and, in
+# Kubernetes, only annotations on ServiceAccounts (sa_pull_secret). Their Kubernetes rights are checked
+# by the role's check-mode pass (check_rights) before the first cloud write.
+def _accounts(core, ns, annotation):
+    """name -> (resourceVersion, the value of ``annotation`` or None) of every ServiceAccount in ``ns``."""
+    return dict((sa.metadata.name, (sa.metadata.resource_version, (sa.metadata.annotations or {}).get(annotation)))
+                for sa in core.list_namespaced_service_account(ns).items)
+
+
+def _identity_matrix(localenv, role, role_vars, reader, writer, written, ns, env=None):
+    """Check mode with the read manifest writes nothing; each verb of the read manifest taken away in check
+    mode, and of the write manifest for real, the role fails naming the verb, the resource, the scope and
+    the rule, and ``written()`` (what the role may write, read back independently) is what it was."""
+    empty = written()
+    failed, output = _run_role(localenv, role, role_vars, reader.kubeconfig, check=True, extra_env=env)
+    assert failed is None, (failed, output[-3000:])
+    assert written() == empty
+    for triple in take_away_each(reader):
+        failed, output = _run_role(localenv, role, role_vars, reader.kubeconfig, check=True, extra_env=env)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide")
+    for triple in take_away_each(writer):
+        failed, output = _run_role(localenv, role, role_vars, writer.kubeconfig, extra_env=env)
+        assert failed is not None, (triple, output[-3000:])
+        _assert_names_rule(_role_msg(failed), triple, "cluster-wide" if triple[2] == "list" else f"in namespace {ns}")
+        assert written() == empty, (triple, failed["task"])
+        assert writer.token not in output
+    return empty
+
+
+GKE_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+def test_gke_artifact_registry_workload_identity_runs_with_exactly_its_manifests(
+        localenv, core, unique_ns, grant, google):
+    """gke_artifact_registry in workload_identity mode, classic form (a Google service account; the
+    direct form writes nothing in Kubernetes): check mode with
+    gke_artifact_registry_workload_identity-read.yml; for real with ..._workload_identity-write.yml it
+    annotates ``pusher`` and creates ``rl-new`` (gke_artifact_registry_create_service_accounts), the
+    rerun writes nothing in Kubernetes, state=absent removes the annotations and the grants. Each verb
+    taken away (2 in check mode, 5 for writing): the role fails naming the rule, with nothing written
+    in Kubernetes nor in Google IAM (the grants come after the check-mode pass with check_rights)."""
+    standin = google["standin"]
+    ns = unique_ns("rbacgwi")
+    core.create_namespaced_service_account(ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="pusher")))
+    url = standin.url
+    role_vars = {"gke_artifact_registry_mode": "workload_identity", "gke_artifact_registry_project": google["project"],
+                 "gke_artifact_registry_location": "europe-west1", "gke_artifact_registry_cluster": "prod",
+                 "gke_artifact_registry_repository": "team", "gke_artifact_registry_repository_location": "europe-west1",
+                 "gke_artifact_registry_credentials_file": google["admin_key"],
+                 "gke_artifact_registry_resource_manager_endpoint": url,
+                 "gke_artifact_registry_artifact_registry_endpoint": url, "gke_artifact_registry_iam_endpoint": url,
+                 "gke_artifact_registry_container_endpoint": url,
+                 "gke_artifact_registry_google_service_account": google["gsa"],
+                 "gke_artifact_registry_create_service_accounts": True,
+                 "gke_artifact_registry_workload_service_accounts": [{"namespace": ns, "name": "pusher"},
+                                                                     {"namespace": ns, "name": "rl-new"}]}
+    resources = (google["repo"], google["gsa_resource"])
+
+    def written():
+        return {"iam": {r: standin.policy(r).get("bindings", []) for r in resources},
+                "accounts": _accounts(core, ns, GKE_ANNOTATION)}
+
+    reader = grant("docs/rbac/gke_artifact_registry_workload_identity-read.yml")
+    writer = grant("docs/rbac/gke_artifact_registry_workload_identity-write.yml")
+    empty = _identity_matrix(localenv, "gke_artifact_registry", role_vars, reader, writer, written, ns,
+                             env=google["env"])
+    assert sorted(empty["accounts"]) == ["default", "pusher"]
+
+    failed, output = _run_role(localenv, "gke_artifact_registry", role_vars, writer.kubeconfig, extra_env=google["env"])
+    assert failed is None, (failed, output[-3000:])
+    made = written()
+    annotated = {name: made["accounts"][name][1] for name in ("pusher", "rl-new")}
+    assert annotated == {"pusher": google["gsa"], "rl-new": google["gsa"]}, made
+    assert made["iam"] != empty["iam"]
+    failed, output = _run_role(localenv, "gke_artifact_registry", role_vars, writer.kubeconfig, extra_env=google["env"])
+    assert failed is None, (failed, output[-3000:])
+    assert written() == made  # the rerun writes nothing, in Kubernetes nor in IAM
+    absent = dict(role_vars, gke_artifact_registry_state="absent")
+    failed, output = _run_role(localenv, "gke_artifact_registry", absent, writer.kubeconfig, extra_env=google["env"])
+    assert failed is None, (failed, output[-3000:])
+    gone = written()
+    assert gone["iam"] == empty["iam"], gone
+    assert all(value is None for _rv, value in gone["accounts"].values()), gone
+    assert writer.token not in output
+
+
+@pytest.fixture
+def aks_arm(acr_standin):
+    """In the Azure stand-in: a registry (ARM only, no registry behind it), an AKS cluster with a kubelet
+    identity and the local API server as its OIDC issuer, an admin service principal; role assignments,
+    identities and federated credentials are removed afterwards."""
+    standin = acr_standin["standin"]
+    if standin.registry_id is None:
+        standin.registry_id = standin.add_registry("acrrbac", "acrrbac.azurecr.io")
+    kubelet = standin.add_client(str(uuid.uuid4()), secrets.token_urlsafe(24))
+    cluster = standin.add_cluster(f"aks-rbac-{secrets.token_hex(3)}", kubelet_object_id=kubelet,
+                                  oidc_issuer="https://oidc.rbac.stand-in.test/" + secrets.token_hex(4))
+    common = {"aks_acr_registry_id": standin.registry_id, "aks_acr_cluster_id": cluster,
+              "aks_acr_tenant_id": standin.tenant_id, "aks_acr_client_id": acr_standin["client_id"],
+              "aks_acr_client_secret": acr_standin["client_secret"], "aks_acr_authority_host": standin.authority,
+              "aks_acr_arm_endpoint": standin.url, "aks_acr_ca_path": acr_standin["ca"], "aks_acr_wait_timeout": "60s"}
+    yield {"standin": standin, "kubelet": kubelet, "cluster": cluster, "vars": common}
+    standin.assignments.clear()
+    standin.identities.clear()
+    standin.federated.clear()
+
+
+def _azure_state(standin):
+    return {"assignments": sorted(a["name"] for a in standin.all_assignments()),
+            "identities": sorted(standin.identities), "federated": sorted(standin.federated)}
+
+
+AKS_CLIENT_ID = "azure.workload.identity/client-id"
+
+
+def test_aks_acr_workload_identity_runs_with_exactly_its_manifests(localenv, core, unique_ns, grant, aks_arm):
+    """aks_acr in workload_identity mode: check mode with aks_acr_workload_identity-read.yml; for real
+    with aks_acr_workload_identity-write.yml it makes the identity, its federated credential and the pull
+    role and annotates the ServiceAccount; the rerun writes nothing; state=absent removes the annotations,
+    then the Azure side. Each verb taken away (2 in check mode, 4 for writing): the role fails naming the
+    rule, with nothing written in Kubernetes nor in Azure (the identity comes after the check-mode pass
+    with check_rights)."""
+    standin = aks_arm["standin"]
+    ns = unique_ns("rbacawi")
+    core.create_namespaced_service_account(ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="scanner")))
+    ident = (f"/subscriptions/{standin.subscription}/resourceGroups/{standin.resource_group}/providers/"
+             f"Microsoft.ManagedIdentity/userAssignedIdentities/scanner-{secrets.token_hex(3)}")
+    role_vars = dict(aks_arm["vars"], aks_acr_mode="workload_identity", aks_acr_identity_id=ident,
+                     aks_acr_workload_namespace=ns, aks_acr_workload_service_account="scanner")
+
+    def written():
+        return {"azure": _azure_state(standin), "accounts": _accounts(core, ns, AKS_CLIENT_ID)}
+
+    reader = grant("docs/rbac/aks_acr_workload_identity-read.yml")
+    writer = grant("docs/rbac/aks_acr_workload_identity-write.yml")
+    empty = _identity_matrix(localenv, "aks_acr", role_vars, reader, writer, written, ns)
+    assert empty["azure"] == {"assignments": [], "identities": [], "federated": []}, empty
+
+    failed, output = _run_role(localenv, "aks_acr", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    made = written()
+    (identity,) = standin.identities.values()
+    assert made["accounts"]["scanner"][1] == identity["properties"]["clientId"], made
+    assert len(made["azure"]["assignments"]) == 1 and len(made["azure"]["federated"]) == 1, made
+    failed, output = _run_role(localenv, "aks_acr", role_vars, writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert written() == made  # the rerun writes nothing
+    failed, output = _run_role(localenv, "aks_acr", dict(role_vars, aks_acr_state="absent"), writer.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    gone = written()
+    assert gone["azure"] == empty["azure"] and gone["accounts"]["scanner"][1] is None, gone
+    assert writer.token not in output and aks_arm["vars"]["aks_acr_client_secret"] not in output
+
+
+def test_aks_acr_attach_needs_no_kubernetes_rights(localenv, grant, aks_arm):
+    """aks_acr in attach mode (without a canary) writes only in Azure: with a kubeconfig whose
+    ServiceAccount is bound to nothing at all, check mode plans the pull role, the real run makes it
+    for the cluster's kubelet identity, the rerun writes nothing and state=absent removes it."""
+    standin = aks_arm["standin"]
+    nobody = grant(None)
+    assert not nobody.allowed("", "namespaces", "list") and not nobody.allowed("", "secrets", "list", "default")
+    role_vars = dict(aks_arm["vars"], aks_acr_mode="attach")
+    failed, output = _run_role(localenv, "aks_acr", role_vars, nobody.kubeconfig, check=True)
+    assert failed is None, (failed, output[-3000:])
+    assert standin.all_assignments() == []
+    failed, output = _run_role(localenv, "aks_acr", role_vars, nobody.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    (made,) = standin.all_assignments()
+    assert made["properties"]["principalId"] == aks_arm["kubelet"], made
+    failed, output = _run_role(localenv, "aks_acr", role_vars, nobody.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert [a["name"] for a in standin.all_assignments()] == [made["name"]]
+    failed, output = _run_role(localenv, "aks_acr", dict(role_vars, aks_acr_state="absent"), nobody.kubeconfig)
+    assert failed is None, (failed, output[-3000:])
+    assert standin.all_assignments() == []

@@ -4,6 +4,7 @@
     grant.kubeconfig                       # a kubeconfig file: server, CA, a TokenRequest token; nothing else
     grant.set_rules(without(grant.rules, ("", "secrets", "update")))   # waits until the authorizer agrees
     grant.close()                          # deletes the ClusterRole and its bindings
+    for triple in take_away_each(grant): ...   # each verb of the manifest taken away in turn, then put back
 
 The manifest's ClusterRole is created under a unique name and bound to the ServiceAccount with a
 ClusterRoleBinding (``namespaces=None``), or with one RoleBinding per namespace in ``namespaces``
@@ -67,6 +68,21 @@ def without(rules: Sequence[dict], triple: Triple) -> List[dict]:
     return out
 
 
+def take_away_each(grant: "Grant"):
+    """Each (api group, resource, verb) of the grant's manifest in turn, with the ServiceAccount's rules
+    set to the manifest without it (waiting until the authorizer agrees); the whole manifest is put back
+    after the last one. The take-a-verb-away matrix of every manifest test::
+
+        for triple in take_away_each(grant):
+            run = ...                      # a scenario that needs that verb
+            assert run.failed ...          # naming the verb, the resource, the scope and the rule
+    """
+    for triple in triples(grant.manifest_rules):
+        grant.set_rules(without(grant.manifest_rules, triple))
+        yield triple
+    grant.set_rules(grant.manifest_rules)
+
+
 class Grant:
     """A ServiceAccount bound to one ClusterRole built from a manifest; see the module docstring."""
 
@@ -78,23 +94,15 @@ class Grant:
         self.sa_namespace = sa_namespace
         self.sa = "rl-bot"
         self.namespaces = list(namespaces) if namespaces is not None else None
-        doc = load_manifest(manifest)
+        # manifest=None: a ServiceAccount bound to nothing (no ClusterRole, no binding): no rights at all
+        nothing = {"metadata": {"name": "registrylink-nothing"}, "rules": []}
+        doc = load_manifest(manifest) if manifest is not None else nothing
         self.manifest_rules = doc["rules"]
         self.rules = doc["rules"]
         self.name = f"{doc['metadata']['name']}-{secrets.token_hex(3)}"
+        self.bound = manifest is not None
         self.core.create_namespaced_service_account(sa_namespace, k8s.V1ServiceAccount(
             metadata=k8s.V1ObjectMeta(name=self.sa)))
-        self.rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=self.name),
-                                                        rules=self._rules(self.rules)))
-        role_ref = k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=self.name)
-        subject = k8s.RbacV1Subject(kind="ServiceAccount", name=self.sa, namespace=sa_namespace)
-        if self.namespaces is None:
-            self.rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
-                metadata=k8s.V1ObjectMeta(name=self.name), role_ref=role_ref, subjects=[subject]))
-        else:
-            for ns in self.namespaces:
-                self.rbac.create_namespaced_role_binding(ns, k8s.V1RoleBinding(
-                    metadata=k8s.V1ObjectMeta(name=self.name), role_ref=role_ref, subjects=[subject]))
         token = self.core.create_namespaced_service_account_token(self.sa, sa_namespace, k8s.AuthenticationV1TokenRequest(
             spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
         self.token = token
@@ -106,6 +114,19 @@ class Grant:
             "users": [{"name": "bot", "user": {"token": token}}],
             "contexts": [{"name": "bot", "context": {"cluster": "c", "user": "bot"}}],
         }))
+        if not self.bound:
+            return
+        self.rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=self.name),
+                                                        rules=self._rules(self.rules)))
+        role_ref = k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=self.name)
+        subject = k8s.RbacV1Subject(kind="ServiceAccount", name=self.sa, namespace=sa_namespace)
+        if self.namespaces is None:
+            self.rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=self.name), role_ref=role_ref, subjects=[subject]))
+        else:
+            for ns in self.namespaces:
+                self.rbac.create_namespaced_role_binding(ns, k8s.V1RoleBinding(
+                    metadata=k8s.V1ObjectMeta(name=self.name), role_ref=role_ref, subjects=[subject]))
         self._wait()
 
     @staticmethod
@@ -145,6 +166,8 @@ class Grant:
             time.sleep(0.1)
 
     def close(self) -> None:
+        if not self.bound:
+            return
         if self.namespaces is None:
             _ignore_404(self.rbac.delete_cluster_role_binding, self.name)
         else:

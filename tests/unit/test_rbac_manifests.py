@@ -72,7 +72,7 @@ def test_pull_canary_check_mode_is_inside_its_write_manifest():
     assert grants(RBAC / "pull_canary-check.yml") < grants(RBAC / "pull_canary-write.yml")
 
 
-@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr"])
+@pytest.mark.parametrize("role", ["eks_ecr", "aks_acr", "gke_artifact_registry"])
 def test_token_mode_roles_are_the_union_of_their_modules(role):
     for variant in ("read", "write"):
         union = grants(RBAC / f"registry_secret-{variant}.yml") | grants(RBAC / f"sa_pull_secret-{variant}.yml")
@@ -86,3 +86,13 @@ def test_eks_ecr_identity_mode_is_inside_sa_pull_secret():
         # only annotations: no Secret and no Pod is read, no Pod restarted
         assert grants(RBAC / f"eks_ecr_identity-{variant}.yml") == {
             t for t in grants(RBAC / f"sa_pull_secret-{variant}.yml") if t[1] in ("namespaces", "serviceaccounts")}
+
+
+@pytest.mark.parametrize("role", ["gke_artifact_registry", "aks_acr"])
+def test_workload_identity_modes_are_inside_sa_pull_secret(role):
+    for variant in ("read", "write"):
+        # only annotations, as eks_ecr's identity mode; aks_acr never creates the ServiceAccount
+        expected = grants(RBAC / f"eks_ecr_identity-{variant}.yml")
+        if role == "aks_acr":
+            expected -= {("", "serviceaccounts", "create")}
+        assert grants(RBAC / f"{role}_workload_identity-{variant}.yml") == expected

@@ -10,6 +10,8 @@
 #      (cached in ~/.cache)
 #   4. GKE's kubelet image credential provider plugin auth-provider-gcp via
 #      hack/build-gcp-credential-provider.sh (cached in ~/.cache; needs Go once)
+#   5. acr-credential-provider (AKS's kubelet image credential provider, for the AKS node pull
+#      test) via hack/build-acr-credential-provider.sh (cached in ~/.cache)
 # Environment: PYTHON=/path/to/python3.x to choose the interpreter; SKIP_KUBE_BUILD=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -93,3 +95,8 @@ fi
 # (one to two minutes cold, see docs/local-environment.md).
 apg="$("$HERE/build-gcp-credential-provider.sh")"
 say "auth-provider-gcp: $apg"
+
+# --- 5. acr-credential-provider -----------------------------------------------------------
+# The kubelet plugin of AKS nodes (tests/integration/test_aks_node_pull.py); needs Go the first
+# time only, like steps 3 and 4.
+"$HERE/build-acr-credential-provider.sh"

@@ -11,9 +11,16 @@ kubelet. One threaded HTTPS server on 127.0.0.1 plays:
   when one of the identity's federated credentials names its issuer, subject and audience and its
   signature verifies with the issuer's key (:attr:`AzureStandIn.trusted_issuers`). The access token
   is a JWT with ``aud`` (the requested scope without ``/.default``), ``tid``, ``oid``, ``appid``, ``iat``/``nbf``/``exp``.
+* **a managed identity endpoint** in the App Service form that azure-identity's
+  ``ManagedIdentityCredential`` uses when ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` are set (a
+  node's IMDS address, 169.254.169.254, cannot be moved): ``GET /msi/token?api-version=2019-08-01&
+  resource=<audience>&client_id=<id>`` with the header ``X-IDENTITY-HEADER`` =
+  :attr:`AzureStandIn.identity_header` answers a token of the managed identity with that client ID (a
+  cluster's kubelet identity, or a user-assigned identity made through ARM).
 * **the ACR token service** of one registry (the ``service``):
-  ``POST /oauth2/exchange`` (``grant_type=access_token``, ``service``, ``tenant``,
-  ``access_token``) answers ``{"refresh_token": <JWT>}``; ``/oauth2/token`` issues registry
+  ``POST /oauth2/exchange`` (``grant_type=access_token``, or ``access_token_refresh_token`` as
+  AKS's acr-credential-provider sends it, ``service``, ``tenant``, ``access_token``) answers
+  ``{"refresh_token": <JWT>}``; ``/oauth2/token`` issues registry
   access tokens in both documented forms: ``GET ?service=&scope=`` with HTTP Basic (user
   ``00000000-0000-0000-0000-000000000000`` and the refresh token as password) and the OAuth2
   ``POST`` form (``grant_type=refresh_token`` or ``grant_type=password``, the form containerd
@@ -68,6 +75,9 @@ from tests.support.token_server import SigningKey
 NULL_USER = "00000000-0000-0000-0000-000000000000"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ARM_AUDIENCE = "https://management.azure.com"
+#: Resource Manager's audiences: the current one and the classic one, which azcontainerregistry (and so
+#: AKS's acr-credential-provider) requests for the public cloud; the token service takes both
+ARM_AUDIENCES = (ARM_AUDIENCE, "https://management.core.windows.net")
 ACR_AUDIENCE = "https://containerregistry.azure.net"
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPO_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
@@ -119,6 +129,8 @@ class AzureStandIn:
         self.identities: Dict[str, Dict[str, Any]] = {}     # user-assigned identity id (lower) -> body
         self.federated: Dict[str, Dict[str, Any]] = {}      # federated credential id (lower) -> body
         self.trusted_issuers: Dict[str, str] = {}           # OIDC issuer URL -> PEM public key of its tokens
+        self.managed_identities: Set[str] = set()           # client IDs the managed identity endpoint serves
+        self.identity_header = secrets.token_urlsafe(24)    # the IDENTITY_HEADER secret of that endpoint
         self.entra_key = SigningKey("RS256")
         self.registry_key = SigningKey("ES256")
         self.rootcertbundle = str(self.workdir / "acr-token-signer.crt")
@@ -227,6 +239,11 @@ class AzureStandIn:
                                f"_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool"),
                 "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, "client:" + kubelet_object_id)),
                 "objectId": kubelet_object_id}}
+            # the kubelet identity is a managed identity of the tenant: the managed identity endpoint
+            # gives the node its tokens (oid = the object ID the assignment names)
+            kubelet_client = props["identityProfile"]["kubeletidentity"]["clientId"]
+            self.object_ids.setdefault(kubelet_client, kubelet_object_id)
+            self.managed_identities.add(kubelet_client)
         self.clusters[rid.lower()] = {"id": rid, "name": name, "type": "Microsoft.ContainerService/ManagedClusters",
                                       "location": "westeurope",
                                       "identity": {"type": "SystemAssigned"} if kubelet_object_id else None,
@@ -487,6 +504,7 @@ class AzureStandIn:
             self.identities[ident_id.lower()] = new
             # the identity is a service principal of the tenant (entra_token(client_id, ...) names its oid)
             self.object_ids[new["properties"]["clientId"]] = oid
+            self.managed_identities.add(new["properties"]["clientId"])
         handler._send(201, new)
 
     def _federated_credential(self, handler: Any, method: str, fid: str, name: str, body: Any) -> None:
@@ -764,6 +782,34 @@ class AzureStandIn:
                                  "ext_expires_in": standin.entra_ttl,
                                  "access_token": standin.entra_token(client_id, audience)})
 
+            def _msi_token(self, query: Dict[str, List[str]]) -> None:
+                """The managed identity endpoint (App Service form, api-version 2019-08-01)."""
+                def get(key: str) -> str:
+                    return (query.get(key) or [""])[0]
+
+                client_id, resource = get("client_id"), get("resource")
+                header_ok = secrets.compare_digest(self.headers.get("X-IDENTITY-HEADER") or "",
+                                                   standin.identity_header)
+                ok = header_ok and get("api-version") == "2019-08-01" and client_id in standin.managed_identities
+                self._record("msi_token", client_id=client_id, resource=resource, ok=ok,
+                             user_agent=self.headers.get("User-Agent"))
+                if not header_ok:
+                    self._send(401, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER is wrong"})
+                    return
+                if get("api-version") != "2019-08-01" or not resource:
+                    self._send(400, {"error": "invalid_request", "error_description":
+                                     "api-version 2019-08-01 and resource are required"})
+                    return
+                if not ok:
+                    self._send(400, {"error": "invalid_request", "error_description":
+                                     f"Identity not found: no managed identity with client_id {client_id!r} is "
+                                     "assigned to this resource"})
+                    return
+                audience = resource[:-len("/.default")] if resource.endswith("/.default") else resource
+                token = standin.entra_token(client_id, audience.rstrip("/"))
+                self._send(200, {"access_token": token, "expires_on": str(int(time.time()) + standin.entra_ttl),
+                                 "resource": resource, "token_type": "Bearer", "client_id": client_id})
+
             # ACR token service -----------------------------------------------------------
             def _exchange(self) -> None:
                 form = self._form()
@@ -774,8 +820,8 @@ class AzureStandIn:
                 claims = standin._claims(standin.entra_key, get("access_token"))
                 audience = (claims or {}).get("aud")
                 record = dict(grant_type=get("grant_type"), service=get("service"), tenant=get("tenant"),
-                              audience=audience, ok=False)
-                if get("grant_type") != "access_token":
+                              audience=audience, ok=False, user_agent=self.headers.get("User-Agent"))
+                if get("grant_type") not in ("access_token", "access_token_refresh_token"):
                     self._record("exchange", **record)
                     self._acr_error(400, "unsupported grant_type")
                     return
@@ -787,12 +833,12 @@ class AzureStandIn:
                     self._record("exchange", **record)
                     self._acr_error(401, "invalid or expired Microsoft Entra access token")
                     return
-                if audience == ARM_AUDIENCE and not standin.arm_audience_allowed:
+                if audience in ARM_AUDIENCES and not standin.arm_audience_allowed:
                     self._record("exchange", **record)
                     self._acr_error(401, "ARM audience tokens are disabled for this registry "
                                          "(azureADAuthenticationAsArmPolicy); use an ACR audience token")
                     return
-                if audience not in (ARM_AUDIENCE, ACR_AUDIENCE) or (get("tenant") and get("tenant") != claims["tid"]):
+                if audience not in ARM_AUDIENCES + (ACR_AUDIENCE,) or (get("tenant") and get("tenant") != claims["tid"]):
                     self._record("exchange", **record)
                     self._acr_error(401, "access token audience or tenant not accepted")
                     return
@@ -893,6 +939,8 @@ class AzureStandIn:
                 segs = [s for s in parts.path.split("/") if s]
                 if parts.path == "/oauth2/token":
                     self._token_get(parse_qs(parts.query))
+                elif parts.path == "/msi/token":
+                    self._msi_token(parse_qs(parts.query))
                 elif len(segs) == 4 and segs[1:] == ["v2.0", ".well-known", "openid-configuration"]:
                     self._openid(segs[0])
                 else:

@@ -831,7 +831,7 @@ def start_registry(workdir: os.PathLike, auth: Optional[str] = "htpasswd", delet
                    token_rootcertbundle: Optional[os.PathLike] = None, token_issuer: Optional[str] = None,
                    username: Optional[str] = None, password: Optional[str] = None, port: Optional[int] = None,
                    ca: Optional[CertPair] = None, log: Optional[os.PathLike] = None,
-                   timeout: float = 30.0) -> Registry:
+                   timeout: float = 30.0, sans: Sequence[str] = ()) -> Registry:
     """Start a distribution registry on a free loopback port and wait until /v2/ answers
     (401 with auth, 200 without).
 
@@ -840,6 +840,7 @@ def start_registry(workdir: os.PathLike, auth: Optional[str] = "htpasswd", delet
       to 'registrylink-token-issuer') or None (anonymous).
     - ``tls``: serve HTTPS with a certificate for 127.0.0.1 and localhost signed by ``ca``
       (a CertPair) or by a new CA written to ``<workdir>/ca.crt``; False serves plain HTTP.
+      ``sans``: more names for the certificate (a login server name that a proxy routes here).
     - ``delete_enabled``: ``storage.delete.enabled``.
 
     Returns a Registry (url, host, port, ca, username, password, stop(); usable as a
@@ -855,7 +856,7 @@ def start_registry(workdir: os.PathLike, auth: Optional[str] = "htpasswd", delet
     if tls:
         ca = ca or make_ca(workdir, "ca", cn="registrylink registry CA")
         ca_cert, ca_key = ca.cert, ca.key
-        server = make_cert(workdir, "server", ca, cn="localhost", sans=("127.0.0.1", "localhost"))
+        server = make_cert(workdir, "server", ca, cn="localhost", sans=("127.0.0.1", "localhost", *sans))
     htpasswd = None
     if auth == "htpasswd":
         username = username or f"rl-{secrets.token_hex(3)}"

@@ -5,7 +5,7 @@ cluster's kubelet identity (a managed identity) through the Azure STAND-IN, exch
 token at the registry's ``/oauth2/exchange``, and containerd pulling from the real distribution
 registry with the ACR refresh token. No image pull Secret anywhere.
 
-Before the attach the kubelet's pull fails with the registry's 401; the role grants AcrPull to the
+Before the attach the kubelet's pull fails with the registry's refusal (401, ``insufficient_scope``); the role grants AcrPull to the
 kubelet identity read from the managed cluster and its canary Pod pulls; after ``state: absent`` a
 fresh pull (``imagePullPolicy: Always``) fails again. tests/support/aks_node.py says what stands in
 for what. Needs `make up` and the plugin binary; fails (never skips) without either.
@@ -94,7 +94,9 @@ def test_kubelet_pulls_with_acr_credential_provider_only_while_attached(localenv
     # before the attach: the plugin signs in and exchanges, the registry grants nothing, the kubelet fails
     item = canary(localenv, aks, ns)
     assert item["verdict"] == "pull_failed" and not item["pulled"], item
-    assert "401 Unauthorized" in item["kubelet_message"] or "authorization failed" in item["kubelet_message"], item
+    # the registry's 401 for a token without the repository's pull scope, in containerd's words
+    assert "pull access denied" in item["kubelet_message"], item
+    assert "insufficient_scope: authorization failed" in item["kubelet_message"], item
     (msi, *_more) = standin.log("msi_token")
     assert msi["ok"] and msi["client_id"] == aks["kubelet_client"]
     # the classic Resource Manager audience: azcontainerregistry's audience for the public cloud
@@ -131,4 +133,6 @@ def test_kubelet_pulls_with_acr_credential_provider_only_while_attached(localenv
     assert aks["admin_pw"] not in out
     item = canary(localenv, aks, ns)
     assert item["verdict"] == "pull_failed" and not item["pulled"], item
-    assert "401 Unauthorized" in item["kubelet_message"] or "authorization failed" in item["kubelet_message"], item
+    # the registry's 401 for a token without the repository's pull scope, in containerd's words
+    assert "pull access denied" in item["kubelet_message"], item
+    assert "insufficient_scope: authorization failed" in item["kubelet_message"], item

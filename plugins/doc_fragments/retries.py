@@ -29,11 +29,13 @@ options:
       - How often one request is retried after a retryable failure, for the Kubernetes API server
         and for registries. C(0) turns retries off; at most C(20).
       - "Retryable: HTTP 429 and 500, 502, 503, 504 (a registry C(DELETE) only after 429, 502, 503, 504),
-        and for the API server a refused connection (the request was not sent) and, for reads only,
-        a connection that broke."
+        a refused connection (the request was not sent; for the API server and for registries, every
+        method) and, for reads only, a connection that broke. A write (a registry C(DELETE)) whose
+        connection broke after it was sent is never retried: it may have been applied."
       - When every retry failed the task fails with the last error and says that it gave up after
-        O(request_retries) retries. Once the API server refused every retry of a request, the rest
-        of the task's requests to it fail at once as C(not sent) instead of each waiting out its retries.
+        O(request_retries) retries. Once the API server (or a registry) refused every retry of a request,
+        the rest of the task's requests to it fail at once as C(not sent) instead of each waiting out its
+        retries.
     type: int
     default: 5
   retry_max_wait:
@@ -47,7 +49,7 @@ options:
     default: 30
 notes:
   - Every module with these options returns C(retries), the retries the task made
-    (C(count), C(waited_seconds), C(by_reason) such as C(HTTP 429), C(connection refused) or
-    C(HTTP 409 conflict) (a write that lost a race with another writer, redone on a fresh read),
+    (C(count), C(waited_seconds), C(by_reason) such as C(HTTP 429), C(connection refused),
+    C(connection broken) or C(HTTP 409 conflict) (a write that lost a race with another writer, redone on a fresh read),
     C(by_target) C(kubernetes) / C(registry)), also when it fails.
 '''

@@ -338,7 +338,9 @@ class GcRunner(object):
 
     def _delete_one(self, entry):
         """Delete one planned entry. Returns ``(status, detail)`` with status among
-        deleted / absent / skipped / failed / not_attempted."""
+        deleted / absent / skipped / failed / unknown / not_attempted. ``unknown``: the DELETE was sent
+        and its connection broke (or timed out) before the answer, so the registry may have applied it;
+        ``failed``: the registry answered with an error, or the request never reached it."""
         if self._stop.is_set():
             return 'not_attempted', self._stop_reason
         repo = entry.repository
@@ -362,6 +364,9 @@ class GcRunner(object):
                 return 'failed', UNSUPPORTED_MSG
             if exc.category == 'not_found':
                 return 'absent', 'already deleted'
+            if getattr(exc, 'request_sent', None) and exc.category in ('connect', 'timeout'):
+                return 'unknown', ('%s; the manifest may have been deleted: read back (check mode) or run the task '
+                                   'again' % exc.msg)
             return 'failed', exc.msg
         return 'deleted', None
 
@@ -447,9 +452,10 @@ class GcRunner(object):
             first = waves[0][0]
             first_result = self._delete_one(first)
             outcome[(first.repository, first.digest)] = first_result
-            if first_result[0] == 'failed':
+            if first_result[0] in ('failed', 'unknown'):
                 why = self._stop_reason if self._stop.is_set() else (
-                    'the first delete in this repository failed: %s' % first_result[1])
+                    'the first delete in this repository %s: %s' % (
+                        'failed' if first_result[0] == 'failed' else 'has an unknown outcome', first_result[1]))
                 for e in entries[:]:
                     if e is not first:
                         outcome[(e.repository, e.digest)] = ('not_attempted', why)
@@ -508,34 +514,49 @@ class GcRunner(object):
                 outcome = self.apply(plan, states, pool)
         result = self._result(plan, states, notes, matched, clusters_report, protected, outcome)
         failed = [o for o in outcome.values() if o[0] == 'failed']
+        unknown = [o for o in outcome.values() if o[0] == 'unknown']
         if self._stop.is_set():
             failure = self._stop_reason
-        elif failed:
-            failure = '%d planned deletion(s) failed: %s' % (len(failed), '; '.join(sorted(set(
-                o[1] for o in failed)))[:2000])
+        elif failed or unknown:
+            parts = []
+            if failed:
+                parts.append('%d planned deletion(s) failed: %s' % (len(failed), '; '.join(sorted(set(
+                    o[1] for o in failed)))[:2000]))
+            if unknown:
+                parts.append('%d deletion(s) have an unknown outcome (the DELETE was sent and the connection broke '
+                             'before the answer: the registry may have applied it; read back with check mode, or run '
+                             'the task again, which deletes only what is still there): %s' % (
+                                 len(unknown), '; '.join(sorted(set(o[1] for o in unknown)))[:2000]))
+            failure = '; '.join(parts)
         return result, failure
 
     def _result(self, plan, states, notes, matched, clusters_report, protected, outcome):
         plan_dict = plan.to_dict()
         deleted, not_deleted, results = [], [], []
         summary = dict(repositories=0, tags=0, digests=0, planned=0, deleted=0, kept=0, not_deleted=0, failed=0,
-                       protected_in_use=0)
+                       unknown=0, protected_in_use=0)
+        outcomes = {'deleted': [], 'not_deleted': [], 'unknown': []}
         state_by_name = dict((s.name, s) for s in states)
         for rp in plan.repositories:
             state = state_by_name[rp.name]
-            r_deleted, r_not, r_failed = [], [], 0
+            r_deleted, r_not, r_failed, r_unknown = [], [], 0, 0
             for e in rp.delete:
                 item = {'repository': e.repository, 'digest': e.digest, 'tags': list(e.tags)}
                 if self.check_mode:
                     continue
                 status, why = outcome.get((e.repository, e.digest), ('not_attempted', 'not attempted'))
+                ref = '%s@%s' % (e.repository, e.digest)
                 if status == 'deleted':
                     r_deleted.append(item)
+                    outcomes['deleted'].append(ref)
                 else:
                     item.update(status=status, reason=why)
                     r_not.append(item)
+                    outcomes['unknown' if status == 'unknown' else 'not_deleted'].append(ref)
                     if status == 'failed':
                         r_failed += 1
+                    elif status == 'unknown':
+                        r_unknown += 1
             in_use = [e for e in rp.keep if e.reason.startswith('protected: in use')]
             if not getattr(state, 'exists', True):
                 action = 'absent'
@@ -543,6 +564,8 @@ class GcRunner(object):
                 action = 'would_delete' if rp.delete else 'unchanged'
             elif r_failed:
                 action = 'failed'
+            elif r_unknown:
+                action = 'unknown'
             elif r_deleted:
                 action = 'deleted' if not r_not else 'partially_deleted'
             elif r_not:
@@ -573,6 +596,7 @@ class GcRunner(object):
             summary['kept'] += res['kept']
             summary['not_deleted'] += len(r_not)
             summary['failed'] += r_failed
+            summary['unknown'] += r_unknown
             summary['protected_in_use'] += res['in_use']
         result = {
             'changed': bool(deleted) if not self.check_mode else bool(plan.deletions()),
@@ -587,6 +611,8 @@ class GcRunner(object):
                 'protected_digests': sum(len(v) for v in protected.values()),
             },
         }
+        if not self.check_mode and plan.deletions():
+            result['delete_outcomes'] = outcomes
         if self.want_diff:
             result['diff'] = self.diff(plan_dict, states)
         return result

@@ -35,6 +35,7 @@ from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._er
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import decode_jwt_claims, parse_rate_limit
 from ansible_collections.registrylink.k8s.plugins.module_utils._errors import ItemsFailed, RegistryError, ValidationError
 from ansible_collections.registrylink.k8s.plugins.module_utils._module import Runner
+from ansible_collections.registrylink.k8s.plugins.module_utils._retry import current_policy
 from ansible_collections.registrylink.k8s.plugins.module_utils._registry_host import (
     ACR_NULL_GUID, DOCKER_HUB_API_HOST, GAR_HOST_RE, api_host, is_ecr_host,
 )
@@ -176,7 +177,8 @@ def tls_check(host, port, ca_path=None, validate_certs=True, timeout=10):
     Returns ``(facts, latency_ms, error)``: ``facts`` (protocol, cipher, certificate, verified),
     ``latency_ms`` (``dns``, ``connect``, ``tls``), ``error`` None or ``(category, message)``. On a
     verification failure the certificate is fetched again without verification to report its
-    subject and issuer; no data is ever sent on that connection.
+    subject and issuer; no data is ever sent on that connection. A refused connection is retried
+    with the task's retry policy (counted as ``connection refused``), as the registry client does.
     """
     latency = {}
     facts = {'validate_certs': bool(validate_certs), 'ca_path': ca_path, 'verified': False}
@@ -191,21 +193,38 @@ def tls_check(host, port, ca_path=None, validate_certs=True, timeout=10):
     latency['dns'] = int((time.time() - t0) * 1000)
     facts['addresses'] = sorted(set(info[4][0] for info in infos))[:8]
 
-    def connect():
-        last = None
+    def connect_once():
+        last, refused = None, True
         for family, socktype, proto, _canon, addr in infos:
             sock = socket.socket(family, socktype, proto)
             sock.settimeout(timeout)
             try:
                 sock.connect(addr)
-                return sock, None
+                return sock, None, False
             except socket.timeout:
                 sock.close()
+                refused = False
                 last = ('timeout', 'connecting to %s:%s timed out after %ss' % (host, port, timeout))
             except OSError as exc:
                 sock.close()
+                refused = refused and isinstance(exc, ConnectionRefusedError)
                 last = ('connect', 'connecting to %s:%s failed: %s' % (host, port, exc.strerror or exc))
-        return None, last
+        return None, last, refused
+
+    def connect():
+        # a refused connection (a registry restarting) is retried as the registry client does
+        policy = current_policy()
+        attempt = 0
+        while True:
+            sock, last, refused = connect_once()
+            if sock is not None or not refused:
+                return sock, last
+            wait = policy.delay(attempt)
+            if wait is None:
+                return None, (last[0], '%s (%s)' % (last[1], policy.give_up_reason(attempt)))
+            policy.record('registry', 'connection refused', wait)
+            attempt += 1
+            time.sleep(wait)
 
     t0 = time.time()
     sock, error = connect()

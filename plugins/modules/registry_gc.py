@@ -332,8 +332,12 @@ deleted:
   elements: dict
 not_deleted:
   description:
-    - Planned deletions that did not happen, with C(status) (C(failed), C(not_attempted), C(skipped), C(absent)) and C(reason).
+    - Planned deletions that did not happen, with C(status) (C(failed), C(unknown), C(not_attempted), C(skipped), C(absent))
+      and C(reason).
     - C(skipped) means a tag moved since planning; C(absent) that it was already gone.
+    - C(unknown) means the C(DELETE) was sent and its connection broke (or timed out) before the answer, so the
+      registry may have deleted the manifest. Read back (check mode) or run the task again; the rerun deletes only
+      what is still there. C(failed) means the registry answered with an error, or the request never reached it.
   returned: always
   type: list
   elements: dict
@@ -347,7 +351,9 @@ results:
       description: Repository name.
       type: str
     action:
-      description: C(deleted), C(partially_deleted), C(not_deleted), C(failed), C(unchanged), C(would_delete) (check mode), C(absent) (no such repository).
+      description:
+        - C(deleted), C(partially_deleted), C(not_deleted), C(failed), C(unknown) (a deletion with an unknown outcome and
+          none failed), C(unchanged), C(would_delete) (check mode), C(absent) (no such repository).
       type: str
     ordering:
       description: See RV(plan.repositories[].ordering).
@@ -383,7 +389,16 @@ summary:
   description: Counts over all repositories.
   returned: always
   type: dict
-  sample: {repositories: 2, tags: 40, digests: 31, planned: 12, deleted: 12, kept: 19, not_deleted: 0, failed: 0, protected_in_use: 3}
+  sample: {repositories: 2, tags: 40, digests: 31, planned: 12, deleted: 12, kept: 19, not_deleted: 0, failed: 0, unknown: 0,
+           protected_in_use: 3}
+delete_outcomes:
+  description:
+    - What is known about each planned deletion, as C(repository@digest) lists, like C(write_outcomes) of the Kubernetes
+      modules. C(deleted) (the registry answered 202), C(not_deleted) (not deleted, see RV(not_deleted)), C(unknown)
+      (the C(DELETE) was sent and no answer came; it may have been applied).
+  returned: when not in check mode and the plan has deletions
+  type: dict
+  sample: {deleted: ["team/app@sha256:4f1c..."], not_deleted: ["team/app@sha256:9a0b..."], unknown: ["team/app@sha256:77d2..."]}
 repositories_matched:
   description: Each entry of O(repositories) with the repository names it stands for.
   returned: always
@@ -424,7 +439,9 @@ msg:
       reference (with C(field)), and a O(plan_fingerprint) mismatch.
     - "Failures while deleting: 'the registry refuses deletes (storage.delete.enabled=false, or the registry
       is a pull-through cache): DELETE answered 405 UNSUPPORTED' (no further DELETE is sent), or the failed
-      deletions; RV(deleted) and RV(not_deleted) then say exactly what happened."
+      deletions and those with an unknown outcome ('N deletion(s) have an unknown outcome (the DELETE was sent
+      and the connection broke before the answer ...'); RV(deleted), RV(not_deleted) and RV(delete_outcomes) then
+      say exactly what happened."
   returned: failure
   type: str
 retries:

@@ -195,6 +195,41 @@ def test_registry_5xx_after_the_retries_is_a_clear_error(localenv, registry, reg
     assert run.result["retries"]["count"] == 3
 
 
+def test_registry_restarting_refuses_connections_and_is_retried(localenv, registry, registry_proxy):
+    """The registry goes away when the probe's first request arrives (its connection is reset, and the port
+    refuses connections) and is back 3 s later: the probe's requests are retried (a refused connection was
+    never sent; the reset GET is a read) and it succeeds, every retry counted."""
+    import threading
+
+    def restart(_method, _path):
+        registry_proxy.go_down()
+        threading.Timer(3.0, registry_proxy.come_up).start()
+
+    registry_proxy.add(fp.Fault("call", method="GET", path=r"^/v2/$", times=1, func=restart))
+    run = run_module(localenv, PROBE, probe_args(registry, registry_proxy))
+    assert run.rc == 0 and run.result["ok"] is True, run.output
+    retries = run.result["retries"]
+    assert retries["by_target"] == {"registry": retries["count"]}, retries
+    assert retries["by_reason"].get("connection refused", 0) >= 1, retries
+    assert set(retries["by_reason"]) <= {"connection refused", "connection broken"}, retries
+    # the backoff without Retry-After (0.5, 1, 2, 4 s, up to 25 % more) covers the 3 s the port was closed
+    assert 2.5 <= retries["waited_seconds"] <= 10, retries
+    assert registry.password not in run.output
+    print("FIGURES registry restart: retries=%s" % retries)
+
+
+def test_registry_refusing_every_retry_is_a_clear_error(localenv, registry, registry_proxy):
+    registry_proxy.go_down()
+    run = run_module(localenv, PROBE, probe_args(registry, registry_proxy, request_retries=2, retry_max_wait=1,
+                                                 fail_on_error=True))
+    assert run.rc != 0, run.output
+    assert run.result["category"] == "connect", run.result
+    assert "connection refused (gave up after 2 retries, request_retries=2)" in run.result["msg"].lower(), \
+        run.result["msg"]
+    assert run.result["retries"]["count"] == 2
+    assert run.result["retries"]["by_reason"] == {"connection refused": 2}
+
+
 def test_registry_hang_untrusted_tls_and_dns(localenv, registry, registry_proxy, tmp_path):
     registry_proxy.add(fp.Fault("hang", method="GET", path=r"^/v2/$"))
     start = time.monotonic()
@@ -236,27 +271,37 @@ def test_registry_dies_after_the_plan_deletes_nothing_beyond_it(localenv, regist
     assert check.rc == 0, check.output
     planned = {e["digest"] for rp in check.result["plan"]["repositories"] for e in rp["delete"]}
     assert planned == {digests["v%d" % i] for i in range(4)}
-    # the registry goes away when the second DELETE arrives (that DELETE is cut on its way)
+    # the registry goes away when the second DELETE arrives: that DELETE reaches the registry (and is
+    # applied), its connection is reset before the answer, and the port refuses connections from then on
     registry_proxy.add(fp.Fault("call", method="DELETE", skip=1, times=1, func=lambda _m, _p: registry_proxy.go_down()))
-    run = run_module(localenv, GC, args)
+    run = run_module(localenv, GC, dict(args, request_retries=2, retry_max_wait=1))
     assert run.rc != 0 and run.failed, run.output
     deleted = {e["digest"] for e in run.result["deleted"]}
     not_deleted = {e["digest"] for e in run.result["not_deleted"]}
     assert deleted | not_deleted == planned and not deleted & not_deleted
     assert len(deleted) == 1 and len(not_deleted) == 3
-    assert {e["status"] for e in run.result["not_deleted"]} <= {"failed", "not_attempted"}
+    statuses = sorted(e["status"] for e in run.result["not_deleted"])
+    assert statuses.count("unknown") == 1 and set(statuses) <= {"unknown", "failed", "not_attempted"}, statuses
+    (cut,) = [e["digest"] for e in run.result["not_deleted"] if e["status"] == "unknown"]
+    assert "unknown outcome" in run.result["msg"]
+    assert registry_proxy.count("DELETE") == 2  # the cut DELETE was not sent again
+    # the next entry's HEAD was refused: retried twice, then the task's later requests fail at once
+    retries = run.result["retries"]
+    assert retries["count"] == 2 and "connection refused" in retries["by_reason"], retries
     left = registry_tags(registry, repo)
-    # nothing beyond the plan: the two kept tags are there; what was reported deleted is gone
+    # nothing beyond the plan: the two kept tags are there; what was reported deleted is gone, and so is
+    # the one reported unknown (the registry applied it; the client never got the answer)
     assert {"v4", "v5"} <= set(left)
     assert not any(digests[t] in deleted for t in left)
+    assert not any(digests[t] == cut for t in left)
     # the registry comes back: the rerun deletes the rest of the same plan, nothing more
     registry_proxy.clear()
     registry_proxy.come_up()
     run = run_module(localenv, GC, args)
     assert run.rc == 0, run.output
     assert registry_tags(registry, repo) == ["v4", "v5"]
-    print("FIGURES gc registry dies: planned=%d deleted=%d not_deleted=%d left_after=%s" % (
-        len(planned), len(deleted), len(not_deleted), left))
+    print("FIGURES gc registry dies: planned=%d deleted=%d not_deleted=%d statuses=%s retries=%s left_after=%s" % (
+        len(planned), len(deleted), len(not_deleted), statuses, retries, left))
 
 
 def test_cluster_unreadable_mid_scan_deletes_nothing(localenv, registry, api_proxy):
@@ -278,3 +323,48 @@ def test_cluster_unreadable_mid_scan_deletes_nothing(localenv, registry, api_pro
     assert unreadable and all(api_proxy.kubeconfig in u and "cannot list" in u for u in unreadable), unreadable
     assert run.result.get("deleted", []) == []
     assert registry_tags(registry, repo) == before
+
+
+@pytest.mark.parametrize("action", ["cut_after", "cut"])
+def test_registry_gc_delete_cut_after_sending_is_unknown_and_the_rerun_converges(localenv, registry, registry_proxy,
+                                                                                 action):
+    """The connection of one DELETE is reset after the request was sent: with ``cut_after`` the registry
+    applied it, with ``cut`` it never reached the registry. The client cannot tell, so both are reported
+    ``unknown`` (not ``failed``) and the DELETE is not sent again; the other deletions go on. Read back from
+    the registry: the manifest is gone (cut_after) or still there (cut). The rerun converges: it deletes
+    only what is still there, and the run after it changes nothing."""
+    import secrets
+    repo = "it/faults-%s/app" % secrets.token_hex(3)
+    digests = push_versions(registry, repo)
+    args = {"registry": registry_proxy.netloc, "registry_ca_path": registry_proxy.ca, "username": registry.username,
+            "password": registry.password, "repositories": [repo], "keep_last": 2, "in_use_protection": False,
+            "max_concurrency": 1}
+    planned = {digests["v%d" % i] for i in range(4)}
+    fault = registry_proxy.add(fp.Fault(action, method="DELETE", skip=1, times=1))
+    run = run_module(localenv, GC, args)
+    assert run.rc != 0 and run.failed, run.output
+    assert fault.injected == 1 and registry_proxy.count("DELETE") == 4  # 4 planned, the cut one not repeated
+    (unknown,) = [e for e in run.result["not_deleted"] if e["status"] == "unknown"]
+    assert len(run.result["not_deleted"]) == 1
+    assert {e["digest"] for e in run.result["deleted"]} == planned - {unknown["digest"]}
+    assert "may have been deleted" in unknown["reason"] and "unknown outcome" in run.result["msg"]
+    assert run.result["summary"]["unknown"] == 1 and run.result["summary"]["failed"] == 0
+    outcomes = run.result["delete_outcomes"]
+    assert outcomes["unknown"] == ["%s@%s" % (repo, unknown["digest"])] and len(outcomes["deleted"]) == 3
+    assert outcomes["not_deleted"] == []
+    assert run.result["retries"]["count"] == 0
+    left = registry_tags(registry, repo)
+    still_there = any(digests[t] == unknown["digest"] for t in left)
+    assert still_there is (action == "cut"), (action, left)
+    assert registry.password not in run.output
+
+    registry_proxy.clear()
+    rerun = run_module(localenv, GC, args)
+    assert rerun.rc == 0, rerun.output
+    assert [e["digest"] for e in rerun.result["deleted"]] == ([unknown["digest"]] if action == "cut" else [])
+    assert rerun.changed is (action == "cut")
+    assert registry_tags(registry, repo) == ["v4", "v5"]
+    third = run_module(localenv, GC, args)
+    assert third.rc == 0 and third.changed is False and third.result["deleted"] == []
+    print("FIGURES gc delete %s: deleted=%d unknown=1 applied=%s rerun_deleted=%d" % (
+        action, len(run.result["deleted"]), not still_there, len(rerun.result["deleted"])))

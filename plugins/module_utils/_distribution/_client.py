@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - reported by the module through 
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._auth import TokenAuth
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import (
-    category_error, classify_exception, granted_text, looks_expired, parse_error_body, redact_url, safe_headers,
+    category_error, classify_exception, exc_chain, granted_text, looks_expired, parse_error_body, redact_url, safe_headers,
     safe_text,
 )
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._headers import (
@@ -66,6 +66,24 @@ REPOSITORY_RE = re.compile(r'^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # DELETE is retried only where the request was almost certainly not processed.
 RETRY_STATUSES_UNSAFE = (429, 502, 503, 504)
+# Methods retried after a connection that broke once the request may have been sent (they change nothing).
+IDEMPOTENT_METHODS = ('GET', 'HEAD')
+
+
+def request_sent(exc, category):
+    """Whether a request that failed with the transport exception ``exc`` (classified as ``category``) may
+    have reached the server: False when no connection was made (refused, DNS, a TLS handshake that failed,
+    no connection within the connect timeout), True when the connection broke or timed out afterwards (the
+    server may have processed it)."""
+    if category == 'dns' or category.startswith('tls_') or category == 'plain_http':
+        return False
+    chain = list(exc_chain(exc))
+    names = set(type(e).__name__ for e in chain)
+    if names & set(('NewConnectionError', 'ConnectTimeoutError', 'ConnectTimeout', 'ConnectionRefusedError',
+                    'NameResolutionError')):
+        return False
+    return 'connection refused' not in ' '.join(str(e) for e in chain).lower()
+
 
 ManifestInfo = collections.namedtuple('ManifestInfo', ['digest', 'media_type', 'size', 'headers'])
 
@@ -168,6 +186,7 @@ class RegistryClient(TokenAuth):
             self._verify = bool(validate_certs)
         self.trace = []
         self.warnings = []
+        self._unreachable = None     # why the registry was given up as unreachable in this task
         self.challenge = None        # the Challenge chosen at ping (None: anonymous access allowed)
         self.challenges = []         # every challenge the registry offered
         self.auth_scheme = None      # 'bearer' | 'basic' | None
@@ -203,7 +222,11 @@ class RegistryClient(TokenAuth):
 
         ``auth_header`` (an ``Authorization`` value) is attached only while the request stays on the
         same scheme, host and port as ``url``; a redirect elsewhere drops it (docs/reference/registry-protocol.md).
-        Transport failures become ``RegistryError`` with a stable category.
+        Transport failures become ``RegistryError`` with a stable category and ``request_sent`` (False: the
+        request never reached the server; True: it may have been processed). A refused connection (the
+        request was not sent) is retried for every method, a connection that broke after the request
+        was sent only for GET and HEAD; each retry is counted in the task's retry policy. Once every
+        retry of a refused connection failed, later requests of this client fail at once (not sent).
         """
         origin = _host_port(url)
         origin_scheme = urlsplit(url).scheme
@@ -211,6 +234,12 @@ class RegistryClient(TokenAuth):
         current = url
         redirects = 0
         retry_statuses = RETRY_STATUSES if method in ('GET', 'HEAD') else RETRY_STATUSES_UNSAFE
+        if self._unreachable is not None:
+            err = category_error('%s %s: not sent: the registry %s was found unreachable earlier in this task (%s)'
+                                 % (method, redact_url(url), self.netloc, self._unreachable), 'connect',
+                                 url=redact_url(url), host=urlsplit(url).netloc, step=step)
+            err.request_sent = False
+            raise err
         while True:
             req_headers = dict(headers or {})
             same_origin = _host_port(current) == origin and urlsplit(current).scheme == origin_scheme
@@ -235,11 +264,30 @@ class RegistryClient(TokenAuth):
                     raise
                 elapsed = int((time.time() - start) * 1000)
                 category, detail, extra = classify_exception(exc)
+                sent = request_sent(exc, category)
                 self.trace.append({'step': step, 'method': method, 'url': redact_url(current), 'status': None,
                                    'elapsed_ms': elapsed, 'error': category})
+                if category == 'connect' and (not sent or method in IDEMPOTENT_METHODS):
+                    policy = self.policy
+                    wait = policy.delay(attempt) if allow_retry else None
+                    if wait is not None:
+                        policy.record('registry', 'connection broken' if sent else 'connection refused', wait)
+                        attempt += 1
+                        self._sleep(wait)
+                        continue
+                    if allow_retry:
+                        detail = '%s (%s)' % (detail, policy.give_up_reason(attempt))
+                        extra['retried'] = attempt
+                        if not sent:
+                            self._unreachable = detail
+                elif category in ('connect', 'timeout') and sent and method not in IDEMPOTENT_METHODS:
+                    detail += ('; the request was sent, so it may have been processed (not retried: %s is not '
+                               'idempotent)' % method)
                 host = urlsplit(current).netloc
-                raise category_error('%s %s: %s' % (method, redact_url(current), detail), category,
+                err = category_error('%s %s: %s' % (method, redact_url(current), detail), category,
                                      url=redact_url(current), host=host, step=step, **extra)
+                err.request_sent = sent
+                raise err
             elapsed = int((time.time() - start) * 1000)
             self.trace.append({'step': step, 'method': method, 'url': redact_url(current),
                                'status': resp.status_code, 'elapsed_ms': elapsed})

@@ -115,7 +115,8 @@ def redact_url(url):
     return urlunsplit((parts.scheme, host, parts.path, '', ''))
 
 
-def _exc_chain(exc):
+def exc_chain(exc):
+    """Every exception ``exc`` was raised from or wraps (causes, contexts, urllib3 reasons, arguments)."""
     seen = set()
     stack = [exc]
     while stack:
@@ -138,9 +139,9 @@ def classify_exception(exc):
     ``extra`` may carry ``verify_code`` / ``verify_message`` for TLS verification failures.
     """
     extra = {}
-    text = ' '.join(str(e) for e in _exc_chain(exc))
+    text = ' '.join(str(e) for e in exc_chain(exc))
     lowered = text.lower()
-    for e in _exc_chain(exc):
+    for e in exc_chain(exc):
         if isinstance(e, ssl.SSLCertVerificationError):
             code = getattr(e, 'verify_code', None)
             extra['verify_code'] = code
@@ -165,7 +166,7 @@ def classify_exception(exc):
         if 'expired' in lowered:
             return 'tls_expired', 'certificate verify failed: certificate has expired', extra
         return 'tls_untrusted', 'certificate verify failed', extra
-    if any(isinstance(e, socket.gaierror) for e in _exc_chain(exc)) or any(s in lowered for s in (
+    if any(isinstance(e, socket.gaierror) for e in exc_chain(exc)) or any(s in lowered for s in (
             'name or service not known', 'nodename nor servname', 'temporary failure in name resolution',
             'no address associated', 'getaddrinfo failed', 'nameresolutionerror', 'failed to resolve',
             'no such host')):

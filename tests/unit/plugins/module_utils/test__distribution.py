@@ -14,6 +14,7 @@ import time
 
 import pytest
 import requests
+import urllib3
 
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._client import MANIFEST_MEDIA_TYPES, RegistryClient, check_digest, sha256_digest
 from ansible_collections.registrylink.k8s.plugins.module_utils._distribution._errors import classify_exception, parse_error_body
@@ -638,12 +639,71 @@ def test_error_mapping(status, body, category, missing):
 def test_transport_failures_become_categories(raised, category):
     reg = FakeRegistry()
     reg.queue(lambda r: True, raised)
-    client = make_client(reg)
+    client = make_client(reg, max_retries=0)  # a refused connection is retried (below)
     with pytest.raises(RegistryError) as exc:
         client.ping()
     assert exc.value.category == category
     assert exc.value.details['step'] == 'ping'
     assert client.trace[-1]['error'] == category
+    assert exc.value.request_sent is False  # none of these reached the server
+
+
+def _refused():
+    return ConnectionError_(urllib3.exceptions.MaxRetryError(None, '/v2/', urllib3.exceptions.NewConnectionError(
+        None, 'Failed to establish a new connection: [Errno 111] Connection refused')))
+
+
+def _reset():
+    return ConnectionError_(urllib3.exceptions.ProtocolError(
+        'Connection aborted.', ConnectionResetError(104, 'Connection reset by peer')))
+
+
+def test_refused_connection_is_retried_for_every_method_and_counted():
+    reg = FakeRegistry()
+    digest = reg.add_tag('team/app', '1.0')
+    client = make_client(reg, max_retries=3)
+    client.ping()
+    for _attempt in range(2):
+        reg.queue(lambda r: r.method == 'DELETE', _refused())
+    assert client.delete_manifest('team/app', digest)['status'] == 202
+    assert [r['method'] for r in reg.requests].count('DELETE') == 3
+    assert client.policy.stats()['by_reason'] == {'connection refused': 2}
+    assert len(client._test_sleeps) == 2
+
+
+def test_connection_broken_after_sending_retries_reads_but_never_a_delete():
+    reg = FakeRegistry()
+    digest = reg.add_tag('team/app', '1.0')
+    client = make_client(reg, max_retries=3)
+    client.ping()
+    reg.queue(lambda r: r.method == 'HEAD', _reset())
+    assert client.head_manifest('team/app', '1.0').digest == digest
+    assert client.policy.stats()['by_reason'] == {'connection broken': 1}
+    reg.queue(lambda r: r.method == 'DELETE', _reset())
+    with pytest.raises(RegistryError) as exc:
+        client.delete_manifest('team/app', digest)
+    assert exc.value.category == 'connect' and exc.value.request_sent is True
+    assert 'the request was sent, so it may have been processed' in exc.value.msg
+    assert [r['method'] for r in reg.requests].count('DELETE') == 1
+    assert client.policy.stats()['count'] == 1
+
+
+def test_registry_refusing_every_retry_fails_later_requests_at_once():
+    reg = FakeRegistry()
+    reg.add_tag('team/app', '1.0')
+    client = make_client(reg, max_retries=2)
+    client.ping()
+    for _attempt in range(3):
+        reg.queue(lambda r: r.method == 'HEAD', _refused())
+    with pytest.raises(RegistryError) as exc:
+        client.head_manifest('team/app', '1.0')
+    assert 'connection refused (gave up after 2 retries, request_retries=2)' in exc.value.msg
+    assert exc.value.details['retried'] == 2
+    sent = len(reg.requests)
+    with pytest.raises(RegistryError) as exc:
+        client.head_manifest('team/app', '1.0')
+    assert 'not sent: the registry reg.example.test was found unreachable earlier in this task' in exc.value.msg
+    assert exc.value.request_sent is False and len(reg.requests) == sent
 
 
 def test_plain_http_fallback_only_with_opt_in_and_no_explicit_scheme():

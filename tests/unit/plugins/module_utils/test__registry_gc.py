@@ -322,6 +322,45 @@ def test_405_stops_after_first_delete_no_retry():
     assert failure is None and reg.deletes() == [] and check['summary']['planned'] == planned
 
 
+@pytest.mark.parametrize('applied', [True, False])
+def test_delete_whose_connection_broke_after_sending_is_unknown_and_the_rerun_converges(applied):
+    """A DELETE sent whose answer never came may or may not have been applied: reported ``unknown``
+    (not ``failed``), in delete_outcomes too, and the task fails saying so; the rerun deletes only what
+    is still there."""
+    reg, d = standard()
+    broken = []
+
+    def on_delete(repo, digest):
+        if not broken:
+            broken.append(digest)
+            if applied:
+                r = reg.repos[repo]
+                del r['manifests'][digest]
+                for t in [t for t, x in r['tags'].items() if x == digest]:
+                    del r['tags'][t]
+            err = RegistryError('DELETE https://%s/v2/%s/manifests/%s: connection reset by the server' % (
+                HOST, repo, digest), category='connect')
+            err.request_sent = True
+            raise err
+
+    reg.on_delete = on_delete
+    result, failure = runner(reg, tag_include=['v1', 'v3']).run()
+    assert result['summary']['planned'] == 2
+    (unknown,) = [e for e in result['not_deleted'] if e['status'] == 'unknown']
+    assert unknown['digest'] == broken[0] and 'may have been deleted' in unknown['reason']
+    assert '1 deletion(s) have an unknown outcome' in failure and 'failed' not in failure.split(':')[0]
+    assert result['summary']['unknown'] == 1 and result['summary']['failed'] == 0
+    assert result['delete_outcomes']['unknown'] == ['team/app@' + broken[0]]
+    assert result['results'][0]['action'] == 'unknown'
+    assert (broken[0] in reg.repos['team/app']['manifests']) is not applied
+    reg.on_delete = None
+    again, failure = runner(reg, tag_include=['v1', 'v3']).run()
+    assert failure is None and again['summary']['not_deleted'] == 0
+    planned = set(e['digest'] for e in result['not_deleted'])  # the first delete's outcome stops the others
+    assert set(e['digest'] for e in again['deleted']) == planned - (set(broken) if applied else set())
+    assert remaining(reg) == ['arm-only', 'latest', 'multi', 'stable', 'v2', 'v4']
+
+
 def test_tag_moved_between_plan_and_delete_is_skipped():
     reg, d = standard()
     gc = runner(reg, tag_include=['v1'])

@@ -462,12 +462,25 @@ def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-4000:]
         text = " ".join(proc.stdout.split())
+        # the Azure path is in the fleet line
+        assert 'Azure path: 2 cluster(s), needing setup []' in text, proc.stdout[-4000:]
         assert (f"cluster aks-attach (aks_acr, mode attach): ok; role AcrPull for {arm['kubelet_oid']}: "
                 f"assignment {made['name']} found") in text, proc.stdout[-4000:]
         assert ("cluster acr-token (aks_acr, mode token): ok; token expires "
                 + sec.metadata.annotations[EXPIRES]) in text, proc.stdout[-4000:]
         assert arm_writes(standin) == writes and len(standin.log("exchange")) == n
         assert recap_changed(proc.stdout) == {"aks-attach": 0, "acr-token": 0}
+        # and in fleet.json for a later workflow node (writing the report files is the run's only change)
+        report = tmp_path / "report"
+        proc = run_playbook(localenv, "playbooks/verify.yml", inventory=str(inventory),
+                            extra_vars=dict(verify_vars(acr, ns), verify_report_dir=str(report)))
+        outputs.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        azure = json.loads((report / "fleet.json").read_text())["azure"]
+        assert sorted(azure) == ["acr-token", "aks-attach"] and all(a["ok"] for a in azure.values()), azure
+        assert azure["aks-attach"]["mode"] == "attach" and azure["aks-attach"]["assignment"]["name"] == made["name"]
+        assert azure["acr-token"]["expires_at"] == sec.metadata.annotations[EXPIRES]
+        assert arm_writes(standin) == writes and len(standin.log("exchange")) == n
 
         n = len(standin.log("exchange"))
         proc = run_playbook(localenv, "playbooks/rotate.yml", inventory=str(inventory))
@@ -903,6 +916,8 @@ def test_role_workload_identity_mode_through_setup_and_verify(localenv, acr, wi,
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-4000:]
         text = " ".join(proc.stdout.split())
+        # the Azure path is in the fleet line
+        assert 'Azure path: 2 cluster(s), needing setup []' in text, proc.stdout[-4000:]
         assert (f"cluster aks-wi (aks_acr, mode workload_identity): ok; role AcrPull for "
                 f"{ident['properties']['principalId']}: assignment {made['name']} found, identity {ident['name']} "
                 f"unchanged, federated credential {fic['name']} unchanged") in text, proc.stdout[-4000:]

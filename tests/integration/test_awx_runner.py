@@ -118,7 +118,8 @@ def test_setup_verify_rotate_cleanup_as_awx_jobs_leak_nothing(
 
     verify_stats = workflow_artifacts(verify)
     assert verify_stats["registrylink_verify_fleet"] == {
-        "clusters": len(contexts), "ready": contexts, "broken": [], "report": str(report_dir / "fleet.json")}
+        "clusters": len(contexts), "ready": contexts, "broken": [], "azure_needs_setup": [],
+        "report": str(report_dir / "fleet.json")}
     assert sorted(verify_stats["registrylink_verify"]) == contexts
 
     rotate, rotate_dir = run_job(job_base, "rotate", "rotate.yml", survey, envvars, verbosity=3)

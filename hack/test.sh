@@ -71,7 +71,7 @@ run_integration() {
   # shellcheck disable=SC1091
   . .localenv/env.sh
   say "integration: pytest tests/integration"
-  "$PY" -m pytest tests/integration -q -p no:cacheprovider
+  "$PY" -m pytest tests/integration -q -p no:cacheprovider --durations=30
 }
 
 case "${1:-all}" in

@@ -62,7 +62,6 @@ import http.server
 import json
 import re
 import secrets
-import ssl
 import threading
 import time
 import uuid
@@ -70,6 +69,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.standin_server import LoopbackServer
 from tests.support.token_server import SigningKey
 
 NULL_USER = "00000000-0000-0000-0000-000000000000"
@@ -93,9 +93,11 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class AzureStandIn:
+class AzureStandIn(LoopbackServer):
     """The stand-in server. ``clients``: client_id -> client secret (service principals);
     each client gets a stable object ID in :attr:`object_ids`."""
+
+    SERVER_NAME = "azure-standin"
 
     def __init__(self, workdir, ca, tenant_id: Optional[str] = None, clients: Optional[Dict[str, str]] = None,
                  service: str = "registry.stand-in", entra_ttl: int = 3600, refresh_ttl: int = 3 * 3600,
@@ -961,30 +963,6 @@ class AzureStandIn:
                     self._send(404, {"error": "not_found", "path": parts.path})
 
         return Handler
-
-    def start(self) -> "AzureStandIn":
-        from tests.support.localenv import make_cert
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        pair = make_cert(self.workdir, "azure-standin", self.ca, cn="localhost", sans=("127.0.0.1", "localhost"))
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(pair.cert, pair.key)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, name="azure-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "AzureStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def start_acr(workdir, standin: AzureStandIn, ca):

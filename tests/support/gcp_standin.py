@@ -390,7 +390,6 @@ class GoogleStandIn(LoopbackServer):
         return Handler
 
 
-
 def _error(status: int, code: str, message: str) -> Tuple[int, Dict[str, Any]]:
     return status, {"error": {"code": status, "message": message, "status": code}}
 

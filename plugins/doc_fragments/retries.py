@@ -33,9 +33,13 @@ options:
         method) and, for reads only, a connection that broke. A write (a registry C(DELETE)) whose
         connection broke after it was sent is never retried: it may have been applied."
       - When every retry failed the task fails with the last error and says that it gave up after
-        O(request_retries) retries. Once the API server (or a registry) refused every retry of a request,
-        the rest of the task's requests to it fail at once as C(not sent) instead of each waiting out its
-        retries.
+        O(request_retries) retries. Once the API server (or a registry host and port, including a token
+        realm or a blob redirect target) refused every retry of a request, the rest of the task's requests
+        to it fail at once as C(not sent) instead of each waiting out its retries (for registries also
+        across images, and in the TLS check of M(registrylink.k8s.registry_probe)); the message names the
+        host that refused.
+      - "Not retried: a request rejected before anything was sent (an invalid URL or request header, a
+        proxy that could not open the tunnel); it fails at once as C(not sent)."
     type: int
     default: 5
   retry_max_wait:

@@ -178,7 +178,9 @@ def tls_check(host, port, ca_path=None, validate_certs=True, timeout=10):
     ``latency_ms`` (``dns``, ``connect``, ``tls``), ``error`` None or ``(category, message)``. On a
     verification failure the certificate is fetched again without verification to report its
     subject and issuer; no data is ever sent on that connection. A refused connection is retried
-    with the task's retry policy (counted as ``connection refused``), as the registry client does.
+    with the task's retry policy (counted as ``connection refused``), as the registry client does; once
+    ``host:port`` refused every retry it is remembered as unreachable for the rest of the task, and later
+    checks and registry requests to it fail at once instead of waiting through the retries again.
     """
     latency = {}
     facts = {'validate_certs': bool(validate_certs), 'ca_path': ca_path, 'verified': False}
@@ -212,8 +214,14 @@ def tls_check(host, port, ca_path=None, validate_certs=True, timeout=10):
         return None, last, refused
 
     def connect():
-        # a refused connection (a registry restarting) is retried as the registry client does
+        # a refused connection (a registry restarting) is retried as the registry client does; once a
+        # host:port refused every retry, the task's later checks and requests to it fail at once
         policy = current_policy()
+        host_port = '%s:%s' % (host.lower(), port)
+        why = policy.unreachable(host_port)
+        if why is not None:
+            return None, ('connect', 'connecting to %s:%s: not attempted: it was found unreachable earlier in '
+                                     'this task (%s)' % (host, port, why))
         attempt = 0
         while True:
             sock, last, refused = connect_once()
@@ -221,7 +229,9 @@ def tls_check(host, port, ca_path=None, validate_certs=True, timeout=10):
                 return sock, last
             wait = policy.delay(attempt)
             if wait is None:
-                return None, (last[0], '%s (%s)' % (last[1], policy.give_up_reason(attempt)))
+                detail = '%s (%s)' % (last[1], policy.give_up_reason(attempt))
+                policy.mark_unreachable(host_port, detail)
+                return None, (last[0], detail)
             policy.record('registry', 'connection refused', wait)
             attempt += 1
             time.sleep(wait)

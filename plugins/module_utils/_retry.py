@@ -61,6 +61,7 @@ class RetryPolicy(object):
         self._waited = 0.0
         self._by_reason = {}
         self._by_target = {}
+        self._unreachable = {}
 
     @classmethod
     def from_params(cls, params):
@@ -123,6 +124,19 @@ class RetryPolicy(object):
             self._waited += waited
             self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
             self._by_target[target] = self._by_target.get(target, 0) + 1
+
+    def mark_unreachable(self, host_port, reason):
+        """Remember for the rest of the task that ``host_port`` (``host:port``) refused every retry of a
+        request (``reason``: words for later error messages). Every client and the TLS check of the task
+        consult it (:meth:`unreachable`), so a registry that is down costs one retry cycle per task, not
+        one per image or request."""
+        with self._lock:
+            self._unreachable.setdefault(host_port, reason)
+
+    def unreachable(self, host_port):
+        """Why ``host_port`` was found unreachable earlier in this task, or None."""
+        with self._lock:
+            return self._unreachable.get(host_port)
 
     @property
     def count(self):

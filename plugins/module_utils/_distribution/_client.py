@@ -70,19 +70,57 @@ RETRY_STATUSES_UNSAFE = (429, 502, 503, 504)
 IDEMPOTENT_METHODS = ('GET', 'HEAD')
 
 
+#: Exceptions raised only once the connection was made and the request (or part of it) was written: the
+#: connection broke or a read timed out afterwards, so the server may have processed the request.
+SENT_THEN_BROKEN = frozenset((
+    'ProtocolError', 'RemoteDisconnected', 'ConnectionResetError', 'ConnectionAbortedError', 'BrokenPipeError',
+    'ReadTimeout', 'ReadTimeoutError', 'ChunkedEncodingError', 'IncompleteRead',
+))
+#: Exceptions of a connection that was never made (nothing was sent).
+NOT_CONNECTED = frozenset((
+    'NewConnectionError', 'ConnectTimeoutError', 'ConnectTimeout', 'ConnectionRefusedError', 'NameResolutionError',
+))
+
+
+def _refused(chain):
+    names = set(type(e).__name__ for e in chain)
+    return bool(names & set(('NewConnectionError', 'ConnectionRefusedError'))) or \
+        'connection refused' in ' '.join(str(e) for e in chain).lower()
+
+
 def request_sent(exc, category):
     """Whether a request that failed with the transport exception ``exc`` (classified as ``category``) may
-    have reached the server: False when no connection was made (refused, DNS, a TLS handshake that failed,
-    no connection within the connect timeout), True when the connection broke or timed out afterwards (the
-    server may have processed it)."""
+    have reached the server. True only for the errors of a connection that broke or timed out after the
+    request was written (``SENT_THEN_BROKEN``: reset, remote disconnect, broken pipe, read timeout, a
+    truncated chunked body); False for everything else: no connection (refused, DNS, a TLS handshake that
+    failed, no connection within the connect timeout), a proxy that could not open the tunnel, and a request
+    the client rejected before sending it (an invalid URL or header)."""
     if category == 'dns' or category.startswith('tls_') or category == 'plain_http':
         return False
     chain = list(exc_chain(exc))
     names = set(type(e).__name__ for e in chain)
-    if names & set(('NewConnectionError', 'ConnectTimeoutError', 'ConnectTimeout', 'ConnectionRefusedError',
-                    'NameResolutionError')):
+    if names & NOT_CONNECTED or _refused(chain):
         return False
-    return 'connection refused' not in ' '.join(str(e) for e in chain).lower()
+    return bool(names & SENT_THEN_BROKEN)
+
+
+def connection_refused(exc, category):
+    """Whether ``exc`` (classified as ``category``) is a connection that could not be made (refused: a
+    registry restarting); such a request was not sent and is retried for every method."""
+    return category == 'connect' and _refused(list(exc_chain(exc)))
+
+
+def _rejected_before_sending(exc):
+    """``(category, detail)`` for a request that ``requests`` / ``http.client`` rejected before connecting
+    (an invalid URL or header), else None. The detail never quotes a header value (it may be a token)."""
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                        requests.exceptions.MissingSchema)):
+        return 'invalid_request', 'not sent: the URL is not valid'
+    if isinstance(exc, requests.exceptions.InvalidHeader) or (isinstance(exc, ValueError) and not isinstance(
+            exc, (OSError, requests.exceptions.RequestException)) and 'header' in str(exc).lower()):
+        return 'invalid_request', ('not sent: a request header is not valid (a value with CR/LF or leading '
+                                   'whitespace; not shown, it may carry a credential)')
+    return None
 
 
 ManifestInfo = collections.namedtuple('ManifestInfo', ['digest', 'media_type', 'size', 'headers'])
@@ -115,7 +153,10 @@ def sha256_digest(data):
 
 def _host_port(url):
     parts = urlsplit(url)
-    port = parts.port
+    try:
+        port = parts.port
+    except ValueError:  # an invalid port: requests rejects the URL before connecting
+        port = None
     if port is None:
         port = 443 if parts.scheme == 'https' else 80
     return (parts.hostname or '').lower(), port
@@ -186,7 +227,6 @@ class RegistryClient(TokenAuth):
             self._verify = bool(validate_certs)
         self.trace = []
         self.warnings = []
-        self._unreachable = None     # why the registry was given up as unreachable in this task
         self.challenge = None        # the Challenge chosen at ping (None: anonymous access allowed)
         self.challenges = []         # every challenge the registry offered
         self.auth_scheme = None      # 'bearer' | 'basic' | None
@@ -216,6 +256,22 @@ class RegistryClient(TokenAuth):
 
     # -- transport: the one place that sends, retries and follows redirects -------------------
 
+    def _fail_if_unreachable(self, method, url, step):
+        """Raise at once (not sent) when ``url``'s host:port refused every retry earlier in this task."""
+        host_port = '%s:%d' % _host_port(url)
+        why = self.policy.unreachable(host_port)
+        if why is None:
+            return
+        if _host_port(url) == _host_port(self.base_url):
+            who = 'the registry %s' % self.netloc
+        else:
+            who = 'the host %s' % host_port
+        err = category_error('%s %s: not sent: %s was found unreachable earlier in this task (%s)'
+                             % (method, redact_url(url), who, why), 'connect',
+                             url=redact_url(url), host=urlsplit(url).netloc, step=step)
+        err.request_sent = False
+        raise err
+
     def _send(self, method, url, step, headers=None, auth_header=None, data=None, allow_retry=True,
               max_redirects=5):
         """Send one logical request: retries on 429/5xx (honouring Retry-After), redirects followed by hand.
@@ -225,8 +281,10 @@ class RegistryClient(TokenAuth):
         Transport failures become ``RegistryError`` with a stable category and ``request_sent`` (False: the
         request never reached the server; True: it may have been processed). A refused connection (the
         request was not sent) is retried for every method, a connection that broke after the request
-        was sent only for GET and HEAD; each retry is counted in the task's retry policy. Once every
-        retry of a refused connection failed, later requests of this client fail at once (not sent).
+        was sent only for GET and HEAD (``SENT_THEN_BROKEN``); any other transport error is not retried.
+        Each retry is counted in the task's retry policy. Once every retry of a refused connection to a
+        host:port failed (the registry, a token realm or a redirect target), later requests of the task
+        (every client, and ``registry_probe``'s TLS check) to that host:port fail at once (not sent).
         """
         origin = _host_port(url)
         origin_scheme = urlsplit(url).scheme
@@ -234,13 +292,8 @@ class RegistryClient(TokenAuth):
         current = url
         redirects = 0
         retry_statuses = RETRY_STATUSES if method in ('GET', 'HEAD') else RETRY_STATUSES_UNSAFE
-        if self._unreachable is not None:
-            err = category_error('%s %s: not sent: the registry %s was found unreachable earlier in this task (%s)'
-                                 % (method, redact_url(url), self.netloc, self._unreachable), 'connect',
-                                 url=redact_url(url), host=urlsplit(url).netloc, step=step)
-            err.request_sent = False
-            raise err
         while True:
+            self._fail_if_unreachable(method, current, step)
             req_headers = dict(headers or {})
             same_origin = _host_port(current) == origin and urlsplit(current).scheme == origin_scheme
             if auth_header and same_origin:
@@ -265,9 +318,13 @@ class RegistryClient(TokenAuth):
                 elapsed = int((time.time() - start) * 1000)
                 category, detail, extra = classify_exception(exc)
                 sent = request_sent(exc, category)
+                refused = connection_refused(exc, category)
+                rejected = None if (sent or refused) else _rejected_before_sending(exc)
+                if rejected is not None:
+                    category, detail = rejected
                 self.trace.append({'step': step, 'method': method, 'url': redact_url(current), 'status': None,
                                    'elapsed_ms': elapsed, 'error': category})
-                if category == 'connect' and (not sent or method in IDEMPOTENT_METHODS):
+                if refused or (category == 'connect' and sent and method in IDEMPOTENT_METHODS):
                     policy = self.policy
                     wait = policy.delay(attempt) if allow_retry else None
                     if wait is not None:
@@ -278,11 +335,13 @@ class RegistryClient(TokenAuth):
                     if allow_retry:
                         detail = '%s (%s)' % (detail, policy.give_up_reason(attempt))
                         extra['retried'] = attempt
-                        if not sent:
-                            self._unreachable = detail
+                        if refused:
+                            policy.mark_unreachable('%s:%d' % _host_port(current), detail)
                 elif category in ('connect', 'timeout') and sent and method not in IDEMPOTENT_METHODS:
                     detail += ('; the request was sent, so it may have been processed (not retried: %s is not '
                                'idempotent)' % method)
+                elif category == 'connect' and not sent:
+                    detail += ' (not sent; not retried)'
                 host = urlsplit(current).netloc
                 err = category_error('%s %s: %s' % (method, redact_url(current), detail), category,
                                      url=redact_url(current), host=host, step=step, **extra)

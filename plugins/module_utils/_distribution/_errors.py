@@ -110,8 +110,12 @@ def redact_url(url):
     """Scheme, host and path only: no query (it carries scope/account) and no user info."""
     parts = urlsplit(url)
     host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%d' % (host, parts.port)
+    try:
+        port = parts.port
+    except ValueError:  # not a number: shown as given
+        port = parts.netloc.rpartition(':')[2]
+    if port:
+        host = '%s:%s' % (host, port)
     return urlunsplit((parts.scheme, host, parts.path, '', ''))
 
 

@@ -759,3 +759,95 @@ def test_expired_bearer_token_is_refreshed_once_on_invalid_token():
                                                    'error="invalid_token"'}, b''))
     assert client.head_manifest('team/app', '1.0').digest == digest
     assert len(reg.token_requests) == 2
+
+
+def _proxy_502():
+    return requests.exceptions.ProxyError(urllib3.exceptions.MaxRetryError(None, '/v2/', urllib3.exceptions.ProxyError(
+        'Unable to connect to proxy', OSError('Tunnel connection failed: 502 Bad Gateway'))))
+
+
+@pytest.mark.parametrize('raised, category', [
+    (requests.exceptions.InvalidURL('Failed to parse: https://reg.example.test:99999/v2/'), 'invalid_request'),
+    (requests.exceptions.InvalidHeader('Invalid return character or leading space in header: Authorization'),
+     'invalid_request'),
+    (ValueError('Invalid header value b"Bearer abc\\n"'), 'invalid_request'),
+    (_proxy_502(), 'connect'),
+])
+@pytest.mark.parametrize('method', ['HEAD', 'DELETE'])
+def test_errors_before_anything_was_sent_are_not_sent_and_not_retried(raised, category, method):
+    reg = FakeRegistry()
+    digest = reg.add_tag('team/app', '1.0')
+    client = make_client(reg, max_retries=3)
+    client.ping()
+    reg.queue(lambda r: r.method == method, raised)
+    with pytest.raises(RegistryError) as exc:
+        if method == 'HEAD':
+            client.head_manifest('team/app', '1.0')
+        else:
+            client.delete_manifest('team/app', digest)
+    assert exc.value.category == category
+    assert exc.value.request_sent is False
+    assert 'may have been processed' not in exc.value.msg
+    assert 'Bearer abc' not in exc.value.msg
+    assert [r['method'] for r in reg.requests].count(method) == 1
+    assert client.policy.stats()['count'] == 0 and client._test_sleeps == []
+    # not a refusal: the registry is not given up for the rest of the task
+    assert client.head_manifest('team/app', '1.0').digest == digest
+
+
+def test_token_with_a_newline_is_rejected_by_requests_before_sending_and_not_shown():
+    reg = FakeRegistry(auth='bearer', acl={None: {'team/app': ['pull']}})
+    reg.add_tag('team/app', '1.0')
+    client = make_client(reg, max_retries=3)
+    reg.queue(lambda r: '/token' in r.url, (200, {}, {'token': 'tok-SECRET\nX-Injected: 1'}))
+    with pytest.raises(RegistryError) as exc:
+        client.head_manifest('team/app', '1.0')
+    assert exc.value.category == 'invalid_request' and exc.value.request_sent is False
+    assert 'a request header is not valid' in exc.value.msg
+    assert 'tok-SECRET' not in exc.value.msg and 'tok-SECRET' not in repr(exc.value.details)
+    assert client.policy.stats()['count'] == 0
+
+
+def test_refused_host_fails_fast_for_every_client_of_the_task():
+    from ansible_collections.registrylink.k8s.plugins.module_utils import _retry
+    before = _retry.current_policy()
+    policy = _retry.set_policy(_retry.RetryPolicy(retries=2))
+    try:
+        reg = FakeRegistry()
+        reg.add_tag('team/app', '1.0')
+        first = make_client(reg)
+        for _attempt in range(3):
+            reg.queue(lambda r: True, _refused())
+        with pytest.raises(RegistryError):
+            first.ping()
+        sent = len(reg.requests)
+        second = make_client(reg)  # another image of the same task: no second retry cycle
+        with pytest.raises(RegistryError) as exc:
+            second.head_manifest('team/app', '1.0')
+        assert 'not sent: the registry reg.example.test was found unreachable earlier in this task' in exc.value.msg
+        assert exc.value.request_sent is False and len(reg.requests) == sent
+        assert second._test_sleeps == [] and policy.stats()['count'] == 2
+        other = FakeRegistry(host='other.example.test')
+        other.add_tag('team/app', '1.0')
+        make_client(other).head_manifest('team/app', '1.0')  # another host:port is not affected
+    finally:
+        _retry.set_policy(before)
+
+
+def test_refused_token_realm_is_named_and_remembered_by_its_host():
+    reg = FakeRegistry(auth='bearer', realm='https://auth.example.test:8443/token',
+                       acl={None: {'team/app': ['pull'], 'team/other': ['pull']}})
+    reg.add_tag('team/app', '1.0')
+    reg.add_tag('team/other', '1.0')
+    client = make_client(reg, max_retries=1)
+    for _attempt in range(2):
+        reg.queue(lambda r: 'auth.example.test' in r.url, _refused())
+    with pytest.raises(RegistryError) as exc:
+        client.head_manifest('team/app', '1.0')
+    assert 'https://auth.example.test:8443/token: connection refused (gave up after 1 retries' in exc.value.msg
+    assert client.policy.unreachable('auth.example.test:8443') is not None
+    assert client.policy.unreachable('reg.example.test:443') is None
+    with pytest.raises(RegistryError) as exc:
+        client.head_manifest('team/other', '1.0')  # another scope: a new token from the same realm
+    assert 'not sent: the host auth.example.test:8443 was found unreachable earlier in this task' in exc.value.msg
+    assert 'the registry' not in exc.value.msg

@@ -287,3 +287,35 @@ def test_describe_certificate():
     assert facts['subject'] == 'CN=reg.example.test' and facts['self_signed'] is True
     assert facts['sans'] == ['reg.example.test']
     assert len(facts['sha256_fingerprint']) == 64
+
+
+def test_tls_check_of_a_host_that_refused_every_retry_fails_at_once_for_the_rest_of_the_task(monkeypatch):
+    """A registry that is down costs one retry cycle per task, not one per image (every probe makes a client)."""
+    import socket
+    from ansible_collections.registrylink.k8s.plugins.module_utils import _retry
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens: connecting is refused
+    sleeps = []
+    monkeypatch.setattr(probe.time, 'sleep', sleeps.append)
+    before = _retry.current_policy()
+    policy = _retry.set_policy(_retry.RetryPolicy(retries=2))
+    try:
+        _facts, _latency, error = probe.tls_check('127.0.0.1', port, timeout=2)
+        assert error[0] == 'connect' and 'gave up after 2 retries, request_retries=2' in error[1]
+        assert len(sleeps) == 2 and policy.stats()['by_reason'] == {'connection refused': 2}
+        started = time.time()
+        _facts, _latency, error = probe.tls_check('127.0.0.1', port, timeout=2)
+        assert time.time() - started < 1 and len(sleeps) == 2 and policy.stats()['count'] == 2
+        assert error[0] == 'connect'
+        assert 'it was found unreachable earlier in this task' in error[1] and '127.0.0.1:%d' % port in error[1]
+        # the registry client of the same task does not try that host:port again either
+        client = RegistryClient('127.0.0.1:%d' % port)
+        with pytest.raises(RegistryError) as exc:
+            client.ping()
+        assert 'not sent: the registry 127.0.0.1:%d was found unreachable earlier in this task' % port \
+            in exc.value.msg
+        assert exc.value.request_sent is False and client.trace == []
+    finally:
+        _retry.set_policy(before)

@@ -108,3 +108,13 @@ def test_write_outcome_and_report():
                {'namespace': 'e', 'action': 'updated'}]
     assert write_report(results, lambda r: r['namespace'], ('created', 'updated')) == {
         'written': ['a', 'e'], 'not_written': ['d'], 'unknown': ['c']}
+
+
+def test_unreachable_hosts_are_remembered_per_task():
+    first, second = RetryPolicy(), RetryPolicy()
+    assert first.unreachable('reg.example.test:443') is None
+    first.mark_unreachable('reg.example.test:443', 'connection refused (gave up after 5 retries)')
+    first.mark_unreachable('reg.example.test:443', 'a later reason is not kept')
+    assert first.unreachable('reg.example.test:443') == 'connection refused (gave up after 5 retries)'
+    assert first.unreachable('reg.example.test:5000') is None
+    assert second.unreachable('reg.example.test:443') is None  # another task starts afresh

@@ -364,7 +364,8 @@ def _decode(secret):
 
 def load_records(text):
     """Parse the ``registrylink.k8s/providers`` annotation: a JSON list of ``{server, provider, options,
-    expires_at}`` plus, for stateful providers, ``credential`` (``{id, name}`` of the credential object at
+    expires_at}`` plus, for ``acr_token``, ``slot`` and ``issued_at`` (the password slot the Secret holds and its
+    creation time as the registry reported it) and, for stateful providers, ``credential`` (``{id, name}`` of the credential object at
     the registry; the id is an integer or a string). ``expires_at`` is null only for a stateful credential that
     never expires (a Harbor robot with ``credential_lifetime: never``). Anything unreadable yields [] (the tokens
     are then treated as unrecorded)."""
@@ -382,6 +383,11 @@ def load_records(text):
                 and (parse_rfc3339(item.get('expires_at')) is not None
                      or item.get('expires_at', '') is None and isinstance(item.get('credential'), dict))):
             record = dict((k, item[k]) for k in ('server', 'provider', 'options', 'expires_at'))
+            # secret-free extras of some providers (acr_token: the password slot and when it was created)
+            if isinstance(item.get('slot'), str) and item['slot']:
+                record['slot'] = item['slot']
+            if parse_rfc3339(item.get('issued_at')) is not None:
+                record['issued_at'] = item['issued_at']
             ref = item.get('credential')
             ident = ref.get('id') if isinstance(ref, dict) else None
             if ((isinstance(ident, int) and not isinstance(ident, bool) or isinstance(ident, str) and ident)
@@ -866,12 +872,27 @@ class RegistrySecretRunner(Runner):
             if spec.provider.stateful:
                 self._stateful[spec.index] = self._credential_state(spec, existing_by_ns, desired, now)
 
+        self._records = {}
+        dead = {}
+        for spec in desired.provider_specs:
+            if spec.provider.uses_records:
+                self._records[spec.index] = self._recorded(spec, existing_by_ns)
+                fresh = any(token_status(existing_by_ns.get(ns), desired, now)[spec.index]['fresh'] for ns in namespaces)
+                if fresh and self._records[spec.index]:
+                    try:
+                        dead[spec.index] = spec.provider.check_records(spec.options, self._records[spec.index], now)
+                    except ProviderError as exc:
+                        raise ProviderError('%s: %s' % (spec.label, exc.msg), **exc.details)
+
         plans = []
         for ns in namespaces:
             existing = existing_by_ns.get(ns)
             statuses = token_status(existing, desired, now)
             for index, state in self._stateful.items():
                 statuses[index] = shared_status(statuses[index], state)
+            for index, reason in dead.items():
+                if reason and statuses[index]['fresh']:
+                    statuses[index] = {'fresh': False, 'reason': reason, 'record': None, 'raw': None}
             ns_desired = desired_for_namespace(desired, statuses, mint)
             plan = plan_namespace(ns, existing, ns_desired, 'present', merge=params.get('merge'), force=force)
             plan['desired'] = ns_desired
@@ -1021,10 +1042,13 @@ class RegistrySecretRunner(Runner):
         """
         state = getattr(self, '_stateful', {}).get(spec.index)
         try:
+            kwargs = {}
+            if spec.provider.uses_records:
+                kwargs['records'] = getattr(self, '_records', {}).get(spec.index) or []
             if state is None and self.check_mode and spec.provider.mint_writes:
-                creds = spec.provider.preview_mint(spec.options, now)  # minting would write at the vendor
+                creds = spec.provider.preview_mint(spec.options, now, **kwargs)  # minting would write at the vendor
             elif state is None:
-                creds = spec.provider.mint(spec.options, now)
+                creds = spec.provider.mint(spec.options, now, **kwargs)
             elif self.check_mode:
                 creds = spec.provider.preview(spec.options, state['current'])
                 creds.password = '(minted when not in check mode)'
@@ -1050,7 +1074,21 @@ class RegistrySecretRunner(Runner):
                   'expires_at': format_rfc3339(creds.expires_at) if creds.expires_at is not None else None}
         if creds.ref:
             record['credential'] = {'id': creds.ref['id'], 'name': creds.ref['name']}
+        if creds.record:
+            record.update(creds.record)
         return entry, record
+
+    def _recorded(self, spec, existing_by_ns):
+        """This entry's provider records on every managed Secret of this name, the newest ``issued_at`` first."""
+        out = []
+        for secret in existing_by_ns.values():
+            if not is_managed(secret.get('metadata')):
+                continue
+            annotations = (secret.get('metadata') or {}).get('annotations') or {}
+            out.extend(r for r in load_records(annotations.get(PROVIDERS_ANNOTATION))
+                       if r['options'] == spec.fingerprint and r['provider'] == spec.provider.name)
+        out.sort(key=lambda r: parse_rfc3339(r.get('issued_at')) or parse_rfc3339('1970-01-01T00:00:00Z'), reverse=True)
+        return out
 
     def _result(self, plan, error=None, failed=False, skipped=False):
         mapping = {'create': 'created', 'update': 'updated', 'recreate': 'updated', 'delete': 'deleted',

@@ -192,9 +192,14 @@ options:
             C(acme.jfrog.io:8876)); with O(registries[].access_method) the key is derived from the Artifactory host
             in O(registries[].server) and checked against O(registries[].images).
           - V(acr_token) rotates the passwords of a repository-scoped ACR token (scope map) over Azure Resource
-            Manager; the user name is the token's name. Each mint regenerates the password slot not in use (a
-            missing one, else the one created earlier) with a 30-day expiry, so the Secrets never hold only a
-            dead password. Check mode reads the token and generates nothing.
+            Manager; the user name is the token's name. The provider record on the Secret names the slot its
+            password came from and that slot's creation time; each mint regenerates the other slot (without a
+            record, a missing one, else the one created earlier) with a 30-day expiry, so the Secrets never hold
+            only a dead password. Check mode reads the token and generates nothing.
+          - Use one ACR token per cluster and Secret name with V(acr_token). A second consumer of the token (another
+            cluster, another Secret name) regenerates slots by its own record and kills the password this Secret
+            holds; when the recorded slot was created after the record, every run (check mode too) warns that the
+            token is used by another consumer and its password in this Secret is dead, and mints a new password.
           - An unknown provider fails the task before anything is read or written, naming the known ones.
           - AWS credentials come from the standard chain of the host that runs the module (environment,
             C(AWS_PROFILE) or O(registries[].aws_profile), IRSA web identity, container or instance role);
@@ -271,7 +276,8 @@ options:
       token_name:
         description:
           - For V(acr_token), the name of the ACR token (5 to 50 letters, digits and dashes), created with its scope
-            map beforehand (C(az acr token create)); it is also the user name written.
+            map beforehand (C(az acr token create)); it is also the user name written. One ACR token per cluster
+            and Secret name (see O(registries[].provider)).
         type: str
       arm_endpoint:
         description:

@@ -21,18 +21,20 @@ class Credentials(object):
     ``server``: the registry server / key the credentials are for; ``username``, ``password``;
     ``expires_at`` and ``issued_at``: aware UTC datetimes. ``ref``: for a stateful provider, the
     secret-free reference of the credential object at the registry (``{"id": ..., "name": ...}``),
-    recorded on the Secret; None for stateless tokens.
+    recorded on the Secret; None for stateless tokens. ``record``: further secret-free fields the
+    provider records on the Secret (``slot`` and ``issued_at`` of an ACR token password), or None.
     """
 
-    __slots__ = ('server', 'username', 'password', 'expires_at', 'issued_at', 'ref')
+    __slots__ = ('server', 'username', 'password', 'expires_at', 'issued_at', 'ref', 'record')
 
-    def __init__(self, server, username, password, expires_at, issued_at, ref=None):
+    def __init__(self, server, username, password, expires_at, issued_at, ref=None, record=None):
         self.server = server
         self.username = username
         self.password = password
         self.expires_at = expires_at
         self.issued_at = issued_at
         self.ref = ref
+        self.record = record
 
     def __repr__(self):
         return 'Credentials(server=%r, username=%r, password=%r, expires_at=%r)' % (
@@ -53,6 +55,12 @@ class Provider(object):
     ``ValidationError(field=<option>)``. ``mint(options, now)`` returns :class:`Credentials`
     for the normalised options; it raises ``ProviderError``. ``known_server(options)`` is the
     registry key when it is known without minting (else None).
+
+    Providers with ``uses_records = True`` (``acr_token``: which password slot a Secret holds) get
+    ``records=`` in ``mint`` and ``preview_mint``: this entry's provider records on every managed
+    Secret of this name in the cluster, the newest ``issued_at`` first; the runner also calls
+    ``check_records(options, records, now)`` (read-only) while a record is fresh: None, or the
+    reason the password in the Secrets no longer works (then it mints again).
 
     ``warn`` receives warnings (never a secret); ``session_factory`` lets tests replace the
     SDK session.
@@ -76,6 +84,8 @@ class Provider(object):
     #: True when minting changes something at the vendor (a password slot is regenerated): check mode
     #: then calls ``preview_mint(options, now)``, which must only read, instead of ``mint``
     mint_writes = False
+    #: True when mint/preview_mint take ``records=`` and the runner calls ``check_records`` (see above)
+    uses_records = False
     lifetime = None
     default_refresh_before = None
     stateful = False

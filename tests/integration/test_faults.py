@@ -230,6 +230,40 @@ def test_registry_refusing_every_retry_is_a_clear_error(localenv, registry, regi
     assert run.result["retries"]["by_reason"] == {"connection refused": 2}
 
 
+def test_registry_down_costs_one_retry_cycle_per_task_not_per_image(localenv, registry, registry_proxy, kube_client,
+                                                                    unique_ns):
+    """verify over three images of a registry that is down: the first probe's TLS check refuses through its
+    retries, the others (each its own probe and client) fail at once as found unreachable earlier in this
+    task instead of each waiting out the retries again."""
+    import base64
+    import json
+    core = k8s.CoreV1Api(kube_client("local-1"))
+    ns = unique_ns("rdown")
+    auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    config = {"auths": {registry_proxy.netloc: {"username": registry.username, "password": registry.password,
+                                                "auth": auth}}}
+    core.create_namespaced_secret(ns, k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name="regcred"), type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}))
+    images = ["%s/private/busybox:1.35" % registry_proxy.netloc, "%s/private/busybox:1.36" % registry_proxy.netloc,
+              "%s/private/other:1.0" % registry_proxy.netloc]
+    registry_proxy.go_down()
+    run = run_module(localenv, PROBE, {"registry_ca_path": registry_proxy.ca, "namespaces": [ns],
+                                       "request_retries": 2, "retry_max_wait": 1,
+                                       "verify": {"secret_name": "regcred", "images": images,
+                                                  "service_accounts": [], "diagnose_stuck_pods": False}})
+    probes = run.result.get("probes") or []
+    assert len(probes) == 3, run.output[-3000:]
+    assert all(p["ok"] is False and p["category"] == "connect" for p in probes), probes
+    # the first probe waited out the retries (0.5 + 1 s), the others failed at once
+    assert probes[0]["latency_ms"] >= 1000 and all(p["latency_ms"] < 500 for p in probes[1:]), probes
+    # one retry cycle for the task (three without the task's memory of unreachable hosts)
+    assert run.result["retries"]["count"] == 2 and run.result["retries"]["by_reason"] == {"connection refused": 2}
+    assert registry.password not in run.output
+    print("FIGURES registry down, 3 images: latency_ms=%s retries=%s"
+          % ([p["latency_ms"] for p in probes], run.result["retries"]))
+
+
 def test_registry_hang_untrusted_tls_and_dns(localenv, registry, registry_proxy, tmp_path):
     registry_proxy.add(fp.Fault("hang", method="GET", path=r"^/v2/$"))
     start = time.monotonic()

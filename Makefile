@@ -11,7 +11,7 @@ PYTHON := .venv/bin/python
 .PHONY: help bootstrap up down status test sanity unit oracle lint integration demo bench bench-fleet
 
 help:
-	@echo "make bootstrap            apt packages, .venv, kube binaries (idempotent)"
+	@echo "make bootstrap            apt packages, .venv, kube binaries, kubelet credential provider plugins (idempotent)"
 	@echo "make up [CLUSTERS=N]      start the local environment (default 1 cluster, one node each)"
 	@echo "make status               health of the local environment, nodes included"
 	@echo "make down                 stop it"

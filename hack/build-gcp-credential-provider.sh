@@ -29,7 +29,7 @@ if [ -x "$BIN" ]; then
   echo "$BIN"
   exit 0
 fi
-command -v go >/dev/null || { echo "ERROR: Go >= 1.26 is needed to build auth-provider-gcp (apt-get install golang-go, or go.dev/dl)" >&2; exit 1; }
+command -v go >/dev/null || { echo "ERROR: Go >= 1.24 is needed to build auth-provider-gcp (apt-get install golang-go, or go.dev/dl)" >&2; exit 1; }
 # One build at a time per cache directory (several checkouts bootstrap on one machine).
 mkdir -p "$CACHE"
 exec 9>"$OUT.lock"

@@ -510,6 +510,33 @@ def test_setup_and_rotate_playbooks_take_the_azure_path_per_cluster(
         assert acr["pw"]["admin"] not in out
 
 
+def test_verify_reports_a_failed_azure_check_as_needing_setup(localenv, acr, arm, kube_client, unique_ns, tmp_path):
+    """An aks_acr host whose Azure check cannot run (Resource Manager unreachable) stays in the fleet report:
+    "check failed" in its line, in the fleet summary's needing-setup list, in fleet.json and set_stats."""
+    standin = acr["standin"]
+    ns = unique_ns("acr-vfail")
+    host = {"aks_acr_mode": "attach", "aks_acr_registry_id": arm["registry_id"], "aks_acr_cluster_id": arm["cluster"],
+            "aks_acr_arm_endpoint": "https://127.0.0.1:9", "aks_acr_tenant_id": standin.tenant_id,
+            "aks_acr_client_id": acr["ids"]["admin"], "aks_acr_client_secret": acr["pw"]["admin"],
+            "aks_acr_authority_host": standin.authority, "aks_acr_ca_path": acr["ca"]}
+    inv = {"clusters": {"hosts": {"aks-down": host}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": localenv.kubeconfig, "kube_context": "local-1", "registrylink_integration": "aks_acr"}}}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(inv))
+    report = tmp_path / "report"
+    proc = run_playbook(localenv, "playbooks/verify.yml", inventory=str(inventory),
+                        extra_vars=dict(verify_vars(acr, ns), verify_report_dir=str(report)))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    text = " ".join(proc.stdout.split())
+    assert "cluster aks-down (aks_acr, mode attach): check failed:" in text, proc.stdout[-4000:]
+    # (the debug output escapes the JSON quotes)
+    assert 'Azure path: 1 cluster(s), needing setup [\\"aks-down\\"]' in text, proc.stdout[-4000:]
+    azure = json.loads((report / "fleet.json").read_text())["azure"]
+    assert azure["aks-down"]["ok"] is False and azure["aks-down"]["error"], azure
+    assert acr["pw"]["admin"] not in proc.stdout + proc.stderr
+
+
 # --------------------------------------------------------------------------- provider acr_token (scope-map token)
 
 def test_acr_token_rotation_never_leaves_a_window(localenv, acr, kube_client, unique_ns):
@@ -917,7 +944,7 @@ def test_role_workload_identity_mode_through_setup_and_verify(localenv, acr, wi,
         assert proc.returncode == 0, proc.stdout[-4000:]
         text = " ".join(proc.stdout.split())
         # the Azure path is in the fleet line
-        assert 'Azure path: 2 cluster(s), needing setup []' in text, proc.stdout[-4000:]
+        assert 'Azure path: 1 cluster(s), needing setup []' in text, proc.stdout[-4000:]
         assert (f"cluster aks-wi (aks_acr, mode workload_identity): ok; role AcrPull for "
                 f"{ident['properties']['principalId']}: assignment {made['name']} found, identity {ident['name']} "
                 f"unchanged, federated credential {fic['name']} unchanged") in text, proc.stdout[-4000:]

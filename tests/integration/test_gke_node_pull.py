@@ -40,6 +40,7 @@ from tests.support.gcp_standin import CLOUD_PLATFORM, ArtifactRegistryRealm, Goo
 from tests.support.images import push_busybox
 from tests.support.kubelet_credential_provider import KubeletCredentialProviders
 from tests.support.localenv import REPO_ROOT, LocalEnvError, make_ca, start_registry
+from tests.support.node_hosts import NodeHostsToml, host_entry
 
 LOCATION = "europe-west1"
 AR_HOST = f"{LOCATION}-docker.pkg.dev"
@@ -60,28 +61,14 @@ def plugin_binary() -> Path:
     return path
 
 
-class ArtifactRegistryHost:
+class ArtifactRegistryHost(NodeHostsToml):
     """``certs.d/<LOCATION>-docker.pkg.dev/hosts.toml`` on the node: containerd sends that host's pulls
     to ``mirror`` (the stand-in registry, a ``[host]`` with pull and resolve), trusting ``ca``; removed
     on exit. containerd reads certs.d at every pull. (containerd 1.6 refuses a hosts.toml without a
     ``[host]`` table, "invalid `host` tree", and then ignores the file.)"""
 
     def __init__(self, node, name: str, mirror: str, ca: str):
-        self.dir = Path(node["workdir"]) / "node" / "containerd" / "certs.d" / name
-        self.text = (f'server = "https://{name}"\n\n[host."https://{mirror}"]\n'
-                     f'  capabilities = ["pull", "resolve"]\n  ca = {json.dumps(str(ca))}\n')
-
-    def __enter__(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "hosts.toml").write_text(self.text)
-        return self
-
-    def __exit__(self, *exc):
-        (self.dir / "hosts.toml").unlink(missing_ok=True)
-        try:
-            self.dir.rmdir()
-        except OSError:
-            pass
+        super().__init__(node, name, f'server = "https://{name}"\n\n' + host_entry(mirror, ca))
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tests.support import localenv as le
 from tests.support.kubelet_credential_provider import KubeletCredentialProviders
+from tests.support.node_hosts import NodeHostsToml
 
 PROVIDER_VERSION = "v1.32.0"
 PROVIDER_NAME = "acr-credential-provider"
@@ -169,7 +170,7 @@ class ConnectProxy:
         self.stop()
 
 
-class LoginServerRoute:
+class LoginServerRoute(NodeHostsToml):
     """containerd of the node reaches ``login_server`` at ``registry_host`` (a ``hosts.toml`` in the
     node's ``certs.d``, with ``ca``): what DNS does for an AKS node. Removed on exit.
 
@@ -177,22 +178,11 @@ class LoginServerRoute:
     tree") and the ``server``, so that no attempt ever falls back to a DNS lookup of the login server."""
 
     def __init__(self, node: Dict[str, Any], login_server: str, registry_host: str, ca: str):
-        self.dir = Path(node["workdir"]) / "node" / "containerd" / "certs.d" / login_server
         entry = f'capabilities = ["pull", "resolve"]\nca = {json.dumps(str(ca))}\n'
-        self.text = (f'# {login_server} is served by the local registry (tests/support/aks_node.py)\n'
-                     f'server = "https://{registry_host}"\n{entry}\n'
-                     f'[host."https://{registry_host}"]\n{entry}')
-
-    def __enter__(self) -> "LoginServerRoute":
-        le.write_file(self.dir / "hosts.toml", self.text)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        (self.dir / "hosts.toml").unlink(missing_ok=True)
-        try:
-            self.dir.rmdir()
-        except OSError:
-            pass
+        super().__init__(node, login_server,
+                         f'# {login_server} is served by the local registry (tests/support/aks_node.py)\n'
+                         f'server = "https://{registry_host}"\n{entry}\n'
+                         f'[host."https://{registry_host}"]\n{entry}')
 
 
 # --------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.node_hosts import NodeHostsToml, host_entry
 from tests.support.standin_server import LoopbackServer
 from tests.support.token_server import SigningKey
 
@@ -978,27 +979,13 @@ def start_acr(workdir, standin: AzureStandIn, ca):
                           token_rootcertbundle=standin.rootcertbundle)
 
 
-class NodeTrust:
+class NodeTrust(NodeHostsToml):
     """Makes the local node's containerd trust a registry started by a test: a ``hosts.toml`` for
     ``host`` with ``ca`` in the node's ``certs.d`` (containerd reads it at every pull), removed
     again on exit. The token realm is on another port of 127.0.0.1 with a certificate of the same
     CA; containerd fetches tokens with the registry host's TLS settings."""
 
     def __init__(self, node: Dict[str, Any], host: str, ca: str):
-        self.dir = Path(node["workdir"]) / "node" / "containerd" / "certs.d" / host
+        super().__init__(node, host, f'server = "https://{host}"\n\n' + host_entry(host, ca))
         self.host = host
         self.ca = ca
-
-    def __enter__(self) -> "NodeTrust":
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "hosts.toml").write_text(
-            f'server = "https://{self.host}"\n\n[host."https://{self.host}"]\n'
-            f'  capabilities = ["pull", "resolve"]\n  ca = {json.dumps(str(self.ca))}\n')
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        (self.dir / "hosts.toml").unlink(missing_ok=True)
-        try:
-            self.dir.rmdir()
-        except OSError:
-            pass
